@@ -1,0 +1,54 @@
+# durable-wasm: build guests + host, run the seed app, test, lint, bench.
+# `make run` and `make test` do all set-up on a fresh machine.
+
+CARGO   ?= cargo
+GUESTS  := target/guests
+TARGETS := wasm32-unknown-unknown wasm32-wasip2
+HOST    := target/release/durable
+COMPONENTIZE := target/release/componentize
+
+.PHONY: all setup build guests host run test lint fmt bench clean
+
+all: build
+
+## setup: install the wasm targets (idempotent).
+setup:
+	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' && \
+	 rustup target list --installed | grep -q '^wasm32-wasip2$$' || rustup target add $(TARGETS)
+
+## build: release host at target/release/durable, every guest component in target/guests/*.wasm.
+build: setup guests host
+
+host:
+	$(CARGO) build --release -p durable
+
+$(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
+	$(CARGO) build --release -p componentize
+
+## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2).
+guests: setup $(COMPONENTIZE)
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-orchestrator
+	$(CARGO) build --profile guest --target wasm32-wasip2 -p guest-activities
+	@mkdir -p $(GUESTS)
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_orchestrator.wasm $(GUESTS)/orchestrator.wasm
+	cp target/wasm32-wasip2/guest/guest_activities.wasm $(GUESTS)/activities.wasm
+
+
+## run: build everything and serve the seed app (key and a ready-to-paste curl are printed).
+run: build
+	$(HOST) serve --config durable.toml
+
+## test: unit tests, then end-to-end tests against the real binary and components.
+test: build
+	$(CARGO) test --release --workspace
+
+## lint: formatting and clippy, as CI runs them.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

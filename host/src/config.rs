@@ -1,0 +1,186 @@
+//! `durable.toml`: which components serve which names, their grants, and the starter routes.
+//!
+//! ```toml
+//! [[orchestrators]]
+//! component = "target/guests/orchestrator.wasm"
+//!
+//! [[activities]]
+//! component = "target/guests/activities.wasm"
+//! timeout_secs = 60      # optional
+//! memory_mib = 64        # optional
+//!
+//! [[starters]]
+//! route = "/api/orchestrators/order-processing"
+//! orchestration = "orderProcessingOrchestrator"
+//! auth_level = "function"   # anonymous | function | admin
+//! ```
+//! Component paths are relative to the file's directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::http::{AuthLevel, Starter};
+use crate::runtime::activity::ActivityGrant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    orchestrators: Vec<RawComponent>,
+    #[serde(default)]
+    activities: Vec<RawActivity>,
+    #[serde(default)]
+    starters: Vec<RawStarter>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    component: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActivity {
+    component: PathBuf,
+    timeout_secs: Option<u64>,
+    memory_mib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStarter {
+    route: String,
+    orchestration: String,
+    #[serde(default)]
+    auth_level: AuthLevel,
+}
+
+/// The parsed configuration, with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub orchestrators: Vec<PathBuf>,
+    pub activities: Vec<(PathBuf, ActivityGrant)>,
+    pub starters: Vec<Starter>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path.parent().unwrap_or(Path::new(".")), path)
+    }
+
+    /// Parses `text`; `base` is the directory component paths are relative to.
+    pub fn parse(text: &str, base: &Path, path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let mut starters = Vec::new();
+        for s in raw.starters {
+            if !s.route.starts_with('/') {
+                return Err(invalid(format!(
+                    "starter route '{}' must start with '/'",
+                    s.route
+                )));
+            }
+            starters.push(Starter {
+                route: s.route,
+                orchestration: s.orchestration,
+                auth_level: s.auth_level,
+            });
+        }
+        let mut activities = Vec::new();
+        for a in raw.activities {
+            let mut grant = ActivityGrant::default();
+            if let Some(secs) = a.timeout_secs {
+                if secs == 0 {
+                    return Err(invalid("activity timeout_secs must be at least 1".into()));
+                }
+                grant.timeout = Duration::from_secs(secs);
+            }
+            if let Some(mib) = a.memory_mib {
+                if !(1..=4096).contains(&mib) {
+                    return Err(invalid(
+                        "activity memory_mib must be between 1 and 4096".into(),
+                    ));
+                }
+                grant.memory_bytes = (mib as usize) << 20;
+            }
+            activities.push((base.join(a.component), grant));
+        }
+        Ok(Config {
+            orchestrators: raw
+                .orchestrators
+                .into_iter()
+                .map(|o| base.join(o.component))
+                .collect(),
+            activities,
+            starters,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_shape_and_resolves_paths() {
+        let text = r#"
+            [[orchestrators]]
+            component = "g/o.wasm"
+            [[activities]]
+            component = "g/a.wasm"
+            timeout_secs = 5
+            [[starters]]
+            route = "/api/orchestrators/order-processing"
+            orchestration = "orderProcessingOrchestrator"
+        "#;
+        let c = Config::parse(text, Path::new("/base"), Path::new("/base/durable.toml")).unwrap();
+        assert_eq!(c.orchestrators, vec![PathBuf::from("/base/g/o.wasm")]);
+        assert_eq!(c.activities[0].1.timeout, Duration::from_secs(5));
+        assert_eq!(c.starters[0].auth_level, AuthLevel::Function);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let err = Config::parse(
+            "[[orchestrators]]\npath = 'x'",
+            Path::new("."),
+            Path::new("d.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let err = Config::parse(
+            "[[activities]]\ncomponent = 'a'\ntimeout_secs = 0",
+            Path::new("."),
+            Path::new("d.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("timeout_secs"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! The pure core: history events, the replay cursor, decisions and non-determinism detection.
+//!
+//! Nothing here does IO, touches wasmtime or SQL. The runtime feeds an [`Execution`] the recorded
+//! history and the orchestrator's calls; the execution answers with values (replayed results,
+//! new decisions to record, or a [`Nondeterminism`] error) and the runtime does the IO.
+
+mod history;
+mod replay;
+
+pub use history::{Event, EventKind, RuntimeStatus};
+pub use replay::{Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode};

@@ -1,0 +1,848 @@
+//! The replay cursor: turns an orchestrator's calls into replayed results or new decisions.
+//!
+//! A history is a sequence of *turns*. Turn 0 starts with `ExecutionStarted`; every later turn
+//! starts with `OrchestratorStarted` followed by the inbound events (task results, fired timers,
+//! raised events) handed to the orchestrator in that turn. Decisions (`TaskScheduled`, ...) are
+//! recorded after the inbound events of the turn in which they were made.
+//!
+//! Replaying means: every decision the code makes must equal the next recorded decision, and a
+//! wait only sees the results of the turns consumed so far, consuming one more turn at a time
+//! while nothing it waits for is resolved. When the recorded turns run out, the execution is
+//! live: decisions become new events, and a blocked wait asks the runtime for a new turn.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use super::history::{Event, EventKind};
+use crate::ids::TaskId;
+
+/// Something the orchestrator decided to do that is recorded in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    ScheduleActivity {
+        name: String,
+        input: String,
+    },
+    CreateTimer {
+        fire_at_ms: u64,
+    },
+    ScheduleSubOrchestration {
+        name: String,
+        instance_id: String,
+        input: String,
+    },
+}
+
+/// The result of a task, as handed to the orchestrator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed(String),
+    Failed {
+        message: String,
+        details: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitMode {
+    All,
+    Any,
+}
+
+/// What a wait found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// `WaitMode::All`: every outcome, in the order of the awaited tasks.
+    All(Vec<Outcome>),
+    /// `WaitMode::Any`: the index (in the awaited list) and outcome of the first task resolved.
+    Any(u32, Outcome),
+    /// Nothing to return yet and the history is exhausted: the runtime must supply a new turn.
+    Blocked,
+}
+
+/// A replay that diverged from the recorded history.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "non-deterministic orchestration at decision {position}: the history has {recorded}, but the code now {new}. \
+     The orchestrator's code or inputs changed while this instance was in flight; \
+     in-flight instances must finish on the version they started with"
+)]
+pub struct Nondeterminism {
+    /// 1-based position among the execution's decisions.
+    pub position: usize,
+    /// The recorded decision, described for humans.
+    pub recorded: String,
+    /// What the code did instead, described for humans.
+    pub new: String,
+}
+
+/// A history that cannot be replayed at all (corrupt or not an orchestration history).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history is empty")]
+    Empty,
+    #[error("history must start with ExecutionStarted, found {0}")]
+    NoStart(&'static str),
+    #[error("history event {seq} has sequence number {found}; expected {seq} (gap or duplicate)")]
+    BadSequence { seq: u64, found: u64 },
+    #[error("history event {seq} ({kind}) refers to task {task_id}, which was never scheduled")]
+    UnknownTask {
+        seq: u64,
+        kind: &'static str,
+        task_id: TaskId,
+    },
+    #[error("history event {seq}: ExecutionStarted may only appear first")]
+    DuplicateStart { seq: u64 },
+}
+
+#[derive(Debug)]
+struct Turn {
+    timestamp_ms: u64,
+    inbound: Vec<EventKind>,
+}
+
+/// One execution of an orchestration, being replayed and then run live.
+#[derive(Debug)]
+pub struct Execution {
+    instance_id: String,
+    execution_id: String,
+    name: String,
+    input: String,
+    orchestrator_digest: String,
+    /// Recorded decisions in order, then new ones as they are made.
+    recorded: Vec<(TaskId, Decision)>,
+    decision_cursor: usize,
+    turns: Vec<Turn>,
+    turn_cursor: usize,
+    next_task_id: TaskId,
+    /// Name of each activity / sub-orchestration task, for failure messages.
+    task_names: HashMap<TaskId, String>,
+    /// Resolved tasks with the order in which they were resolved.
+    resolved: HashMap<TaskId, (u64, Outcome)>,
+    resolve_counter: u64,
+    event_waiters: HashMap<String, VecDeque<TaskId>>,
+    event_buffer: HashMap<String, VecDeque<String>>,
+    current_time_ms: u64,
+    guid_counter: u64,
+    /// Next history sequence number.
+    next_seq: u64,
+    new_events: Vec<Event>,
+    finished: bool,
+}
+
+impl Execution {
+    /// Loads an execution from its recorded history (at least `ExecutionStarted`).
+    pub fn from_history(
+        instance_id: &str,
+        execution_id: &str,
+        history: Vec<Event>,
+    ) -> Result<Self, HistoryError> {
+        let mut events = history.into_iter();
+        let first = events.next().ok_or(HistoryError::Empty)?;
+        if first.seq != 0 {
+            return Err(HistoryError::BadSequence {
+                seq: 0,
+                found: first.seq,
+            });
+        }
+        let EventKind::ExecutionStarted {
+            name,
+            input,
+            orchestrator_digest,
+        } = first.kind
+        else {
+            return Err(HistoryError::NoStart(first.kind.type_name()));
+        };
+        let mut exec = Execution {
+            instance_id: instance_id.to_owned(),
+            execution_id: execution_id.to_owned(),
+            name,
+            input,
+            orchestrator_digest,
+            recorded: Vec::new(),
+            decision_cursor: 0,
+            turns: Vec::new(),
+            turn_cursor: 0,
+            next_task_id: 0,
+            task_names: HashMap::new(),
+            resolved: HashMap::new(),
+            resolve_counter: 0,
+            event_waiters: HashMap::new(),
+            event_buffer: HashMap::new(),
+            current_time_ms: first.timestamp_ms,
+            guid_counter: 0,
+            next_seq: 1,
+            new_events: Vec::new(),
+            finished: false,
+        };
+        // Turn 0 is ExecutionStarted itself: it carries no inbound events and is consumed at once.
+        exec.turns.push(Turn {
+            timestamp_ms: first.timestamp_ms,
+            inbound: Vec::new(),
+        });
+        exec.turn_cursor = 1;
+
+        let mut scheduled = std::collections::HashSet::new();
+        for ev in events {
+            if ev.seq != exec.next_seq {
+                return Err(HistoryError::BadSequence {
+                    seq: exec.next_seq,
+                    found: ev.seq,
+                });
+            }
+            exec.next_seq += 1;
+            let kind_name = ev.kind.type_name();
+            match ev.kind {
+                EventKind::ExecutionStarted { .. } => {
+                    return Err(HistoryError::DuplicateStart { seq: ev.seq });
+                }
+                EventKind::OrchestratorStarted => exec.turns.push(Turn {
+                    timestamp_ms: ev.timestamp_ms,
+                    inbound: Vec::new(),
+                }),
+                EventKind::TaskScheduled {
+                    task_id,
+                    name,
+                    input,
+                } => {
+                    scheduled.insert(task_id);
+                    exec.task_names.insert(task_id, name.clone());
+                    exec.recorded
+                        .push((task_id, Decision::ScheduleActivity { name, input }));
+                }
+                EventKind::TimerCreated {
+                    task_id,
+                    fire_at_ms,
+                } => {
+                    scheduled.insert(task_id);
+                    exec.recorded
+                        .push((task_id, Decision::CreateTimer { fire_at_ms }));
+                }
+                EventKind::SubOrchestrationInstanceCreated {
+                    task_id,
+                    name,
+                    instance_id,
+                    input,
+                } => {
+                    scheduled.insert(task_id);
+                    exec.task_names.insert(task_id, name.clone());
+                    exec.recorded.push((
+                        task_id,
+                        Decision::ScheduleSubOrchestration {
+                            name,
+                            instance_id,
+                            input,
+                        },
+                    ));
+                }
+                kind @ (EventKind::TaskCompleted { .. }
+                | EventKind::TaskFailed { .. }
+                | EventKind::TimerFired { .. }
+                | EventKind::SubOrchestrationInstanceCompleted { .. }
+                | EventKind::SubOrchestrationInstanceFailed { .. }) => {
+                    let task_id = result_task_id(&kind).unwrap_or_default();
+                    if !scheduled.contains(&task_id) {
+                        return Err(HistoryError::UnknownTask {
+                            seq: ev.seq,
+                            kind: kind_name,
+                            task_id,
+                        });
+                    }
+                    exec.last_turn().inbound.push(kind);
+                }
+                kind @ EventKind::EventRaised { .. } => exec.last_turn().inbound.push(kind),
+                EventKind::ExecutionCompleted { .. }
+                | EventKind::ExecutionFailed { .. }
+                | EventKind::ExecutionTerminated { .. }
+                | EventKind::ContinuedAsNew { .. } => exec.finished = true,
+                EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
+            }
+        }
+        Ok(exec)
+    }
+
+    fn last_turn(&mut self) -> &mut Turn {
+        self.turns.last_mut().expect("turn 0 always exists")
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+    pub fn orchestrator_digest(&self) -> &str {
+        &self.orchestrator_digest
+    }
+    /// True once the history holds a terminal event.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+    /// Time of the turn being executed (ms since epoch), identical on replay.
+    pub fn current_time_ms(&self) -> u64 {
+        self.current_time_ms
+    }
+    /// True while recorded turns or decisions remain to be replayed.
+    pub fn is_replaying(&self) -> bool {
+        self.turn_cursor < self.turns.len() || self.decision_cursor < self.recorded.len()
+    }
+    /// Number of events in the history, recorded and new.
+    pub fn history_len(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// A name-based UUID from the instance, the execution and a counter: the same on replay.
+    pub fn new_guid(&mut self) -> String {
+        let name = format!(
+            "{}:{}:{}",
+            self.instance_id, self.execution_id, self.guid_counter
+        );
+        self.guid_counter += 1;
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
+    }
+
+    /// The orchestrator made a decision: replay it against the history or record it as new.
+    /// Returns the task id and whether the decision is new (the runtime must then act on it).
+    pub fn decide(&mut self, decision: Decision) -> Result<(TaskId, bool), Nondeterminism> {
+        let task_id = self.next_task_id;
+        self.next_task_id += 1;
+        if let Some((recorded_id, recorded)) = self.recorded.get(self.decision_cursor) {
+            if *recorded_id != task_id || !same_decision(recorded, &decision) {
+                return Err(Nondeterminism {
+                    position: self.decision_cursor + 1,
+                    recorded: describe_recorded(*recorded_id, recorded),
+                    new: describe_new(task_id, &decision),
+                });
+            }
+            self.decision_cursor += 1;
+            return Ok((task_id, false));
+        }
+        let kind = match &decision {
+            Decision::ScheduleActivity { name, input } => {
+                self.task_names.insert(task_id, name.clone());
+                EventKind::TaskScheduled {
+                    task_id,
+                    name: name.clone(),
+                    input: input.clone(),
+                }
+            }
+            Decision::CreateTimer { fire_at_ms } => EventKind::TimerCreated {
+                task_id,
+                fire_at_ms: *fire_at_ms,
+            },
+            Decision::ScheduleSubOrchestration {
+                name,
+                instance_id,
+                input,
+            } => {
+                self.task_names.insert(task_id, name.clone());
+                EventKind::SubOrchestrationInstanceCreated {
+                    task_id,
+                    name: name.clone(),
+                    instance_id: instance_id.clone(),
+                    input: input.clone(),
+                }
+            }
+        };
+        self.record(kind);
+        self.recorded.push((task_id, decision));
+        self.decision_cursor += 1;
+        Ok((task_id, true))
+    }
+
+    /// Waits for the next external event called `name` (buffered events are delivered in order).
+    pub fn wait_for_event(&mut self, name: &str) -> TaskId {
+        let task_id = self.next_task_id;
+        self.next_task_id += 1;
+        match self
+            .event_buffer
+            .get_mut(name)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(input) => self.resolve(task_id, Outcome::Completed(input)),
+            None => self
+                .event_waiters
+                .entry(name.to_owned())
+                .or_default()
+                .push_back(task_id),
+        }
+        task_id
+    }
+
+    /// Looks for the outcome(s) of `tasks`, consuming recorded turns as needed.
+    /// `Err` when a task id was never handed out in this execution.
+    pub fn poll(&mut self, tasks: &[TaskId], mode: WaitMode) -> Result<Poll, String> {
+        if let Some(bad) = tasks.iter().find(|t| **t >= self.next_task_id) {
+            return Err(format!(
+                "cannot wait on task {bad}: this execution never scheduled it"
+            ));
+        }
+        if tasks.is_empty() {
+            return Err("cannot wait on an empty list of tasks".to_owned());
+        }
+        loop {
+            match mode {
+                WaitMode::All => {
+                    if tasks.iter().all(|t| self.resolved.contains_key(t)) {
+                        return Ok(Poll::All(
+                            tasks.iter().map(|t| self.resolved[t].1.clone()).collect(),
+                        ));
+                    }
+                }
+                WaitMode::Any => {
+                    let first = tasks
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, t)| self.resolved.get(t).map(|(order, o)| (*order, i, o)))
+                        .min_by_key(|(order, _, _)| *order);
+                    if let Some((_, i, outcome)) = first {
+                        return Ok(Poll::Any(i as u32, outcome.clone()));
+                    }
+                }
+            }
+            if self.turn_cursor < self.turns.len() {
+                self.consume_turn();
+            } else {
+                return Ok(Poll::Blocked);
+            }
+        }
+    }
+
+    /// Live: a new turn with these inbound events (task results, fired timers, raised events).
+    /// They are recorded after an `OrchestratorStarted` stamped `now_ms`.
+    pub fn push_turn(&mut self, now_ms: u64, inbound: Vec<EventKind>) {
+        self.current_time_ms = now_ms;
+        self.record(EventKind::OrchestratorStarted);
+        for kind in &inbound {
+            self.record(kind.clone());
+        }
+        self.turns.push(Turn {
+            timestamp_ms: now_ms,
+            inbound,
+        });
+    }
+
+    /// The orchestration function returned. Fails if recorded decisions were not replayed.
+    pub fn complete(
+        &mut self,
+        result: Result<String, (String, Option<String>)>,
+    ) -> Result<(), Nondeterminism> {
+        if let Some((task_id, recorded)) = self.recorded.get(self.decision_cursor) {
+            return Err(Nondeterminism {
+                position: self.decision_cursor + 1,
+                recorded: describe_recorded(*task_id, recorded),
+                new: "returns without making it".to_owned(),
+            });
+        }
+        let kind = match result {
+            Ok(result) => EventKind::ExecutionCompleted { result },
+            Err((reason, details)) => EventKind::ExecutionFailed { reason, details },
+        };
+        self.record(kind);
+        self.finished = true;
+        Ok(())
+    }
+
+    /// The execution failed for a reason outside the orchestration's own logic (trap, divergence).
+    pub fn fail(&mut self, reason: String, details: Option<String>) {
+        self.record(EventKind::ExecutionFailed { reason, details });
+        self.finished = true;
+    }
+
+    /// Activities scheduled in the recorded history that have no result yet: after a restart
+    /// these must be dispatched again (activities run at least once).
+    pub fn open_activities(&self) -> Vec<(TaskId, String, String)> {
+        let done: std::collections::HashSet<TaskId> = self
+            .turns
+            .iter()
+            .flat_map(|t| t.inbound.iter())
+            .filter_map(result_task_id)
+            .collect();
+        self.recorded
+            .iter()
+            .filter_map(|(id, d)| match d {
+                Decision::ScheduleActivity { name, input } if !done.contains(id) => {
+                    Some((*id, name.clone(), input.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Hands over the events recorded since the last call, to be committed.
+    pub fn take_new_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.new_events)
+    }
+
+    fn record(&mut self, kind: EventKind) {
+        self.new_events.push(Event {
+            seq: self.next_seq,
+            timestamp_ms: self.current_time_ms,
+            kind,
+        });
+        self.next_seq += 1;
+    }
+
+    fn resolve(&mut self, task_id: TaskId, outcome: Outcome) {
+        self.resolve_counter += 1;
+        self.resolved
+            .entry(task_id)
+            .or_insert((self.resolve_counter, outcome));
+    }
+
+    fn consume_turn(&mut self) {
+        let turn = std::mem::replace(
+            &mut self.turns[self.turn_cursor],
+            Turn {
+                timestamp_ms: 0,
+                inbound: Vec::new(),
+            },
+        );
+        self.turn_cursor += 1;
+        self.current_time_ms = turn.timestamp_ms;
+        for kind in turn.inbound {
+            match kind {
+                EventKind::TaskCompleted { task_id, result }
+                | EventKind::SubOrchestrationInstanceCompleted { task_id, result } => {
+                    self.resolve(task_id, Outcome::Completed(result))
+                }
+                EventKind::TaskFailed {
+                    task_id,
+                    reason,
+                    details,
+                } => {
+                    let name = self.task_names.get(&task_id).map_or("?", String::as_str);
+                    let message = format!("Activity function '{name}' failed: {reason}");
+                    self.resolve(task_id, Outcome::Failed { message, details })
+                }
+                EventKind::SubOrchestrationInstanceFailed {
+                    task_id,
+                    reason,
+                    details,
+                } => {
+                    let name = self.task_names.get(&task_id).map_or("?", String::as_str);
+                    let message = format!("Sub-orchestration '{name}' failed: {reason}");
+                    self.resolve(task_id, Outcome::Failed { message, details })
+                }
+                EventKind::TimerFired { task_id, .. } => {
+                    self.resolve(task_id, Outcome::Completed("null".into()))
+                }
+                EventKind::EventRaised { name, input } => {
+                    match self
+                        .event_waiters
+                        .get_mut(&name)
+                        .and_then(VecDeque::pop_front)
+                    {
+                        Some(waiter) => self.resolve(waiter, Outcome::Completed(input)),
+                        None => self.event_buffer.entry(name).or_default().push_back(input),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn result_task_id(kind: &EventKind) -> Option<TaskId> {
+    match kind {
+        EventKind::TaskCompleted { task_id, .. }
+        | EventKind::TaskFailed { task_id, .. }
+        | EventKind::TimerFired { task_id, .. }
+        | EventKind::SubOrchestrationInstanceCompleted { task_id, .. }
+        | EventKind::SubOrchestrationInstanceFailed { task_id, .. } => Some(*task_id),
+        _ => None,
+    }
+}
+
+/// Decisions match when they are of the same kind and target the same function; inputs may
+/// differ (as in Durable Task), so that fixing a payload bug does not strand in-flight instances.
+fn same_decision(a: &Decision, b: &Decision) -> bool {
+    match (a, b) {
+        (
+            Decision::ScheduleActivity { name: x, .. },
+            Decision::ScheduleActivity { name: y, .. },
+        ) => x == y,
+        (Decision::CreateTimer { .. }, Decision::CreateTimer { .. }) => true,
+        (
+            Decision::ScheduleSubOrchestration { name: x, .. },
+            Decision::ScheduleSubOrchestration { name: y, .. },
+        ) => x == y,
+        _ => false,
+    }
+}
+
+fn describe_recorded(task_id: TaskId, d: &Decision) -> String {
+    match d {
+        Decision::ScheduleActivity { name, .. } => {
+            format!("TaskScheduled '{name}' (task {task_id})")
+        }
+        Decision::CreateTimer { fire_at_ms } => {
+            format!("TimerCreated firing at {fire_at_ms} ms (task {task_id})")
+        }
+        Decision::ScheduleSubOrchestration { name, .. } => {
+            format!("SubOrchestrationInstanceCreated '{name}' (task {task_id})")
+        }
+    }
+}
+
+fn describe_new(task_id: TaskId, d: &Decision) -> String {
+    match d {
+        Decision::ScheduleActivity { name, .. } => {
+            format!("schedules activity '{name}' (task {task_id})")
+        }
+        Decision::CreateTimer { .. } => format!("creates a timer (task {task_id})"),
+        Decision::ScheduleSubOrchestration { name, .. } => {
+            format!("starts sub-orchestration '{name}' (task {task_id})")
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Completed(json) => write!(f, "completed: {json}"),
+            Outcome::Failed { message, .. } => write!(f, "failed: {message}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> Event {
+        Event {
+            seq: 0,
+            timestamp_ms: 1_000,
+            kind: EventKind::ExecutionStarted {
+                name: "order".into(),
+                input: r#"{"orderId":"A"}"#.into(),
+                orchestrator_digest: "d".into(),
+            },
+        }
+    }
+
+    fn activity(name: &str) -> Decision {
+        Decision::ScheduleActivity {
+            name: name.into(),
+            input: "{}".into(),
+        }
+    }
+
+    /// Runs the seed's three-step chain live, returning the history it produced.
+    fn run_chain_live() -> Vec<Event> {
+        let mut history = vec![started()];
+        let mut exec = Execution::from_history("i", "e", history.clone()).unwrap();
+        for (step, name) in ["validateOrder", "reserveInventory", "emitConfirmation"]
+            .iter()
+            .enumerate()
+        {
+            let (id, new) = exec.decide(activity(name)).unwrap();
+            assert!(new);
+            assert_eq!(id, step as u32);
+            assert_eq!(exec.poll(&[id], WaitMode::All).unwrap(), Poll::Blocked);
+            exec.push_turn(
+                2_000 + step as u64,
+                vec![EventKind::TaskCompleted {
+                    task_id: id,
+                    result: format!("{step}"),
+                }],
+            );
+            assert_eq!(
+                exec.poll(&[id], WaitMode::All).unwrap(),
+                Poll::All(vec![Outcome::Completed(format!("{step}"))])
+            );
+            assert_eq!(exec.current_time_ms(), 2_000 + step as u64);
+        }
+        exec.complete(Ok("\"done\"".into())).unwrap();
+        history.extend(exec.take_new_events());
+        history
+    }
+
+    #[test]
+    fn live_run_records_a_gapless_history() {
+        let history = run_chain_live();
+        let types: Vec<_> = history.iter().map(|e| e.kind.type_name()).collect();
+        assert_eq!(
+            types,
+            [
+                "ExecutionStarted",
+                "TaskScheduled",
+                "OrchestratorStarted",
+                "TaskCompleted",
+                "TaskScheduled",
+                "OrchestratorStarted",
+                "TaskCompleted",
+                "TaskScheduled",
+                "OrchestratorStarted",
+                "TaskCompleted",
+                "ExecutionCompleted"
+            ]
+        );
+        for (i, e) in history.iter().enumerate() {
+            assert_eq!(e.seq, i as u64);
+        }
+    }
+
+    #[test]
+    fn replay_reproduces_results_and_times_without_new_events() {
+        let mut history = run_chain_live();
+        history.pop(); // as if the host crashed before the completion was committed
+        let mut exec = Execution::from_history("i", "e", history).unwrap();
+        assert!(exec.is_replaying());
+        for (step, name) in ["validateOrder", "reserveInventory", "emitConfirmation"]
+            .iter()
+            .enumerate()
+        {
+            let (id, new) = exec.decide(activity(name)).unwrap();
+            assert!(!new, "step {step} must be replayed");
+            let poll = exec.poll(&[id], WaitMode::All).unwrap();
+            assert_eq!(poll, Poll::All(vec![Outcome::Completed(format!("{step}"))]));
+            assert_eq!(exec.current_time_ms(), 2_000 + step as u64);
+        }
+        assert!(!exec.is_replaying());
+        assert!(exec.take_new_events().is_empty());
+        exec.complete(Ok("1".into())).unwrap();
+        let events = exec.take_new_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].seq, 10);
+    }
+
+    #[test]
+    fn divergence_names_position_recorded_and_new_decision() {
+        let history = run_chain_live();
+        let mut exec = Execution::from_history("i", "e", history[..8].to_vec()).unwrap();
+        exec.decide(activity("validateOrder")).unwrap();
+        exec.poll(&[0], WaitMode::All).unwrap();
+        let err = exec
+            .decide(Decision::CreateTimer { fire_at_ms: 5 })
+            .unwrap_err();
+        assert_eq!(err.position, 2);
+        assert_eq!(err.recorded, "TaskScheduled 'reserveInventory' (task 1)");
+        assert_eq!(err.new, "creates a timer (task 1)");
+        let text = err.to_string();
+        assert!(text.contains("decision 2"), "{text}");
+    }
+
+    #[test]
+    fn finishing_early_is_divergence() {
+        let history = run_chain_live();
+        let mut exec = Execution::from_history("i", "e", history[..5].to_vec()).unwrap();
+        let err = exec.complete(Ok("null".into())).unwrap_err();
+        assert_eq!(err.position, 1);
+        assert!(err.recorded.contains("validateOrder"));
+    }
+
+    #[test]
+    fn failures_carry_durable_functions_message_and_open_tasks_are_found() {
+        let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
+        let (a, _) = exec.decide(activity("validateOrder")).unwrap();
+        let (b, _) = exec.decide(activity("other")).unwrap();
+        let mut history = vec![started()];
+        history.extend(exec.take_new_events());
+        history.push(Event {
+            seq: 3,
+            timestamp_ms: 5,
+            kind: EventKind::OrchestratorStarted,
+        });
+        history.push(Event {
+            seq: 4,
+            timestamp_ms: 5,
+            kind: EventKind::TaskFailed {
+                task_id: a,
+                reason: "orderId and customerId are required.".into(),
+                details: None,
+            },
+        });
+        let mut exec = Execution::from_history("i", "e", history).unwrap();
+        assert_eq!(
+            exec.open_activities(),
+            vec![(b, "other".into(), "{}".into())]
+        );
+        exec.decide(activity("validateOrder")).unwrap();
+        exec.decide(activity("other")).unwrap();
+        match exec.poll(&[a, b], WaitMode::Any).unwrap() {
+            Poll::Any(0, Outcome::Failed { message, .. }) => assert_eq!(
+                message,
+                "Activity function 'validateOrder' failed: orderId and customerId are required."
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(exec.poll(&[a, b], WaitMode::All).unwrap(), Poll::Blocked);
+    }
+
+    #[test]
+    fn unknown_tasks_and_bad_histories_are_errors_not_panics() {
+        let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
+        assert!(
+            exec.poll(&[7], WaitMode::All)
+                .unwrap_err()
+                .contains("never scheduled")
+        );
+        assert!(exec.poll(&[], WaitMode::Any).is_err());
+        assert_eq!(
+            Execution::from_history("i", "e", vec![]).unwrap_err(),
+            HistoryError::Empty
+        );
+        let mut gap = vec![started()];
+        gap.push(Event {
+            seq: 2,
+            timestamp_ms: 0,
+            kind: EventKind::OrchestratorStarted,
+        });
+        assert!(matches!(
+            Execution::from_history("i", "e", gap),
+            Err(HistoryError::BadSequence { seq: 1, found: 2 })
+        ));
+        let orphan = vec![
+            started(),
+            Event {
+                seq: 1,
+                timestamp_ms: 0,
+                kind: EventKind::TaskCompleted {
+                    task_id: 3,
+                    result: "1".into(),
+                },
+            },
+        ];
+        assert!(matches!(
+            Execution::from_history("i", "e", orphan),
+            Err(HistoryError::UnknownTask { task_id: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn events_are_buffered_in_order_and_guids_are_deterministic() {
+        let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
+        exec.push_turn(
+            10,
+            vec![
+                EventKind::EventRaised {
+                    name: "Approval".into(),
+                    input: "1".into(),
+                },
+                EventKind::EventRaised {
+                    name: "Approval".into(),
+                    input: "2".into(),
+                },
+            ],
+        );
+        let first = exec.wait_for_event("Approval");
+        assert_eq!(
+            exec.poll(&[first], WaitMode::All).unwrap(),
+            Poll::All(vec![Outcome::Completed("1".into())])
+        );
+        let second = exec.wait_for_event("Approval");
+        assert_eq!(
+            exec.poll(&[second], WaitMode::All).unwrap(),
+            Poll::All(vec![Outcome::Completed("2".into())])
+        );
+        let g1 = exec.new_guid();
+        let mut again = Execution::from_history("i", "e", vec![started()]).unwrap();
+        assert_eq!(again.new_guid(), g1);
+        assert_ne!(again.new_guid(), g1);
+    }
+}

@@ -1,0 +1,143 @@
+//! Keys, as Azure Functions has them: a master key (accepted everywhere) and function keys.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use serde::Deserialize;
+
+use super::ApiError;
+
+/// Who may call a route (the seed's `authLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthLevel {
+    Anonymous,
+    #[default]
+    Function,
+    Admin,
+}
+
+/// The keys this host accepts.
+#[derive(Clone)]
+pub struct Keys {
+    master: String,
+    function: Vec<String>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys { .. }")
+    }
+}
+
+impl Keys {
+    pub fn new(master: String, function: Vec<String>) -> Self {
+        Keys { master, function }
+    }
+
+    pub fn master(&self) -> &str {
+        &self.master
+    }
+
+    /// Checks the caller's key for `level`; returns the key presented (to echo in URIs).
+    pub fn check(
+        &self,
+        level: AuthLevel,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Result<Option<String>, ApiError> {
+        let presented = query.get("code").cloned().or_else(|| {
+            headers
+                .get("x-functions-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let accepted = match (level, &presented) {
+            (AuthLevel::Anonymous, _) => true,
+            (_, None) => false,
+            (AuthLevel::Admin, Some(key)) => constant_time_eq(key, &self.master),
+            (AuthLevel::Function, Some(key)) => {
+                // Check every key (no early exit) so timing does not reveal which one matched.
+                let mut ok = constant_time_eq(key, &self.master);
+                for k in &self.function {
+                    ok |= constant_time_eq(key, k);
+                }
+                ok
+            }
+        };
+        if accepted {
+            Ok(presented)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Compares two keys in time that depends only on their lengths.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+/// A new random key: 32 bytes, URL-safe base64-like alphabet.
+pub fn generate_key() -> Result<String, getrandom::Error> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[(*b & 63) as usize] as char)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(code: &str) -> HashMap<String, String> {
+        HashMap::from([("code".to_owned(), code.to_owned())])
+    }
+
+    #[test]
+    fn keys_are_checked_per_level() {
+        let keys = Keys::new("master".into(), vec!["fn1".into()]);
+        let none = HashMap::new();
+        let headers = HeaderMap::new();
+        assert!(keys.check(AuthLevel::Anonymous, &headers, &none).is_ok());
+        assert!(keys.check(AuthLevel::Function, &headers, &none).is_err());
+        assert!(
+            keys.check(AuthLevel::Function, &headers, &query("fn1"))
+                .is_ok()
+        );
+        assert!(
+            keys.check(AuthLevel::Function, &headers, &query("master"))
+                .is_ok()
+        );
+        assert!(
+            keys.check(AuthLevel::Function, &headers, &query("wrong"))
+                .is_err()
+        );
+        assert!(
+            keys.check(AuthLevel::Admin, &headers, &query("fn1"))
+                .is_err()
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-functions-key", "master".parse().unwrap());
+        assert!(keys.check(AuthLevel::Admin, &h, &none).is_ok());
+    }
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+        assert!(!constant_time_eq("", "a"));
+        assert_eq!(generate_key().unwrap().len(), 32);
+    }
+}

@@ -1,0 +1,84 @@
+//! The one error type of the HTTP layer.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::executor::StartError;
+use crate::store::StoreError;
+
+/// An HTTP error: 4xx for client mistakes (with a helpful message), 5xx for server faults
+/// (logged, no internals in the body).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid key is required: pass it as ?code=KEY or in the x-functions-key header")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                "internal server error; see the host's log".to_owned()
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!("service unavailable: {detail}");
+                detail.clone()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InstanceExists(id) => {
+                ApiError::Conflict(format!("an instance with id '{id}' is already running"))
+            }
+            StoreError::NoSuchInstance(id) => {
+                ApiError::NotFound(format!("no instance with id '{id}'"))
+            }
+            e if e.is_retriable() => {
+                ApiError::Unavailable(format!("storage is temporarily unavailable: {e}"))
+            }
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::UnknownOrchestration(_) => ApiError::NotFound(e.to_string()),
+            StartError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Starting orchestrations: the configured starters (the seed's `app.http(...)` route) and the
+//! generic `POST /api/orchestrators/{name}[/{instanceId}]`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::status::{base_url, check_status_body};
+use super::{ApiError, AppState, AuthLevel, Starter};
+use crate::ids::InstanceId;
+
+/// `POST <configured route>`: starts the configured orchestration with the body as input.
+pub async fn start_configured(
+    State(state): State<Arc<AppState>>,
+    starter: Starter,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = state.keys.check(starter.auth_level, &headers, &query)?;
+    let input = parse_input(&body, false)?;
+    start(&state, &starter.orchestration, None, input, &headers, key).await
+}
+
+/// `POST /api/orchestrators/{name}`: starts orchestration `name`.
+pub async fn start_generic(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let input = parse_input(&body, true)?;
+    start(&state, &name, None, input, &headers, key).await
+}
+
+/// `POST /api/orchestrators/{name}/{instanceId}`: starts it under a chosen instance id.
+pub async fn start_generic_with_id(
+    State(state): State<Arc<AppState>>,
+    Path((name, instance_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let instance_id = InstanceId::parse(&instance_id)
+        .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let input = parse_input(&body, true)?;
+    start(&state, &name, Some(instance_id), input, &headers, key).await
+}
+
+async fn start(
+    state: &AppState,
+    name: &str,
+    instance_id: Option<InstanceId>,
+    input: String,
+    headers: &HeaderMap,
+    key: Option<String>,
+) -> Result<Response, ApiError> {
+    let instance = state.executor.start(name, instance_id, input).await?;
+    tracing::info!(instance = %instance.instance_id, orchestration = name, "started orchestration");
+    let body = check_status_body(&base_url(headers), &instance.instance_id, key.as_deref());
+    let location = body["statusQueryGetUri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The request body as the orchestration input (JSON text). An empty body is `null` where
+/// `allow_empty`; anything that is not JSON is refused with the parser's reason.
+fn parse_input(body: &[u8], allow_empty: bool) -> Result<String, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if allow_empty {
+            Ok("null".to_owned())
+        } else {
+            Err(ApiError::BadRequest(
+                "the request body must be JSON (it is empty)".to_owned(),
+            ))
+        };
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_must_be_json() {
+        assert_eq!(parse_input(br#" {"a": 1} "#, false).unwrap(), r#"{"a":1}"#);
+        assert_eq!(parse_input(b"", true).unwrap(), "null");
+        let err = parse_input(b"", false).unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+        let err = parse_input(b"{not json", true).unwrap_err().to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+}

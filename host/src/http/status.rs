@@ -1,0 +1,161 @@
+//! `GET /runtime/webhooks/durabletask/instances/{id}` and the check-status payload.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::time::format_ms;
+use super::{ApiError, AppState, AuthLevel, WEBHOOK_PREFIX};
+use crate::ids::InstanceId;
+use crate::store::{self, Instance};
+
+/// The task hub name shown in URIs (Durable Functions' clients pass it back; we ignore it).
+const TASK_HUB: &str = "durable";
+
+/// `GET .../instances/{id}`: 200 when finished, 202 while running, 404 when unknown.
+pub async fn get_status(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let id = InstanceId::parse(&instance_id)
+        .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let lookup = id.clone();
+    let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no instance with id '{id}'")))?;
+    let body = status_body(&instance);
+    if instance.status.is_terminal() {
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let location = status_uri(&base_url(&headers), &instance.instance_id, key.as_deref());
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Ok(response)
+}
+
+/// Durable Functions' status payload.
+pub fn status_body(instance: &Instance) -> Value {
+    json!({
+        "name": instance.name,
+        "instanceId": instance.instance_id,
+        "runtimeStatus": instance.status.as_str(),
+        "input": parse_json(Some(&instance.input)),
+        "customStatus": parse_json(instance.custom_status.as_deref()),
+        "output": parse_json(instance.output.as_deref()),
+        "createdTime": format_ms(instance.created_ms),
+        "lastUpdatedTime": format_ms(instance.updated_ms),
+    })
+}
+
+fn parse_json(text: Option<&str>) -> Value {
+    match text {
+        None => Value::Null,
+        // Stored payloads are JSON we produced; a guest that returned non-JSON is shown as text.
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())),
+    }
+}
+
+/// `http://host` as the client addressed us.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|s| *s == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+fn instance_uri(base: &str, id: &InstanceId) -> String {
+    format!(
+        "{base}{WEBHOOK_PREFIX}/instances/{}",
+        percent_encode(id.as_str())
+    )
+}
+
+fn common_query(key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!(
+            "taskHub={TASK_HUB}&connection=Storage&code={}",
+            percent_encode(k)
+        ),
+        None => format!("taskHub={TASK_HUB}&connection=Storage"),
+    }
+}
+
+fn status_uri(base: &str, id: &InstanceId, key: Option<&str>) -> String {
+    format!("{}?{}", instance_uri(base, id), common_query(key))
+}
+
+/// Durable Functions' `createCheckStatusResponse` body.
+pub fn check_status_body(base: &str, id: &InstanceId, key: Option<&str>) -> Value {
+    let uri = instance_uri(base, id);
+    let q = common_query(key);
+    json!({
+        "id": id,
+        "statusQueryGetUri": format!("{uri}?{q}"),
+        "sendEventPostUri": format!("{uri}/raiseEvent/{{eventName}}?{q}"),
+        "terminatePostUri": format!("{uri}/terminate?reason={{text}}&{q}"),
+        "rewindPostUri": format!("{uri}/rewind?reason={{text}}&{q}"),
+        "purgeHistoryDeleteUri": format!("{uri}?{q}"),
+        "restartPostUri": format!("{uri}/restart?{q}"),
+        "suspendPostUri": format!("{uri}/suspend?reason={{text}}&{q}"),
+        "resumePostUri": format!("{uri}/resume?reason={{text}}&{q}"),
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_status_body_has_durable_functions_fields() {
+        let id = InstanceId::parse("abc 1").unwrap();
+        let body = check_status_body("http://h:1", &id, Some("k"));
+        for field in [
+            "id",
+            "statusQueryGetUri",
+            "sendEventPostUri",
+            "terminatePostUri",
+            "purgeHistoryDeleteUri",
+            "restartPostUri",
+            "suspendPostUri",
+            "resumePostUri",
+        ] {
+            assert!(body.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(
+            body["statusQueryGetUri"],
+            "http://h:1/runtime/webhooks/durabletask/instances/abc%201?taskHub=durable&connection=Storage&code=k"
+        );
+    }
+}

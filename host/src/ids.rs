@@ -1,0 +1,113 @@
+//! Newtypes for identifiers, so an instance id is never confused with an execution id.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The user-visible id of an orchestration instance (stable across continue-as-new).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+/// One execution of an instance; continue-as-new starts a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExecutionId(String);
+
+/// A task within one execution, numbered in the order the orchestrator scheduled it.
+pub type TaskId = u32;
+
+/// Why an instance id was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidInstanceId {
+    #[error("instance id must not be empty")]
+    Empty,
+    #[error("instance id is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("instance id must not contain '/', '\\\\', '#', '?' or control characters")]
+    BadCharacter,
+}
+
+impl InstanceId {
+    pub const MAX_LEN: usize = 256;
+
+    /// Checks a user-supplied id with Durable Functions' rules.
+    pub fn parse(s: &str) -> Result<Self, InvalidInstanceId> {
+        if s.is_empty() {
+            return Err(InvalidInstanceId::Empty);
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(InvalidInstanceId::TooLong { max: Self::MAX_LEN });
+        }
+        if s.chars()
+            .any(|c| matches!(c, '/' | '\\' | '#' | '?') || c.is_control())
+        {
+            return Err(InvalidInstanceId::BadCharacter);
+        }
+        Ok(InstanceId(s.to_owned()))
+    }
+
+    /// A fresh random id (32 hex digits, as Durable Functions generates).
+    pub fn random() -> Self {
+        InstanceId(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// For ids read back from our own database.
+    pub(crate) fn from_trusted(s: String) -> Self {
+        InstanceId(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ExecutionId {
+    pub fn random() -> Self {
+        ExecutionId(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub(crate) fn from_trusted(s: String) -> Self {
+        ExecutionId(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_follow_durable_functions_rules() {
+        assert!(InstanceId::parse("order-42").is_ok());
+        assert_eq!(InstanceId::parse(""), Err(InvalidInstanceId::Empty));
+        assert_eq!(
+            InstanceId::parse("a/b"),
+            Err(InvalidInstanceId::BadCharacter)
+        );
+        assert_eq!(
+            InstanceId::parse("a\nb"),
+            Err(InvalidInstanceId::BadCharacter)
+        );
+        assert!(matches!(
+            InstanceId::parse(&"x".repeat(257)),
+            Err(InvalidInstanceId::TooLong { .. })
+        ));
+        assert_eq!(InstanceId::random().as_str().len(), 32);
+    }
+}

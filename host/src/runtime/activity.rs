@@ -1,0 +1,261 @@
+//! The activity sandbox: WASI built from the component's grant (nothing by default), a fresh store
+//! per call from a pre-instantiated component on the pooling allocator, memory and time limits,
+//! and the guest's stdout/stderr captured into the host's log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::activity::ActivityPre;
+use super::error::LoadError;
+use super::orchestrator::MemoryCap;
+
+/// How often the epoch ticks; activity timeouts have this granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How much of a guest's stdout/stderr is kept per call.
+const OUTPUT_CAPTURE_BYTES: usize = 64 * 1024;
+
+/// Limits and capabilities of one activity component. The default grants nothing.
+#[derive(Debug, Clone)]
+pub struct ActivityGrant {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    /// Environment variables the guest may see (name, value).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ActivityGrant {
+    fn default() -> Self {
+        ActivityGrant {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(60),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The outcome of one activity call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActivityResult {
+    Completed(String),
+    Failed {
+        reason: String,
+        details: Option<String>,
+    },
+}
+
+/// Per-call store state.
+pub struct ActState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+}
+
+impl WasiView for ActState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A loaded activity component with its grant.
+pub struct LoadedActivity {
+    pub names: Vec<String>,
+    pub grant: ActivityGrant,
+    pre: ActivityPre<ActState>,
+}
+
+/// The activity engine (pooling allocator, epoch interruption) and its WASI linker.
+pub struct ActivitySandbox {
+    engine: Engine,
+    linker: Linker<ActState>,
+}
+
+/// Sizes of the pooling allocator: how many activity calls can be live at once.
+pub const MAX_CONCURRENT_ACTIVITIES: u32 = 256;
+
+impl ActivitySandbox {
+    pub fn new() -> Result<Arc<Self>, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_CONCURRENT_ACTIVITIES + 16)
+            .total_core_instances((MAX_CONCURRENT_ACTIVITIES + 16) * 4)
+            .total_memories(MAX_CONCURRENT_ACTIVITIES + 16)
+            .total_tables((MAX_CONCURRENT_ACTIVITIES + 16) * 4)
+            .total_stacks(MAX_CONCURRENT_ACTIVITIES + 16)
+            .max_memory_size(1 << 30);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        let sandbox = Arc::new(ActivitySandbox { engine, linker });
+        // The ticker holds only a weak reference: it ends when the sandbox is dropped.
+        let weak = Arc::downgrade(&sandbox);
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(s) = weak.upgrade() {
+                    s.engine.increment_epoch();
+                    drop(s);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| LoadError::Engine(format!("starting the epoch ticker: {e}")))?;
+        Ok(sandbox)
+    }
+
+    /// Compiles and checks an activity component; `what` names it in messages.
+    pub async fn load(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        grant: ActivityGrant,
+    ) -> Result<LoadedActivity, LoadError> {
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            what: what.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+            what: what.to_owned(),
+            world: "activity",
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = ActivityPre::new(pre).map_err(wrong_world)?;
+        let mut loaded = LoadedActivity {
+            names: Vec::new(),
+            grant,
+            pre,
+        };
+        let (mut store, _, _) = self.store(&loaded.grant);
+        let instance = loaded
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(wrong_world)?;
+        loaded.names = instance
+            .durable_engine_activities()
+            .call_names(&mut store)
+            .await
+            .map_err(wrong_world)?;
+        Ok(loaded)
+    }
+
+    fn store(
+        &self,
+        grant: &ActivityGrant,
+    ) -> (Store<ActState>, MemoryOutputPipe, MemoryOutputPipe) {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        for (k, v) in &grant.env {
+            wasi.env(k, v);
+        }
+        let state = ActState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max_bytes: grant.memory_bytes,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = (grant.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        (store, stdout, stderr)
+    }
+
+    /// Runs activity `name` once. `tag` identifies the call in logs (instance and task).
+    pub async fn invoke(
+        &self,
+        activity: &LoadedActivity,
+        name: &str,
+        input: &str,
+        tag: &str,
+    ) -> ActivityResult {
+        let (mut store, stdout, stderr) = self.store(&activity.grant);
+        let result = match activity.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                instance
+                    .durable_engine_activities()
+                    .call_run(&mut store, name, input)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let out = String::from_utf8_lossy(&stdout.contents()).into_owned();
+        let err = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            tracing::info!(target: "guest", call = tag, activity = name, "stdout: {line}");
+        }
+        for line in err.lines().filter(|l| !l.is_empty()) {
+            tracing::warn!(target: "guest", call = tag, activity = name, "stderr: {line}");
+        }
+        match result {
+            Ok(Ok(output)) => ActivityResult::Completed(output),
+            Ok(Err(failure)) => ActivityResult::Failed {
+                reason: failure.message,
+                details: failure.details,
+            },
+            Err(trap) => {
+                let memory = &store.data().memory;
+                let reason = if memory.hit {
+                    format!("memory limit of {} MiB exceeded", memory.max_bytes >> 20)
+                } else if matches!(
+                    trap.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::Interrupt)
+                ) {
+                    format!("timed out after {:?}", activity.grant.timeout)
+                } else if let Some(panic) = panic_message(&err) {
+                    panic
+                } else {
+                    format!("the activity trapped: {trap}")
+                };
+                ActivityResult::Failed {
+                    reason,
+                    details: Some(format!("{trap:?}")),
+                }
+            }
+        }
+    }
+}
+
+/// Extracts a Rust panic message from captured stderr ("thread '...' panicked at FILE:\nMSG").
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.find("panicked at ")?;
+    let rest = &stderr[start..];
+    let mut lines = rest.lines();
+    let location = lines.next()?.trim_end_matches(':');
+    let message = lines.next().unwrap_or("").trim();
+    Some(format!("{location}: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_recovered_from_stderr() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:10:5:\nboom went the activity\nnote: run with ...\n";
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "panicked at src/lib.rs:10:5: boom went the activity"
+        );
+        assert_eq!(panic_message("nothing here"), None);
+    }
+}

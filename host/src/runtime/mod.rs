@@ -1,0 +1,21 @@
+//! wasmtime: engine configuration, the orchestrator sandbox, the activity sandbox and the
+//! component registry.
+//!
+//! - [`orchestrator`]: runs an orchestration inside a store whose linker defines only our
+//!   `context` interface; fuel per turn, memory cap, deterministic float semantics. The guest
+//!   stays parked in its `wait-*` call between turns (no replay while the instance is hot).
+//! - [`activity`]: runs one activity call in a fresh store from a pre-instantiated component
+//!   (pooling allocator), with WASI built from its grant (nothing by default), memory and time
+//!   limits, stdout/stderr captured into the host's log.
+//! - [`registry`]: loads components, checks their imports, routes names to components and keeps
+//!   orchestrators addressable by digest (instances are pinned to the digest they started with).
+
+pub mod activity;
+mod bindings;
+mod error;
+pub mod orchestrator;
+pub mod registry;
+mod sandbox;
+
+pub use error::LoadError;
+pub use registry::{Components, digest_of};

@@ -1,0 +1,510 @@
+//! The orchestrator sandbox: a linker that defines only `durable:engine/context`, deterministic
+//! engine settings, a fuel budget per turn and a memory cap.
+//!
+//! An orchestration runs as one async call of the guest's `run` export. When the guest waits on
+//! something the history does not hold yet, the `wait-*` host function ends the turn through the
+//! [`TurnDriver`] (which persists the turn and dispatches its work) and parks the guest on its
+//! fiber until the next inbound events arrive: no replay while the instance stays hot.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{CallHook, Config, Engine, Store};
+
+use super::bindings::orchestrator::durable::engine::{context, types};
+use super::bindings::orchestrator::{Orchestrator, OrchestratorPre};
+use super::error::LoadError;
+use super::sandbox::check_orchestrator_imports;
+use crate::engine::{
+    Decision, Event, EventKind, Execution, Nondeterminism, Outcome, Poll, WaitMode,
+};
+
+/// Limits applied to every orchestration.
+#[derive(Debug, Clone)]
+pub struct OrchestratorLimits {
+    /// Fuel (roughly, wasm instructions) one turn may use. Deterministic, unlike a wall clock.
+    pub fuel_per_turn: u64,
+    /// Linear memory cap in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for OrchestratorLimits {
+    fn default() -> Self {
+        OrchestratorLimits {
+            fuel_per_turn: 500_000_000,
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What one turn recorded, handed to the driver to persist.
+#[derive(Debug)]
+pub struct TurnRecord {
+    pub events: Vec<Event>,
+    /// `Some` when the guest changed its custom status during the turn.
+    pub custom_status: Option<Option<String>>,
+}
+
+/// The boxed future a driver returns for one turn.
+pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<EventKind>, String>> + Send + 'a>>;
+
+/// Drives an execution from outside the sandbox: persists each turn and supplies the next one.
+pub trait TurnDriver: Send + 'static {
+    /// Persist `turn` (and act on its new decisions), then wait for the next inbound events.
+    /// `Err` stops the guest without recording anything (e.g. the store failed, or shutdown).
+    fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_>;
+    /// The time to stamp on the next turn.
+    fn now_ms(&self) -> u64;
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum RunEnd {
+    Completed(String),
+    /// The orchestration failed; to be recorded as `ExecutionFailed`.
+    Failed {
+        reason: String,
+        details: Option<String>,
+    },
+    ContinueAsNew(String),
+    /// The host stopped the run (driver error); nothing is to be recorded.
+    Aborted(String),
+}
+
+/// Everything a finished run hands back to its caller.
+pub struct RunResult {
+    pub exec: Execution,
+    pub driver: Box<dyn TurnDriver>,
+    pub custom_status: Option<Option<String>>,
+    pub end: RunEnd,
+}
+
+/// Why the host itself stopped the guest (as opposed to a guest trap).
+enum Abort {
+    Nondeterminism(Nondeterminism),
+    Unsupported(String),
+    Driver(String),
+}
+
+/// Memory cap that remembers it was hit, so the failure can say so.
+pub(crate) struct MemoryCap {
+    pub max_bytes: usize,
+    pub hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} MiB exceeded",
+                self.max_bytes >> 20
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Per-store state: the replay cursor plus what the guest did during the current turn.
+pub struct OrchState {
+    exec: Execution,
+    driver: Box<dyn TurnDriver>,
+    custom_status: Option<Option<String>>,
+    continue_as_new: Option<String>,
+    panic_message: Option<String>,
+    abort: Option<Abort>,
+    refuel: bool,
+    fuel_per_turn: u64,
+    memory: MemoryCap,
+}
+
+/// A loaded, checked orchestrator component.
+pub struct LoadedOrchestrator {
+    pub names: Vec<String>,
+    pre: OrchestratorPre<OrchState>,
+}
+
+/// The orchestrator engine and linker (shared by all orchestrator components).
+pub struct OrchestratorSandbox {
+    engine: Engine,
+    linker: Linker<OrchState>,
+    limits: OrchestratorLimits,
+}
+
+impl OrchestratorSandbox {
+    pub fn new(limits: OrchestratorLimits) -> Result<Self, LoadError> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        Orchestrator::add_to_linker::<OrchState, HasSelf<OrchState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(OrchestratorSandbox {
+            engine,
+            linker,
+            limits,
+        })
+    }
+
+    /// Compiles and checks a component: only our context may be imported, and it must export the
+    /// `orchestrations` interface. `what` names the component in messages.
+    pub async fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedOrchestrator, LoadError> {
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            what: what.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        check_orchestrator_imports(&imports).map_err(|message| LoadError::ForbiddenImports {
+            what: what.to_owned(),
+            message,
+        })?;
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+            what: what.to_owned(),
+            world: "orchestrator",
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = OrchestratorPre::new(pre).map_err(wrong_world)?;
+        let mut loaded = LoadedOrchestrator {
+            names: Vec::new(),
+            pre,
+        };
+        loaded.names = self.names(&loaded).await.map_err(wrong_world)?;
+        Ok(loaded)
+    }
+
+    async fn names(&self, orch: &LoadedOrchestrator) -> wasmtime::Result<Vec<String>> {
+        let probe = Execution::from_history(
+            "probe",
+            "probe",
+            vec![Event {
+                seq: 0,
+                timestamp_ms: 0,
+                kind: EventKind::ExecutionStarted {
+                    name: String::new(),
+                    input: "null".into(),
+                    orchestrator_digest: String::new(),
+                },
+            }],
+        )
+        .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
+        let mut store = self.store(probe, Box::new(NoTurns));
+        let instance = orch.pre.instantiate_async(&mut store).await?;
+        instance
+            .durable_engine_orchestrations()
+            .call_names(&mut store)
+            .await
+    }
+
+    fn store(&self, exec: Execution, driver: Box<dyn TurnDriver>) -> Store<OrchState> {
+        let state = OrchState {
+            exec,
+            driver,
+            custom_status: None,
+            continue_as_new: None,
+            panic_message: None,
+            abort: None,
+            refuel: false,
+            fuel_per_turn: self.limits.fuel_per_turn,
+            memory: MemoryCap {
+                max_bytes: self.limits.memory_bytes,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        // Fuel is refilled at the start of every turn, so the budget bounds one turn, not the
+        // orchestration's lifetime, and is the same on every replay.
+        let _ = store.set_fuel(self.limits.fuel_per_turn);
+        store.call_hook(|mut ctx, hook| {
+            if matches!(hook, CallHook::ReturningFromHost) && ctx.data().refuel {
+                ctx.data_mut().refuel = false;
+                let fuel = ctx.data().fuel_per_turn;
+                ctx.set_fuel(fuel)?;
+            }
+            Ok(())
+        });
+        store
+    }
+
+    /// Runs `exec` (replaying its history, then live) until the orchestration returns.
+    pub async fn run(
+        &self,
+        orch: &LoadedOrchestrator,
+        exec: Execution,
+        driver: Box<dyn TurnDriver>,
+    ) -> RunResult {
+        let name = exec.name().to_owned();
+        let input = exec.input().to_owned();
+        let mut store = self.store(exec, driver);
+        let result = match orch.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                instance
+                    .durable_engine_orchestrations()
+                    .call_run(&mut store, &name, &input)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let fuel_left = store.get_fuel().unwrap_or(1);
+        let state = store.into_data();
+        let end = match result {
+            Ok(Ok(output)) => match state.continue_as_new {
+                Some(input) => RunEnd::ContinueAsNew(input),
+                None => RunEnd::Completed(output),
+            },
+            Ok(Err(failure)) => RunEnd::Failed {
+                reason: format!("Orchestrator function '{name}' failed: {}", failure.message),
+                details: failure.details,
+            },
+            Err(trap) => match state.abort {
+                Some(Abort::Nondeterminism(n)) => RunEnd::Failed {
+                    reason: n.to_string(),
+                    details: None,
+                },
+                Some(Abort::Unsupported(what)) => RunEnd::Failed {
+                    reason: format!(
+                        "Orchestrator function '{name}' failed: {what} is not supported by this host yet"
+                    ),
+                    details: None,
+                },
+                Some(Abort::Driver(why)) => RunEnd::Aborted(why),
+                None => {
+                    let reason = if let Some(panic) = &state.panic_message {
+                        format!("Orchestrator function '{name}' failed: {panic}")
+                    } else if state.memory.hit {
+                        format!(
+                            "Orchestrator function '{name}' failed: memory limit of {} MiB exceeded",
+                            state.memory.max_bytes >> 20
+                        )
+                    } else if fuel_left == 0 {
+                        format!(
+                            "Orchestrator function '{name}' failed: a turn used more than its fuel budget of {} \
+                             (an endless loop?)",
+                            state.fuel_per_turn
+                        )
+                    } else {
+                        format!("Orchestrator function '{name}' failed: the guest trapped: {trap}")
+                    };
+                    RunEnd::Failed {
+                        reason,
+                        details: Some(format!("{trap:?}")),
+                    }
+                }
+            },
+        };
+        RunResult {
+            exec: state.exec,
+            driver: state.driver,
+            custom_status: state.custom_status,
+            end,
+        }
+    }
+}
+
+/// Driver for probing a component (calling `names`): there are no turns.
+struct NoTurns;
+
+impl TurnDriver for NoTurns {
+    fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
+        Box::pin(async { Err("no turns while probing a component".to_owned()) })
+    }
+    fn now_ms(&self) -> u64 {
+        0
+    }
+}
+
+impl OrchState {
+    fn decide(&mut self, decision: Decision) -> wasmtime::Result<u32> {
+        match self.exec.decide(decision) {
+            Ok((task_id, _new)) => Ok(task_id),
+            Err(n) => {
+                let message = n.to_string();
+                self.abort = Some(Abort::Nondeterminism(n));
+                Err(wasmtime::Error::msg(message))
+            }
+        }
+    }
+
+    fn unsupported<T>(&mut self, what: &str) -> wasmtime::Result<T> {
+        self.abort = Some(Abort::Unsupported(what.to_owned()));
+        Err(wasmtime::Error::msg(format!("{what} is not supported yet")))
+    }
+
+    /// Ends the turn and waits for the next one; the guest stays parked meanwhile.
+    async fn next_turn(&mut self) -> wasmtime::Result<()> {
+        let turn = TurnRecord {
+            events: self.exec.take_new_events(),
+            custom_status: self.custom_status.take(),
+        };
+        match self.driver.end_turn(turn).await {
+            Ok(inbound) => {
+                let now = self.driver.now_ms();
+                self.exec.push_turn(now, inbound);
+                self.refuel = true;
+                Ok(())
+            }
+            Err(why) => {
+                self.abort = Some(Abort::Driver(why.clone()));
+                Err(wasmtime::Error::msg(why))
+            }
+        }
+    }
+}
+
+fn to_wit(outcome: Outcome) -> types::Outcome {
+    match outcome {
+        Outcome::Completed(json) => types::Outcome::Completed(json),
+        Outcome::Failed { message, details } => {
+            types::Outcome::Failed(types::Failure { message, details })
+        }
+    }
+}
+
+impl types::Host for OrchState {}
+
+impl context::Host for OrchState {
+    fn input(&mut self) -> wasmtime::Result<String> {
+        Ok(self.exec.input().to_owned())
+    }
+
+    fn instance_id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.exec.instance_id().to_owned())
+    }
+
+    fn orchestration_name(&mut self) -> wasmtime::Result<String> {
+        Ok(self.exec.name().to_owned())
+    }
+
+    fn current_time(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.exec.current_time_ms())
+    }
+
+    fn new_guid(&mut self) -> wasmtime::Result<String> {
+        Ok(self.exec.new_guid())
+    }
+
+    fn is_replaying(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.exec.is_replaying())
+    }
+
+    fn set_custom_status(&mut self, status: Option<String>) -> wasmtime::Result<()> {
+        self.custom_status = Some(status);
+        Ok(())
+    }
+
+    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        if self.exec.is_replaying() {
+            return Ok(());
+        }
+        let instance = self.exec.instance_id();
+        let orchestration = self.exec.name();
+        match level {
+            types::LogLevel::Trace => tracing::trace!(instance, orchestration, "{message}"),
+            types::LogLevel::Debug => tracing::debug!(instance, orchestration, "{message}"),
+            types::LogLevel::Info => tracing::info!(instance, orchestration, "{message}"),
+            types::LogLevel::Warn => tracing::warn!(instance, orchestration, "{message}"),
+            types::LogLevel::Error => tracing::error!(instance, orchestration, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn report_panic(&mut self, message: String) -> wasmtime::Result<()> {
+        self.panic_message = Some(message);
+        Ok(())
+    }
+
+    fn schedule_activity(
+        &mut self,
+        name: String,
+        input: String,
+        retry: Option<types::RetryPolicy>,
+    ) -> wasmtime::Result<u32> {
+        if retry.is_some() {
+            return self.unsupported("an activity retry policy");
+        }
+        self.decide(Decision::ScheduleActivity { name, input })
+    }
+
+    fn schedule_sub_orchestration(
+        &mut self,
+        _name: String,
+        _instance_id: Option<String>,
+        _input: String,
+        _retry: Option<types::RetryPolicy>,
+    ) -> wasmtime::Result<u32> {
+        self.unsupported("schedule-sub-orchestration")
+    }
+
+    fn create_timer(&mut self, _fire_at: u64) -> wasmtime::Result<u32> {
+        self.unsupported("create-timer")
+    }
+
+    fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u32> {
+        Ok(self.exec.wait_for_event(&name))
+    }
+
+    async fn wait_all(
+        &mut self,
+        tasks: Vec<u32>,
+    ) -> wasmtime::Result<Result<Vec<types::Outcome>, String>> {
+        loop {
+            match self.exec.poll(&tasks, WaitMode::All) {
+                Err(message) => return Ok(Err(message)),
+                Ok(Poll::All(outcomes)) => {
+                    return Ok(Ok(outcomes.into_iter().map(to_wit).collect()));
+                }
+                Ok(Poll::Any(..)) => {
+                    return Ok(Err("internal: wait-all answered as wait-any".into()));
+                }
+                Ok(Poll::Blocked) => self.next_turn().await?,
+            }
+        }
+    }
+
+    async fn wait_any(
+        &mut self,
+        tasks: Vec<u32>,
+    ) -> wasmtime::Result<Result<(u32, types::Outcome), String>> {
+        loop {
+            match self.exec.poll(&tasks, WaitMode::Any) {
+                Err(message) => return Ok(Err(message)),
+                Ok(Poll::Any(index, outcome)) => return Ok(Ok((index, to_wit(outcome)))),
+                Ok(Poll::All(..)) => {
+                    return Ok(Err("internal: wait-any answered as wait-all".into()));
+                }
+                Ok(Poll::Blocked) => self.next_turn().await?,
+            }
+        }
+    }
+
+    fn continue_as_new(&mut self, _input: String) -> wasmtime::Result<()> {
+        self.unsupported("continue-as-new")
+    }
+}

@@ -1,0 +1,160 @@
+//! Which component serves which name, and orchestrators by digest.
+//!
+//! Components are content-addressed (`sha256:<hex>`). An orchestration name routes to the digest
+//! new instances start on; instances already running stay on the digest they recorded in
+//! `ExecutionStarted`, which remains loadable here (and from the store) after a newer one appears.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use super::activity::{ActivityGrant, ActivitySandbox, LoadedActivity};
+use super::error::LoadError;
+use super::orchestrator::{LoadedOrchestrator, OrchestratorLimits, OrchestratorSandbox};
+
+/// The content address of a component.
+pub fn digest_of(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for b in hash {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// The loaded components and the routing of names to them.
+pub struct Components {
+    pub orchestrators: OrchestratorSandbox,
+    pub activities: Arc<ActivitySandbox>,
+    orchestration_routes: RwLock<HashMap<String, String>>,
+    orchestrators_by_digest: RwLock<HashMap<String, Arc<LoadedOrchestrator>>>,
+    activity_routes: RwLock<HashMap<String, (String, Arc<LoadedActivity>)>>,
+}
+
+impl Components {
+    pub fn new(limits: OrchestratorLimits) -> Result<Self, LoadError> {
+        Ok(Components {
+            orchestrators: OrchestratorSandbox::new(limits)?,
+            activities: ActivitySandbox::new()?,
+            orchestration_routes: RwLock::new(HashMap::new()),
+            orchestrators_by_digest: RwLock::new(HashMap::new()),
+            activity_routes: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Loads an orchestrator component (without routing any name to it).
+    pub async fn load_orchestrator(
+        &self,
+        what: &str,
+        bytes: &[u8],
+    ) -> Result<(String, Vec<String>), LoadError> {
+        let digest = digest_of(bytes);
+        if let Some(existing) = read(&self.orchestrators_by_digest).get(&digest) {
+            return Ok((digest, existing.names.clone()));
+        }
+        let loaded = self.orchestrators.load(what, bytes).await?;
+        let names = loaded.names.clone();
+        write(&self.orchestrators_by_digest).insert(digest.clone(), Arc::new(loaded));
+        Ok((digest, names))
+    }
+
+    /// Loads an orchestrator and routes every name it exports to it. Refuses a name that another
+    /// component given in the same configuration already serves (`what` is the component's label).
+    pub async fn add_orchestrator(
+        &self,
+        what: &str,
+        bytes: &[u8],
+    ) -> Result<(String, Vec<String>), LoadError> {
+        let (digest, names) = self.load_orchestrator(what, bytes).await?;
+        let mut routes = write(&self.orchestration_routes);
+        for name in &names {
+            if let Some(other) = routes.get(name)
+                && *other != digest
+            {
+                return Err(LoadError::DuplicateName {
+                    name: "orchestration",
+                    item: name.clone(),
+                    first: other.clone(),
+                    second: what.to_owned(),
+                });
+            }
+        }
+        for name in &names {
+            routes.insert(name.clone(), digest.clone());
+        }
+        Ok((digest, names))
+    }
+
+    /// Loads an activity component with its grant and routes every name it exports to it.
+    pub async fn add_activity(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        grant: ActivityGrant,
+    ) -> Result<(String, Vec<String>), LoadError> {
+        let digest = digest_of(bytes);
+        let loaded = Arc::new(self.activities.load(what, bytes, grant).await?);
+        let names = loaded.names.clone();
+        let mut routes = write(&self.activity_routes);
+        for name in &names {
+            if let Some((other, _)) = routes.get(name)
+                && *other != digest
+            {
+                return Err(LoadError::DuplicateName {
+                    name: "activity",
+                    item: name.clone(),
+                    first: other.clone(),
+                    second: what.to_owned(),
+                });
+            }
+        }
+        for name in &names {
+            routes.insert(name.clone(), (digest.clone(), Arc::clone(&loaded)));
+        }
+        Ok((digest, names))
+    }
+
+    /// The digest new instances of orchestration `name` start on.
+    pub fn orchestration_digest(&self, name: &str) -> Option<String> {
+        read(&self.orchestration_routes).get(name).cloned()
+    }
+
+    pub fn orchestrator(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
+        read(&self.orchestrators_by_digest).get(digest).cloned()
+    }
+
+    /// The component serving activity `name`, with its digest.
+    pub fn activity(&self, name: &str) -> Option<(String, Arc<LoadedActivity>)> {
+        read(&self.activity_routes).get(name).cloned()
+    }
+
+    pub fn orchestration_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.orchestration_routes).keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+// A poisoned lock only means another thread panicked while holding it; the maps stay usable.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_sha256_hex() {
+        assert_eq!(
+            digest_of(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Putting a host together from its configuration: store, components, keys, executor, HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError};
+use crate::executor::Executor;
+use crate::http::{self, AppState, Keys};
+use crate::runtime::orchestrator::OrchestratorLimits;
+use crate::runtime::{Components, LoadError};
+use crate::store::{Op, SqliteStore, Store, StoreError, StoreOptions};
+
+/// Settings of `durable serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub master_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where the master key came from, for the startup banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Environment,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// A host ready to serve.
+pub struct Host {
+    pub state: Arc<AppState>,
+    pub key_source: KeySource,
+    pub recovered: usize,
+}
+
+/// Opens the store, loads and checks every component, resumes unfinished instances.
+pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
+    let config = Config::load(&options.config)?;
+    std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+        ServeError::Setup(format!(
+            "creating data dir {}: {e}",
+            options.data_dir.display()
+        ))
+    })?;
+    let store: Arc<dyn Store> =
+        SqliteStore::open(StoreOptions::new(options.data_dir.join("durable.sqlite")))?;
+    let components = Arc::new(Components::new(OrchestratorLimits::default())?);
+    let mut puts = Vec::new();
+    for path in &config.orchestrators {
+        let (bytes, what) = read_component(path)?;
+        let (digest, names) = components.add_orchestrator(&what, &bytes).await?;
+        tracing::info!(component = %what, %digest, ?names, "orchestrator loaded");
+        puts.push(Op::PutComponent {
+            digest,
+            kind: "orchestrator".into(),
+            bytes: Arc::new(bytes),
+        });
+    }
+    for (path, grant) in &config.activities {
+        let (bytes, what) = read_component(path)?;
+        let (digest, names) = components
+            .add_activity(&what, &bytes, grant.clone())
+            .await?;
+        tracing::info!(component = %what, %digest, ?names, "activities loaded");
+        puts.push(Op::PutComponent {
+            digest,
+            kind: "activity".into(),
+            bytes: Arc::new(bytes),
+        });
+    }
+    // Keep every component's bytes, so instances pinned to a digest can resume after the file
+    // on disk changes.
+    store.write(puts).await?;
+    for starter in &config.starters {
+        if components
+            .orchestration_digest(&starter.orchestration)
+            .is_none()
+        {
+            return Err(ServeError::Setup(format!(
+                "starter route {} names orchestration '{}', which no configured component exports (known: {})",
+                starter.route,
+                starter.orchestration,
+                components.orchestration_names().join(", ")
+            )));
+        }
+    }
+    let (master, key_source) = master_key(options)?;
+    let executor = Executor::new(store, components, Arc::new(SystemClock));
+    let recovered = executor.recover().await?;
+    let state = Arc::new(AppState {
+        executor,
+        keys: Keys::new(master, Vec::new()),
+        starters: config.starters,
+    });
+    Ok(Host {
+        state,
+        key_source,
+        recovered,
+    })
+}
+
+fn read_component(path: &Path) -> Result<(Vec<u8>, String), ServeError> {
+    let what = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        ServeError::Load(LoadError::Read {
+            path: format!("{what} (build the guests with `make build`)"),
+            source: e,
+        })
+    })?;
+    Ok((bytes, what))
+}
+
+fn master_key(options: &ServeOptions) -> Result<(String, KeySource), ServeError> {
+    if let Some(key) = options.master_key.as_ref().filter(|k| !k.is_empty()) {
+        return Ok((key.clone(), KeySource::Environment));
+    }
+    let path = options.data_dir.join("master.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let key = text.trim().to_owned();
+        if !key.is_empty() {
+            return Ok((key, KeySource::File(path)));
+        }
+    }
+    let key = http::generate_key_for_host()
+        .map_err(|e| ServeError::Setup(format!("generating a key: {e}")))?;
+    write_private(&path, &key)
+        .map_err(|e| ServeError::Setup(format!("saving {}: {e}", path.display())))?;
+    Ok((key, KeySource::Generated(path)))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Builds the host, binds, prints the banner, and serves until `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let host = build(&options).await?;
+    let listener = tokio::net::TcpListener::bind(&options.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: options.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: options.listen.clone(),
+        source,
+    })?;
+    print_banner(&host, addr);
+    http::run(listener, http::app(Arc::clone(&host.state)), shutdown)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+fn print_banner(host: &Host, addr: SocketAddr) {
+    let key = host.state.keys.master();
+    let source = match &host.key_source {
+        KeySource::Environment => "from DURABLE_MASTER_KEY".to_owned(),
+        KeySource::File(p) => format!("kept in {}", p.display()),
+        KeySource::Generated(p) => format!("generated, kept in {}", p.display()),
+    };
+    let names = host
+        .state
+        .executor
+        .components()
+        .orchestration_names()
+        .join(", ");
+    println!("durable-wasm listening on http://{addr}");
+    println!("master key ({source}): {key}");
+    println!("orchestrations: {names}");
+    if host.recovered > 0 {
+        println!("resumed {} unfinished instance(s)", host.recovered);
+    }
+    if let Some(starter) = host.state.starters.first() {
+        println!("try:");
+        println!(
+            "  curl -s -X POST 'http://{addr}{}?code={key}' -H 'content-type: application/json' \\\n    -d '{{\"orderId\":\"A-1001\",\"customerId\":\"C-42\",\"items\":[{{\"sku\":\"SKU-1\",\"qty\":2}}]}}'",
+            starter.route
+        );
+        println!("  then GET the statusQueryGetUri from the answer.");
+    }
+}

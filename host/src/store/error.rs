@@ -1,0 +1,44 @@
+//! Store errors, split by whether retrying can help.
+
+/// What went wrong in the store.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("an instance with id '{0}' is already running")]
+    InstanceExists(String),
+    #[error("no instance with id '{0}'")]
+    NoSuchInstance(String),
+    #[error("history conflict for instance '{instance}': event {seq} already exists")]
+    HistoryConflict { instance: String, seq: u64 },
+    #[error("the database is busy or locked: {0}")]
+    Busy(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("opening the database failed: {0}")]
+    Open(String),
+    #[error("the store's writer thread has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Busy(_) | StoreError::Database(_) | StoreError::WriterGone
+        )
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Busy(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! SQLite implementation of [`Store`]: WAL, `synchronous=FULL`, one writer thread doing group
+//! commit, and a small pool of read connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{CommitTicket, Instance, InstanceUpdate, Op, Store, StoreError, migrations};
+use crate::engine::{Event, EventKind, RuntimeStatus};
+use crate::ids::{ExecutionId, InstanceId};
+
+/// How the store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    /// Upper bound on the operations folded into one transaction.
+    pub max_batch_ops: usize,
+}
+
+impl StoreOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            path: path.into(),
+            max_batch_ops: 4096,
+        }
+    }
+}
+
+struct Job {
+    ops: Vec<Op>,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, migrates it, and starts the writer thread.
+    pub fn open(options: StoreOptions) -> Result<Arc<Self>, StoreError> {
+        if let Some(dir) = options.path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        }
+        let mut writer = open_connection(&options.path)?;
+        migrations::migrate(&mut writer)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let max_batch_ops = options.max_batch_ops.max(1);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(writer, rx, max_batch_ops))
+            .map_err(|e| StoreError::Open(format!("starting the writer thread: {e}")))?;
+        Ok(Arc::new(SqliteStore {
+            jobs,
+            readers: Mutex::new(Vec::new()),
+            path: options.path,
+        }))
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::WriterGone)?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn =
+        Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, max_batch_ops: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut ops = first.ops.len();
+        let mut jobs = vec![first];
+        while ops < max_batch_ops {
+            match rx.try_recv() {
+                Ok(job) => {
+                    ops += job.ops.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = apply_batch(&mut conn, &jobs);
+        for (job, result) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Applies every job in one transaction; each job is atomic on its own (a savepoint), so one
+/// job's conflict does not fail the others.
+fn apply_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = StoreError::from(e);
+            return jobs.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = (|| {
+            let mut sp = tx.savepoint()?;
+            match job.ops.iter().try_for_each(|op| apply_op(&sp, op)) {
+                Ok(()) => {
+                    sp.commit()?;
+                    Ok(())
+                }
+                Err(e) => {
+                    sp.rollback()?;
+                    Err(e)
+                }
+            }
+        })();
+        results.push(result);
+    }
+    if let Err(e) = tx.commit() {
+        let e = StoreError::from(e);
+        return jobs.iter().map(|_| Err(e.clone())).collect();
+    }
+    results
+}
+
+fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::CreateInstance { instance, started } => {
+            let existing: Option<String> = conn
+                .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")?
+                .query_row([instance.instance_id.as_str()], |r| r.get(0))
+                .optional()?;
+            if let Some(status) = existing {
+                if !parse_status(&status)?.is_terminal() {
+                    return Err(StoreError::InstanceExists(instance.instance_id.to_string()));
+                }
+                conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+                    .execute([instance.instance_id.as_str()])?;
+            }
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output,
+                     custom_status, orchestrator_digest, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                instance.instance_id.as_str(),
+                instance.execution_id.as_str(),
+                instance.name,
+                instance.status.as_str(),
+                instance.input,
+                instance.output,
+                instance.custom_status,
+                instance.orchestrator_digest,
+                instance.created_ms as i64,
+                instance.updated_ms as i64,
+            ])?;
+            insert_event(conn, &instance.instance_id, &instance.execution_id, started)
+        }
+        Op::Append {
+            instance_id,
+            execution_id,
+            events,
+            update,
+        } => {
+            for event in events {
+                insert_event(conn, instance_id, execution_id, event)?;
+            }
+            update_instance(conn, instance_id, update)
+        }
+        Op::PutComponent {
+            digest,
+            kind,
+            bytes,
+        } => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO components (digest, kind, size, bytes, added_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![digest, kind, bytes.len() as i64, bytes.as_slice(), now_ms() as i64])?;
+            Ok(())
+        }
+    }
+}
+
+fn insert_event(
+    conn: &Connection,
+    instance_id: &InstanceId,
+    execution_id: &ExecutionId,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let data =
+        serde_json::to_string(&event.kind).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO history (instance_id, seq, execution_id, timestamp_ms, event_type, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            instance_id.as_str(),
+            event.seq as i64,
+            execution_id.as_str(),
+            event.timestamp_ms as i64,
+            event.kind.type_name(),
+            data,
+        ]);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            Err(StoreError::HistoryConflict {
+                instance: instance_id.to_string(),
+                seq: event.seq,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn update_instance(
+    conn: &Connection,
+    id: &InstanceId,
+    update: &InstanceUpdate,
+) -> Result<(), StoreError> {
+    let (set_custom, custom) = match &update.custom_status {
+        Some(value) => (true, value.clone()),
+        None => (false, None),
+    };
+    let changed = conn
+        .prepare_cached(
+            "UPDATE instances SET
+                 status = COALESCE(?2, status),
+                 output = COALESCE(?3, output),
+                 custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
+                 updated_ms = ?6
+             WHERE instance_id = ?1",
+        )?
+        .execute(params![
+            id.as_str(),
+            update.status.map(RuntimeStatus::as_str),
+            update.output,
+            set_custom,
+            custom,
+            update.updated_ms as i64,
+        ])?;
+    if changed == 0 {
+        return Err(StoreError::NoSuchInstance(id.to_string()));
+    }
+    Ok(())
+}
+
+fn parse_status(s: &str) -> Result<RuntimeStatus, StoreError> {
+    RuntimeStatus::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown instance status '{s}'")))
+}
+
+const INSTANCE_COLUMNS: &str =
+    "instance_id, execution_id, name, status, input, output, custom_status,
+     orchestrator_digest, created_ms, updated_ms";
+
+fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instance, StoreError>> {
+    let status: String = row.get(3)?;
+    let status = match parse_status(&status) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Instance {
+        instance_id: InstanceId::from_trusted(row.get(0)?),
+        execution_id: ExecutionId::from_trusted(row.get(1)?),
+        name: row.get(2)?,
+        status,
+        input: row.get(4)?,
+        output: row.get(5)?,
+        custom_status: row.get(6)?,
+        orchestrator_digest: row.get(7)?,
+        created_ms: row.get::<_, i64>(8)? as u64,
+        updated_ms: row.get::<_, i64>(9)? as u64,
+    }))
+}
+
+impl Store for SqliteStore {
+    fn write(&self, ops: Vec<Op>) -> CommitTicket {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        // If the writer is gone the reply sender is dropped and the ticket resolves to WriterGone.
+        let _ = self.jobs.send(Job { ops, reply });
+        CommitTicket::new(rx)
+    }
+
+    fn instance(&self, id: &InstanceId) -> Result<Option<Instance>, StoreError> {
+        self.with_reader(|conn| {
+            let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?1");
+            conn.prepare_cached(&sql)?
+                .query_row([id.as_str()], instance_from_row)
+                .optional()?
+                .transpose()
+        })
+    }
+
+    fn history(&self, id: &InstanceId) -> Result<Vec<Event>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT h.seq, h.timestamp_ms, h.data FROM history h
+                 JOIN instances i ON i.instance_id = h.instance_id AND i.execution_id = h.execution_id
+                 WHERE h.instance_id = ?1 ORDER BY h.seq",
+            )?;
+            let rows = stmt.query_map([id.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })?;
+            let mut events = Vec::new();
+            for row in rows {
+                let (seq, ts, data) = row?;
+                let kind: EventKind = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("instance '{id}' event {seq}: {e}")))?;
+                events.push(Event {
+                    seq: seq as u64,
+                    timestamp_ms: ts as u64,
+                    kind,
+                });
+            }
+            Ok(events)
+        })
+    }
+
+    fn unfinished_instances(&self) -> Result<Vec<Instance>, StoreError> {
+        self.with_reader(|conn| {
+            let sql = format!(
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE status IN ('Pending', 'Running') ORDER BY created_ms"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([], instance_from_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row??);
+            }
+            Ok(out)
+        })
+    }
+
+    fn component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT bytes FROM components WHERE digest = ?1")?
+                .query_row([digest], |r| r.get(0))
+                .optional()?)
+        })
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str, status: RuntimeStatus) -> Instance {
+        Instance {
+            instance_id: InstanceId::parse(id).unwrap(),
+            execution_id: ExecutionId::random(),
+            name: "order".into(),
+            status,
+            input: "{}".into(),
+            output: None,
+            custom_status: None,
+            orchestrator_digest: "abc".into(),
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    fn started() -> Event {
+        Event {
+            seq: 0,
+            timestamp_ms: 1,
+            kind: EventKind::ExecutionStarted {
+                name: "order".into(),
+                input: "{}".into(),
+                orchestrator_digest: "abc".into(),
+            },
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn create_append_read_back_and_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+        let inst = instance("a", RuntimeStatus::Pending);
+        rt().block_on(async {
+            store
+                .write(vec![Op::CreateInstance {
+                    instance: inst.clone(),
+                    started: started(),
+                }])
+                .await
+                .unwrap();
+            // A second start with the same id while it is unfinished is refused; nothing changes.
+            let dup = store
+                .write(vec![Op::CreateInstance {
+                    instance: inst.clone(),
+                    started: started(),
+                }])
+                .await;
+            assert!(matches!(dup, Err(StoreError::InstanceExists(_))));
+            let append = |seq: u64, status| Op::Append {
+                instance_id: inst.instance_id.clone(),
+                execution_id: inst.execution_id.clone(),
+                events: vec![Event {
+                    seq,
+                    timestamp_ms: 2,
+                    kind: EventKind::ExecutionCompleted { result: "7".into() },
+                }],
+                update: InstanceUpdate {
+                    status: Some(status),
+                    output: Some("7".into()),
+                    custom_status: Some(Some("\"s\"".into())),
+                    updated_ms: 2,
+                },
+            };
+            store
+                .write(vec![append(1, RuntimeStatus::Completed)])
+                .await
+                .unwrap();
+            // Writing the same sequence number twice is a conflict, and the batch rolls back.
+            let again = store.write(vec![append(1, RuntimeStatus::Failed)]).await;
+            assert!(matches!(
+                again,
+                Err(StoreError::HistoryConflict { seq: 1, .. })
+            ));
+        });
+        let row = store.instance(&inst.instance_id).unwrap().unwrap();
+        assert_eq!(row.status, RuntimeStatus::Completed);
+        assert_eq!(row.output.as_deref(), Some("7"));
+        assert_eq!(row.custom_status.as_deref(), Some("\"s\""));
+        let history = store.history(&inst.instance_id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            history[1].kind,
+            EventKind::ExecutionCompleted { result: "7".into() }
+        );
+        assert!(store.unfinished_instances().unwrap().is_empty());
+        assert!(
+            store
+                .instance(&InstanceId::parse("zzz").unwrap())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn group_commit_keeps_each_batch_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+        rt().block_on(async {
+            let tickets: Vec<_> = (0..50)
+                .map(|i| {
+                    store.write(vec![Op::CreateInstance {
+                        instance: instance(&format!("i{}", i % 25), RuntimeStatus::Running),
+                        started: started(),
+                    }])
+                })
+                .collect();
+            let mut ok = 0;
+            let mut dup = 0;
+            for t in tickets {
+                match t.await {
+                    Ok(()) => ok += 1,
+                    Err(StoreError::InstanceExists(_)) => dup += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!((ok, dup), (25, 25));
+        });
+        assert_eq!(store.unfinished_instances().unwrap().len(), 25);
+    }
+}
