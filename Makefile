@@ -32,6 +32,10 @@ guests: setup $(COMPONENTIZE)
 	@mkdir -p $(GUESTS)
 	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_orchestrator.wasm $(GUESTS)/orchestrator.wasm
 	cp target/wasm32-wasip2/guest/guest_activities.wasm $(GUESTS)/activities.wasm
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p test-guests
+	$(CARGO) build --profile guest --target wasm32-wasip2 -p test-guests
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/test_guests.wasm $(GUESTS)/test-orchestrator.wasm
+	cp target/wasm32-wasip2/guest/test_guests.wasm $(GUESTS)/test-orchestrator-wasi.wasm
 
 
 ## run: build everything and serve the seed app (key and a ready-to-paste curl are printed).

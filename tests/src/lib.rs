@@ -1,1 +1,333 @@
+//! End-to-end test harness: runs the real `durable` binary on 127.0.0.1 with a fresh data dir and
+//! the real guest components, and talks to it over real HTTP.
+//!
+//! The binary and guests are built by `make build` (which `make test` runs first): this crate
+//! finds them at `target/release/durable` and `target/guests/*.wasm`.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+
+/// The key every test host runs with.
+pub const KEY: &str = "e2e-test-key";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// The release host binary (override with `DURABLE_BIN`).
+pub fn durable_bin() -> PathBuf {
+    let bin = std::env::var_os("DURABLE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/durable"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `make build` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A guest component built by `make build`.
+pub fn guest(name: &str) -> PathBuf {
+    let path = root().join("target/guests").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make build` first",
+        path.display()
+    );
+    path
+}
+
+/// The seed app's configuration with absolute component paths, plus `extra` TOML.
+pub fn seed_config(extra: &str) -> String {
+    format!(
+        r#"
+[[orchestrators]]
+component = "{orch}"
+
+[[activities]]
+component = "{acts}"
+
+[[starters]]
+route = "/api/orchestrators/order-processing"
+orchestration = "orderProcessingOrchestrator"
+auth_level = "function"
+{extra}
+"#,
+        orch = guest("orchestrator").display(),
+        acts = guest("activities").display(),
+    )
+}
+
+/// A running host. Killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Writes `config` into `dir/durable.toml` and starts a host on it with data in `dir/data`.
+    pub fn start(dir: &Path, config: &str) -> Result<Server> {
+        let config_path = dir.join("durable.toml");
+        std::fs::write(&config_path, config)?;
+        Self::start_with(&config_path, &dir.join("data"))
+    }
+
+    /// Starts a host on an existing config and data dir (e.g. after a crash).
+    pub fn start_with(config: &Path, data_dir: &Path) -> Result<Server> {
+        let mut child = Command::new(durable_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("DURABLE_MASTER_KEY", KEY)
+            .env("DURABLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning durable")?;
+        let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&stderr_buf);
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("durable-wasm listening on http://") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = stderr_buf.lock().map(|s| s.clone()).unwrap_or_default();
+                bail!("durable did not start listening; stderr:\n{err}");
+            }
+        };
+        Ok(Server {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            config: config.to_owned(),
+            stderr: stderr_buf,
+        })
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What the host wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&str>,
+    ) -> Result<Response> {
+        request(&self.addr, method, path_and_query, body, &[])
+    }
+
+    /// Appends `code=KEY` to the query.
+    pub fn keyed(path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{sep}code={KEY}")
+    }
+
+    /// Starts the seed orchestration; returns the instance id (asserting a 202).
+    pub fn start_order(&self, order: &Value) -> Result<String> {
+        let r = self.request(
+            "POST",
+            &Self::keyed("/api/orchestrators/order-processing"),
+            Some(&order.to_string()),
+        )?;
+        if r.status != 202 {
+            bail!("start answered {}: {}", r.status, r.body);
+        }
+        let id = r.json()?["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {}", r.body))?
+            .to_owned();
+        Ok(id)
+    }
+
+    pub fn status(&self, id: &str, extra_query: &str) -> Result<Response> {
+        self.request(
+            "GET",
+            &Self::keyed(&format!(
+                "/runtime/webhooks/durabletask/instances/{id}{extra_query}"
+            )),
+            None,
+        )
+    }
+
+    /// Polls the status until the instance is finished (200), returning the status body.
+    pub fn wait_finished(&self, id: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.status(id, "")?;
+            if r.status == 200 {
+                return r.json();
+            }
+            if r.status != 202 {
+                bail!("status of {id} answered {}: {}", r.status, r.body);
+            }
+            if Instant::now() > deadline {
+                bail!("instance {id} not finished after {timeout:?}: {}", r.body);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client over std (one request per connection).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<Response> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let mut req = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("malformed response: {text}"))?;
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line: {status_line}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The seed's expected confirmation for an order id.
+pub fn confirmation(order_id: &str) -> Value {
+    serde_json::json!({"orderId": order_id, "reservationId": format!("{order_id}-inv"), "status": "Confirmed"})
+}
+
+/// Counts the history events of type `event_type` (from `showHistory=true`).
+pub fn count_events(server: &Server, id: &str, event_type: &str) -> Result<usize> {
+    let r = server.status(id, "?showHistory=true")?;
+    let body = r.json()?;
+    let events = body["historyEvents"]
+        .as_array()
+        .ok_or_else(|| anyhow!("no historyEvents in {}", r.body))?;
+    Ok(events
+        .iter()
+        .filter(|e| e["EventType"] == event_type)
+        .count())
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::time::format_ms;
 use super::{ApiError, AppState, AuthLevel, WEBHOOK_PREFIX};
+use crate::engine::Event;
 use crate::ids::InstanceId;
 use crate::store::{self, Instance};
 
@@ -27,11 +28,17 @@ pub async fn get_status(
     let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
     let id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let show_history = flag(&query, "showHistory")?;
     let lookup = id.clone();
     let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no instance with id '{id}'")))?;
-    let body = status_body(&instance);
+    let mut body = status_body(&instance);
+    if show_history {
+        let lookup = instance.instance_id.clone();
+        let history = store::read(state.executor.store(), move |s| s.history(&lookup)).await?;
+        body["historyEvents"] = Value::Array(history.iter().map(history_event).collect());
+    }
     if instance.status.is_terminal() {
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
@@ -58,6 +65,58 @@ pub fn status_body(instance: &Instance) -> Value {
         "createdTime": format_ms(instance.created_ms),
         "lastUpdatedTime": format_ms(instance.updated_ms),
     })
+}
+
+/// A boolean query parameter (`true`/`false`, any case); absent is false.
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match query.get(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "query parameter {name} must be true or false, not '{v}'"
+        ))),
+    }
+}
+
+/// One history event in Durable Functions' shape: `EventType`, `EventId`, `Timestamp`, and the
+/// event's fields in PascalCase (`name` is shown as `FunctionName`, payloads as JSON).
+fn history_event(event: &Event) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("EventType".into(), Value::from(event.kind.type_name()));
+    out.insert("EventId".into(), Value::from(event.seq));
+    out.insert(
+        "Timestamp".into(),
+        Value::from(format_ms(event.timestamp_ms)),
+    );
+    if let Ok(Value::Object(fields)) = serde_json::to_value(&event.kind) {
+        for (key, value) in fields {
+            let shown = match key.as_str() {
+                "eventType" => continue,
+                "name" => "FunctionName".to_owned(),
+                "task_id" => "TaskScheduledId".to_owned(),
+                other => pascal_case(other),
+            };
+            let value = match (key.as_str(), value) {
+                ("input" | "result", Value::String(text)) => parse_json(Some(&text)),
+                (_, v) => v,
+            };
+            out.insert(shown, value);
+        }
+    }
+    Value::Object(out)
+}
+
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn parse_json(text: Option<&str>) -> Value {
@@ -136,6 +195,28 @@ fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::EventKind;
+
+    #[test]
+    fn history_events_use_durable_functions_field_names() {
+        let e = Event {
+            seq: 3,
+            timestamp_ms: 0,
+            kind: EventKind::TaskCompleted {
+                task_id: 1,
+                result: r#"{"a":1}"#.into(),
+            },
+        };
+        let v = history_event(&e);
+        assert_eq!(v["EventType"], "TaskCompleted");
+        assert_eq!(v["EventId"], 3);
+        assert_eq!(v["TaskScheduledId"], 1);
+        assert_eq!(v["Result"]["a"], 1);
+        let q = HashMap::from([("showHistory".to_owned(), "TRUE".to_owned())]);
+        assert!(flag(&q, "showHistory").unwrap());
+        let bad = HashMap::from([("showHistory".to_owned(), "yes".to_owned())]);
+        assert!(flag(&bad, "showHistory").is_err());
+    }
 
     #[test]
     fn check_status_body_has_durable_functions_fields() {
