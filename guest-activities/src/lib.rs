@@ -9,6 +9,33 @@ durable_sdk::activities! {
     "validateOrder" => validate_order,
     "reserveInventory" => reserve_inventory,
     "emitConfirmation" => emit_confirmation,
+    "sayHello" => say_hello,
+    "square" => square,
+    "checkStatus" => check_status,
+    "alwaysFails" => always_fails,
+}
+
+/// `"Hello <name>!"` (the helloSequence example).
+pub fn say_hello(name: String) -> Result<String, Error> {
+    Ok(format!("Hello {name}!"))
+}
+
+/// `n * n` (the fanOutFanIn example).
+pub fn square(n: u64) -> Result<u64, Error> {
+    n.checked_mul(n)
+        .ok_or_else(|| Error::new(format!("{n} squared overflows")))
+}
+
+/// Reports `done` once `round >= target` (the monitor example).
+pub fn check_status(state: Json) -> Result<Json, Error> {
+    let round = state["round"].as_u64().unwrap_or(0);
+    let target = state["target"].as_u64().unwrap_or(0);
+    Ok(json!({"done": round >= target}))
+}
+
+/// Always fails (for retry examples and tests).
+pub fn always_fails(_input: Json) -> Result<Json, Error> {
+    Err(Error::new("this activity always fails"))
 }
 
 /// Fails unless `orderId` and `customerId` are present (and truthy, as the JavaScript checks);

@@ -7,7 +7,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{Error, LogLevel, Outcome, RetryPolicy, TaskId};
 
 /// What the context needs from whoever runs the orchestration. In a component this is the
-/// host's `context` import; natively it can be anything that scripts results.
+/// host's `context` import; natively it is [`crate::testing::TestHost`] or anything else that
+/// scripts results.
 pub trait Host {
     fn input(&self) -> String;
     fn instance_id(&self) -> String;
@@ -17,13 +18,12 @@ pub trait Host {
     fn is_replaying(&self) -> bool;
     fn set_custom_status(&self, status: Option<String>);
     fn log(&self, level: LogLevel, message: &str);
-    fn schedule_activity(&self, name: &str, input: String, retry: Option<RetryPolicy>) -> TaskId;
+    fn schedule_activity(&self, name: &str, input: String) -> TaskId;
     fn schedule_sub_orchestration(
         &self,
         name: &str,
         instance_id: Option<&str>,
         input: String,
-        retry: Option<RetryPolicy>,
     ) -> TaskId;
     fn create_timer(&self, fire_at_ms: u64) -> TaskId;
     fn wait_for_event(&self, name: &str) -> TaskId;
@@ -32,12 +32,21 @@ pub trait Host {
     fn continue_as_new(&self, input: String);
 }
 
-/// A scheduled task whose output deserializes to `O`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A scheduled task whose output deserializes to `O`. Copy it freely: waiting on the same task
+/// again returns the same outcome.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Task<O> {
     pub id: TaskId,
     _output: PhantomData<fn() -> O>,
 }
+
+impl<O> Clone for Task<O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O> Copy for Task<O> {}
 
 /// The orchestration context, handed to every orchestration function.
 ///
@@ -80,7 +89,7 @@ impl<'h> Context<'h> {
     }
 
     /// Sets the custom status shown by the status API.
-    pub fn set_custom_status<T: Serialize>(&self, status: &T) -> Result<(), Error> {
+    pub fn set_custom_status<T: Serialize + ?Sized>(&self, status: &T) -> Result<(), Error> {
         self.host
             .set_custom_status(Some(serde_json::to_string(status)?));
         Ok(())
@@ -107,17 +116,19 @@ impl<'h> Context<'h> {
         self.wait(task)
     }
 
-    /// Like [`Context::call_activity`], retrying failures by `retry`.
+    /// Like [`Context::call_activity`], retrying failures by `retry`. Each retry waits on a
+    /// durable timer, so every attempt and delay is in the history and survives restarts.
+    /// A nonsensical policy is refused here, before anything is scheduled.
     pub fn call_activity_with_retry<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         name: &str,
         input: &I,
-        retry: RetryPolicy,
+        retry: &RetryPolicy,
     ) -> Result<O, Error> {
-        validate_retry(&retry)?;
         let input = serde_json::to_string(input)?;
-        let id = self.host.schedule_activity(name, input, Some(retry));
-        self.wait(Task::<O>::new(id))
+        self.with_retry(retry, || {
+            Task::new(self.host.schedule_activity(name, input.clone()))
+        })
     }
 
     /// Schedules an activity without waiting, for fan-out (see [`Context::wait_all`]).
@@ -127,10 +138,11 @@ impl<'h> Context<'h> {
         input: &I,
     ) -> Result<Task<O>, Error> {
         let input = serde_json::to_string(input)?;
-        Ok(Task::new(self.host.schedule_activity(name, input, None)))
+        Ok(Task::new(self.host.schedule_activity(name, input)))
     }
 
-    /// Starts a sub-orchestration without waiting.
+    /// Starts a sub-orchestration without waiting; `instance_id` defaults to a deterministic
+    /// `<parent id>:<task id>`.
     pub fn schedule_sub_orchestration<I: Serialize + ?Sized, O>(
         &self,
         name: &str,
@@ -138,25 +150,50 @@ impl<'h> Context<'h> {
         input: &I,
     ) -> Result<Task<O>, Error> {
         let input = serde_json::to_string(input)?;
-        let id = self
-            .host
-            .schedule_sub_orchestration(name, instance_id, input, None);
-        Ok(Task::new(id))
+        Ok(Task::new(self.host.schedule_sub_orchestration(
+            name,
+            instance_id,
+            input,
+        )))
     }
 
     /// Calls a sub-orchestration and waits for its output.
     pub fn call_sub_orchestration<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         name: &str,
+        instance_id: Option<&str>,
         input: &I,
     ) -> Result<O, Error> {
-        let task = self.schedule_sub_orchestration(name, None, input)?;
+        let task = self.schedule_sub_orchestration(name, instance_id, input)?;
         self.wait(task)
+    }
+
+    /// Like [`Context::call_sub_orchestration`], retrying failures by `retry`. Retried children
+    /// get fresh deterministic instance ids unless `instance_id` is given.
+    pub fn call_sub_orchestration_with_retry<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: &I,
+        retry: &RetryPolicy,
+    ) -> Result<O, Error> {
+        let input = serde_json::to_string(input)?;
+        self.with_retry(retry, || {
+            Task::new(
+                self.host
+                    .schedule_sub_orchestration(name, instance_id, input.clone()),
+            )
+        })
     }
 
     /// A durable timer firing at `fire_at_ms` (ms since epoch).
     pub fn create_timer(&self, fire_at_ms: u64) -> Task<()> {
         Task::new(self.host.create_timer(fire_at_ms))
+    }
+
+    /// A durable timer firing `delay_ms` after the current turn's time.
+    pub fn create_timer_after(&self, delay_ms: u64) -> Task<()> {
+        self.create_timer(self.current_time_ms().saturating_add(delay_ms))
     }
 
     /// Waits for the next external event named `name`.
@@ -178,6 +215,17 @@ impl<'h> Context<'h> {
         self.host.wait_all(tasks).map_err(Error::new)
     }
 
+    /// Waits for all tasks of one output type and decodes them; the first failure is returned.
+    pub fn wait_all_typed<O: DeserializeOwned>(&self, tasks: &[Task<O>]) -> Result<Vec<O>, Error> {
+        let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+        let outcomes = self.wait_all(&ids)?;
+        tasks
+            .iter()
+            .zip(outcomes)
+            .map(|(t, o)| t.decode(o))
+            .collect()
+    }
+
     /// Waits for the first of `tasks`; its index in `tasks` and its outcome.
     pub fn wait_any(&self, tasks: &[TaskId]) -> Result<(usize, Outcome), Error> {
         let (index, outcome) = self.host.wait_any(tasks).map_err(Error::new)?;
@@ -189,10 +237,59 @@ impl<'h> Context<'h> {
         self.host.continue_as_new(serde_json::to_string(input)?);
         Ok(())
     }
+
+    fn with_retry<O: DeserializeOwned>(
+        &self,
+        retry: &RetryPolicy,
+        schedule: impl Fn() -> Task<O>,
+    ) -> Result<O, Error> {
+        validate_retry(retry)?;
+        let started = self.current_time_ms();
+        let mut attempt = 1u32;
+        loop {
+            let error = match self.wait(schedule()) {
+                Ok(output) => return Ok(output),
+                Err(e) => e,
+            };
+            let delay = retry_delay(retry, attempt);
+            let next_at = self.current_time_ms().saturating_add(delay);
+            let out_of_time = retry
+                .retry_timeout_ms
+                .is_some_and(|timeout| next_at.saturating_sub(started) > timeout);
+            if attempt >= retry.max_attempts || out_of_time {
+                let why = if out_of_time {
+                    "retry timeout reached"
+                } else {
+                    "attempts exhausted"
+                };
+                return Err(Error {
+                    message: format!("{} (after {attempt} attempt(s); {why})", error.message),
+                    details: error.details,
+                });
+            }
+            self.wait(self.create_timer(next_at))?;
+            attempt += 1;
+        }
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): first × coefficient^(attempt-1), capped.
+pub(crate) fn retry_delay(retry: &RetryPolicy, attempt: u32) -> u64 {
+    let raw =
+        retry.first_retry_interval_ms as f64 * retry.backoff_coefficient.powi(attempt as i32 - 1);
+    let capped = match retry.max_retry_interval_ms {
+        Some(max) => raw.min(max as f64),
+        None => raw,
+    };
+    if capped.is_finite() {
+        capped as u64
+    } else {
+        u64::MAX
+    }
 }
 
 impl<O> Task<O> {
-    fn new(id: TaskId) -> Self {
+    pub(crate) fn new(id: TaskId) -> Self {
         Task {
             id,
             _output: PhantomData,
@@ -235,6 +332,11 @@ pub(crate) fn validate_retry(retry: &RetryPolicy) -> Result<(), Error> {
     {
         return Err(Error::new(
             "retry policy: max_retry_interval_ms must not be smaller than first_retry_interval_ms",
+        ));
+    }
+    if retry.retry_timeout_ms == Some(0) {
+        return Err(Error::new(
+            "retry policy: retry_timeout_ms must be greater than 0",
         ));
     }
     Ok(())

@@ -6,7 +6,8 @@
 //! - [`activity`] (feature `activity`, target `wasm32-wasip2`): the [`activities!`] macro that
 //!   exports named activity functions with serde-typed inputs and outputs.
 //! - [`Context`] talks to the host through the small [`Host`] trait, so an orchestration can be
-//!   driven natively too (for example against scripted results in a plain `cargo test`).
+//!   driven natively too: [`testing::TestHost`] runs one against scripted results in a plain
+//!   `cargo test`.
 //!
 //! It does not run anything by itself: the durable host replays and schedules.
 
@@ -20,6 +21,8 @@ mod types;
 pub use context::{Context, Host, Task};
 pub use error::Error;
 pub use types::{LogLevel, Outcome, RetryPolicy, TaskId};
+
+pub mod testing;
 
 #[cfg(feature = "orchestrator")]
 pub mod orchestrator;

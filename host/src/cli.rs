@@ -35,4 +35,7 @@ pub struct ServeArgs {
     /// Master key (accepted wherever a function key is). Generated and kept in the data dir if unset.
     #[arg(long, env = "DURABLE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
 }

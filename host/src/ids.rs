@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct InstanceId(String);
 
 /// One execution of an instance; continue-as-new starts a new one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ExecutionId(String);
 

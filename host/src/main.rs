@@ -25,6 +25,7 @@ fn main() -> Result<()> {
                 listen: args.listen,
                 data_dir: args.data_dir,
                 master_key: args.master_key,
+                test_clock: args.test_clock,
             };
             serve(options, shutdown_signal()).await?;
             Ok(())

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::executor::Executor;
 use crate::http::{self, AppState, Keys};
@@ -19,6 +19,8 @@ pub struct ServeOptions {
     pub listen: String,
     pub data_dir: PathBuf,
     pub master_key: Option<String>,
+    /// Use a clock that `POST /admin/test/clock/advance` can move forward (tests only).
+    pub test_clock: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +107,18 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         }
     }
     let (master, key_source) = master_key(options)?;
-    let executor = Executor::new(store, components, Arc::new(SystemClock));
+    let test_clock = options.test_clock.then(|| Arc::new(OffsetClock::default()));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(c) => Arc::clone(c) as Arc<dyn Clock>,
+        None => Arc::new(SystemClock),
+    };
+    let executor = Executor::new(store, components, clock);
     let recovered = executor.recover().await?;
     let state = Arc::new(AppState {
         executor,
         keys: Keys::new(master, Vec::new()),
         starters: config.starters,
+        test_clock,
     });
     Ok(Host {
         state,

@@ -90,7 +90,13 @@ impl Server {
     /// Starts a host on an existing config and data dir (e.g. after a crash).
     pub fn start_with(config: &Path, data_dir: &Path) -> Result<Server> {
         let mut child = Command::new(durable_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args([
+                "serve",
+                "--test-clock",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
@@ -192,6 +198,67 @@ impl Server {
             )),
             None,
         )
+    }
+
+    /// Moves the host's (test) clock forward.
+    pub fn advance_clock(&self, ms: u64) -> Result<()> {
+        let r = self.request(
+            "POST",
+            &Self::keyed(&format!("/admin/test/clock/advance?ms={ms}")),
+            None,
+        )?;
+        if r.status != 200 {
+            bail!("advancing the clock answered {}: {}", r.status, r.body);
+        }
+        Ok(())
+    }
+
+    /// Starts orchestration `name` with `input` (JSON text); returns the instance id.
+    pub fn start_orchestration(&self, name: &str, input: &str) -> Result<String> {
+        let r = self.request(
+            "POST",
+            &Self::keyed(&format!("/api/orchestrators/{name}")),
+            Some(input),
+        )?;
+        if r.status != 202 {
+            bail!("starting {name} answered {}: {}", r.status, r.body);
+        }
+        Ok(r.json()?["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {}", r.body))?
+            .to_owned())
+    }
+
+    /// Raises an event; returns the HTTP status.
+    pub fn raise(&self, id: &str, event: &str, data: &str) -> Result<u16> {
+        let path = Self::keyed(&format!(
+            "/runtime/webhooks/durabletask/instances/{id}/raiseEvent/{event}"
+        ));
+        Ok(self.request("POST", &path, Some(data))?.status)
+    }
+
+    /// Polls the status until `ready` holds for the status body.
+    pub fn wait_until(
+        &self,
+        id: &str,
+        timeout: Duration,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.status(id, "")?;
+            let body = r.json()?;
+            if ready(&body) {
+                return Ok(body);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "instance {id}: condition not reached after {timeout:?}: {}",
+                    r.body
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Polls the status until the instance is finished (200), returning the status body.

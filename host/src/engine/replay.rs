@@ -120,6 +120,8 @@ pub struct Execution {
     /// Resolved tasks with the order in which they were resolved.
     resolved: HashMap<TaskId, (u64, Outcome)>,
     resolve_counter: u64,
+    /// Tasks whose result is in the history (recorded or new): a second result is dropped.
+    results_seen: std::collections::HashSet<TaskId>,
     event_waiters: HashMap<String, VecDeque<TaskId>>,
     event_buffer: HashMap<String, VecDeque<String>>,
     current_time_ms: u64,
@@ -167,6 +169,7 @@ impl Execution {
             task_names: HashMap::new(),
             resolved: HashMap::new(),
             resolve_counter: 0,
+            results_seen: std::collections::HashSet::new(),
             event_waiters: HashMap::new(),
             event_buffer: HashMap::new(),
             current_time_ms: first.timestamp_ms,
@@ -248,6 +251,7 @@ impl Execution {
                             task_id,
                         });
                     }
+                    exec.results_seen.insert(task_id);
                     exec.last_turn().inbound.push(kind);
                 }
                 kind @ EventKind::EventRaised { .. } => exec.last_turn().inbound.push(kind),
@@ -412,8 +416,22 @@ impl Execution {
     }
 
     /// Live: a new turn with these inbound events (task results, fired timers, raised events).
-    /// They are recorded after an `OrchestratorStarted` stamped `now_ms`.
-    pub fn push_turn(&mut self, now_ms: u64, inbound: Vec<EventKind>) {
+    /// They are recorded after an `OrchestratorStarted` stamped `now_ms`. A result for a task
+    /// that was never scheduled, or that already has one, is dropped (at-least-once delivery
+    /// upstream, exactly one result in the history). Returns false if nothing was left to record.
+    pub fn push_turn(&mut self, now_ms: u64, inbound: Vec<EventKind>) -> bool {
+        let scheduled: std::collections::HashSet<TaskId> =
+            self.recorded.iter().map(|(id, _)| *id).collect();
+        let inbound: Vec<EventKind> = inbound
+            .into_iter()
+            .filter(|kind| match result_task_id(kind) {
+                Some(task_id) => scheduled.contains(&task_id) && self.results_seen.insert(task_id),
+                None => true,
+            })
+            .collect();
+        if inbound.is_empty() {
+            return false;
+        }
         self.current_time_ms = now_ms;
         self.record(EventKind::OrchestratorStarted);
         for kind in &inbound {
@@ -423,6 +441,7 @@ impl Execution {
             timestamp_ms: now_ms,
             inbound,
         });
+        true
     }
 
     /// The orchestration function returned. Fails if recorded decisions were not replayed.
@@ -452,22 +471,44 @@ impl Execution {
         self.finished = true;
     }
 
-    /// Activities scheduled in the recorded history that have no result yet: after a restart
-    /// these must be dispatched again (activities run at least once).
-    pub fn open_activities(&self) -> Vec<(TaskId, String, String)> {
+    /// Decisions in the history that have no result yet (activities, timers, sub-orchestrations).
+    /// After a restart their work must be set going again: activities run at least once, timers
+    /// are re-armed, children are resumed.
+    pub fn open_tasks(&self) -> Vec<(TaskId, Decision)> {
         let done: std::collections::HashSet<TaskId> = self
             .turns
             .iter()
             .flat_map(|t| t.inbound.iter())
             .filter_map(result_task_id)
+            .chain(
+                self.new_events
+                    .iter()
+                    .filter_map(|e| result_task_id(&e.kind)),
+            )
             .collect();
         self.recorded
             .iter()
-            .filter_map(|(id, d)| match d {
-                Decision::ScheduleActivity { name, input } if !done.contains(id) => {
-                    Some((*id, name.clone(), input.clone()))
-                }
-                _ => None,
+            .filter(|(id, _)| !done.contains(id))
+            .cloned()
+            .collect()
+    }
+
+    /// The id the next decision or event wait will get.
+    pub fn next_task_id(&self) -> TaskId {
+        self.next_task_id
+    }
+
+    /// External events received but not consumed by any wait, per name in arrival order (names
+    /// sorted). Continue-as-new hands them to the next execution.
+    pub fn unconsumed_events(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.event_buffer.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .flat_map(|name| {
+                self.event_buffer[name]
+                    .iter()
+                    .map(move |input| (name.clone(), input.clone()))
             })
             .collect()
     }
@@ -758,10 +799,7 @@ mod tests {
             },
         });
         let mut exec = Execution::from_history("i", "e", history).unwrap();
-        assert_eq!(
-            exec.open_activities(),
-            vec![(b, "other".into(), "{}".into())]
-        );
+        assert_eq!(exec.open_tasks(), vec![(b, activity("other"))]);
         exec.decide(activity("validateOrder")).unwrap();
         exec.decide(activity("other")).unwrap();
         match exec.poll(&[a, b], WaitMode::Any).unwrap() {
@@ -772,6 +810,27 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(exec.poll(&[a, b], WaitMode::All).unwrap(), Poll::Blocked);
+    }
+
+    #[test]
+    fn duplicate_and_stray_results_never_reach_the_history() {
+        let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
+        let (a, _) = exec.decide(activity("a")).unwrap();
+        let done = |task_id| EventKind::TaskCompleted {
+            task_id,
+            result: "1".into(),
+        };
+        assert!(exec.push_turn(5, vec![done(a), done(a), done(9)]));
+        assert!(
+            !exec.push_turn(6, vec![done(a)]),
+            "a second result for a task is dropped"
+        );
+        let results = exec
+            .take_new_events()
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. }))
+            .count();
+        assert_eq!(results, 1);
     }
 
     #[test]
@@ -839,6 +898,27 @@ mod tests {
         assert_eq!(
             exec.poll(&[second], WaitMode::All).unwrap(),
             Poll::All(vec![Outcome::Completed("2".into())])
+        );
+        // A third event nobody waits for stays buffered, for continue-as-new to carry over.
+        exec.push_turn(
+            11,
+            vec![EventKind::EventRaised {
+                name: "Approval".into(),
+                input: "3".into(),
+            }],
+        );
+        let timer = exec
+            .decide(Decision::CreateTimer { fire_at_ms: 99 })
+            .unwrap()
+            .0;
+        assert_eq!(exec.poll(&[timer], WaitMode::All).unwrap(), Poll::Blocked);
+        assert_eq!(
+            exec.unconsumed_events(),
+            vec![("Approval".to_owned(), "3".to_owned())]
+        );
+        assert_eq!(
+            exec.open_tasks(),
+            vec![(timer, Decision::CreateTimer { fire_at_ms: 99 })]
         );
         let g1 = exec.new_guid();
         let mut again = Execution::from_history("i", "e", vec![started()]).unwrap();

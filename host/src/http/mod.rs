@@ -8,6 +8,7 @@
 mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
+mod events;
 mod starter;
 mod status;
 mod time;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub executor: Arc<Executor>,
     pub keys: Keys,
     pub starters: Vec<Starter>,
+    /// Set with `--test-clock`: lets tests move time forward.
+    pub test_clock: Option<Arc<crate::clock::OffsetClock>>,
 }
 
 /// Builds the router.
@@ -72,6 +75,11 @@ pub fn app(state: Arc<AppState>) -> Router {
             &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}"),
             get(status::get_status),
         )
+        .route(
+            &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}/raiseEvent/{{event_name}}"),
+            post(events::raise_event),
+        )
+        .route("/admin/test/clock/advance", post(events::advance_clock))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

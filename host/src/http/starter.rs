@@ -79,7 +79,7 @@ async fn start(
 
 /// The request body as the orchestration input (JSON text). An empty body is `null` where
 /// `allow_empty`; anything that is not JSON is refused with the parser's reason.
-fn parse_input(body: &[u8], allow_empty: bool) -> Result<String, ApiError> {
+pub(super) fn parse_input(body: &[u8], allow_empty: bool) -> Result<String, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return if allow_empty {
             Ok("null".to_owned())

@@ -55,7 +55,7 @@ pub async fn get_status(
 
 /// Durable Functions' status payload.
 pub fn status_body(instance: &Instance) -> Value {
-    json!({
+    let mut body = json!({
         "name": instance.name,
         "instanceId": instance.instance_id,
         "runtimeStatus": instance.status.as_str(),
@@ -64,7 +64,15 @@ pub fn status_body(instance: &Instance) -> Value {
         "output": parse_json(instance.output.as_deref()),
         "createdTime": format_ms(instance.created_ms),
         "lastUpdatedTime": format_ms(instance.updated_ms),
-    })
+    });
+    if let (Some(parent), Value::Object(map)) = (&instance.parent, &mut body) {
+        // Not in Durable Functions' payload; clients ignore unknown fields.
+        map.insert(
+            "parentInstanceId".into(),
+            Value::from(parent.instance_id.as_str()),
+        );
+    }
+    body
 }
 
 /// A boolean query parameter (`true`/`false`, any case); absent is false.

@@ -19,6 +19,7 @@ use super::sandbox::check_orchestrator_imports;
 use crate::engine::{
     Decision, Event, EventKind, Execution, Nondeterminism, Outcome, Poll, WaitMode,
 };
+use crate::ids::InstanceId;
 
 /// Limits applied to every orchestration.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ pub struct RunResult {
 /// Why the host itself stopped the guest (as opposed to a guest trap).
 enum Abort {
     Nondeterminism(Nondeterminism),
-    Unsupported(String),
+    Guest(String),
     Driver(String),
 }
 
@@ -288,10 +289,8 @@ impl OrchestratorSandbox {
                     reason: n.to_string(),
                     details: None,
                 },
-                Some(Abort::Unsupported(what)) => RunEnd::Failed {
-                    reason: format!(
-                        "Orchestrator function '{name}' failed: {what} is not supported by this host yet"
-                    ),
+                Some(Abort::Guest(message)) => RunEnd::Failed {
+                    reason: format!("Orchestrator function '{name}' failed: {message}"),
                     details: None,
                 },
                 Some(Abort::Driver(why)) => RunEnd::Aborted(why),
@@ -352,9 +351,10 @@ impl OrchState {
         }
     }
 
-    fn unsupported<T>(&mut self, what: &str) -> wasmtime::Result<T> {
-        self.abort = Some(Abort::Unsupported(what.to_owned()));
-        Err(wasmtime::Error::msg(format!("{what} is not supported yet")))
+    /// The guest asked for something invalid: the orchestration fails with `message`.
+    fn guest_error<T>(&mut self, message: String) -> wasmtime::Result<T> {
+        self.abort = Some(Abort::Guest(message.clone()));
+        Err(wasmtime::Error::msg(message))
     }
 
     /// Ends the turn and waits for the next one; the guest stays parked meanwhile.
@@ -440,30 +440,42 @@ impl context::Host for OrchState {
         Ok(())
     }
 
-    fn schedule_activity(
-        &mut self,
-        name: String,
-        input: String,
-        retry: Option<types::RetryPolicy>,
-    ) -> wasmtime::Result<u32> {
-        if retry.is_some() {
-            return self.unsupported("an activity retry policy");
-        }
+    fn schedule_activity(&mut self, name: String, input: String) -> wasmtime::Result<u32> {
         self.decide(Decision::ScheduleActivity { name, input })
     }
 
     fn schedule_sub_orchestration(
         &mut self,
-        _name: String,
-        _instance_id: Option<String>,
-        _input: String,
-        _retry: Option<types::RetryPolicy>,
+        name: String,
+        instance_id: Option<String>,
+        input: String,
     ) -> wasmtime::Result<u32> {
-        self.unsupported("schedule-sub-orchestration")
+        // Default child id: `<parent>:<task>`, the same on every replay.
+        let instance_id = match instance_id {
+            Some(id) => id,
+            None => format!("{}:{}", self.exec.instance_id(), self.exec.next_task_id()),
+        };
+        if let Err(e) = InstanceId::parse(&instance_id) {
+            return self.guest_error(format!(
+                "invalid sub-orchestration instance id '{instance_id}': {e}"
+            ));
+        }
+        if instance_id == self.exec.instance_id() {
+            return self.guest_error(
+                "a sub-orchestration cannot reuse its parent's instance id".to_owned(),
+            );
+        }
+        self.decide(Decision::ScheduleSubOrchestration {
+            name,
+            instance_id,
+            input,
+        })
     }
 
-    fn create_timer(&mut self, _fire_at: u64) -> wasmtime::Result<u32> {
-        self.unsupported("create-timer")
+    fn create_timer(&mut self, fire_at: u64) -> wasmtime::Result<u32> {
+        self.decide(Decision::CreateTimer {
+            fire_at_ms: fire_at,
+        })
     }
 
     fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u32> {
@@ -504,7 +516,11 @@ impl context::Host for OrchState {
         }
     }
 
-    fn continue_as_new(&mut self, _input: String) -> wasmtime::Result<()> {
-        self.unsupported("continue-as-new")
+    fn continue_as_new(&mut self, input: String) -> wasmtime::Result<()> {
+        if serde_json::from_str::<serde_json::Value>(&input).is_err() {
+            return self.guest_error("continue-as-new input is not valid JSON".to_owned());
+        }
+        self.continue_as_new = Some(input);
+        Ok(())
     }
 }

@@ -7,6 +7,8 @@ pub enum StoreError {
     InstanceExists(String),
     #[error("no instance with id '{0}'")]
     NoSuchInstance(String),
+    #[error("instance '{0}' has already finished")]
+    InstanceFinished(String),
     #[error("history conflict for instance '{instance}': event {seq} already exists")]
     HistoryConflict { instance: String, seq: u64 },
     #[error("the database is busy or locked: {0}")]

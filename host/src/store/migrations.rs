@@ -41,6 +41,23 @@ pub const MIGRATIONS: &[&str] = &[
         added_ms INTEGER NOT NULL
     );
     "#,
+    // 2: durable inbox (external events, child completions) and the parent of sub-orchestrations.
+    r#"
+    ALTER TABLE instances ADD COLUMN parent_instance_id TEXT;
+    ALTER TABLE instances ADD COLUMN parent_execution_id TEXT;
+    ALTER TABLE instances ADD COLUMN parent_task_id INTEGER;
+
+    CREATE TABLE inbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        msg_id      TEXT NOT NULL UNIQUE,
+        instance_id TEXT NOT NULL,
+        -- Set when the message belongs to one execution (a child's completion); NULL for events.
+        execution_id TEXT,
+        data        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX inbox_by_instance ON inbox (instance_id, id);
+    "#,
 ];
 
 /// Brings the database to the latest schema; each step is one transaction.
@@ -74,7 +91,7 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as u32);
-        for table in ["instances", "history", "components"] {
+        for table in ["instances", "history", "components", "inbox"] {
             let n: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

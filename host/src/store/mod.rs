@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 pub use error::StoreError;
 pub use sqlite::{SqliteStore, StoreOptions};
 
-use crate::engine::{Event, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId};
+use crate::engine::{Event, EventKind, RuntimeStatus};
+use crate::ids::{ExecutionId, InstanceId, TaskId};
 
 /// An instance row, as the status API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,28 @@ pub struct Instance {
     pub orchestrator_digest: String,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// Set for sub-orchestrations: where the child's outcome goes.
+    pub parent: Option<ParentRef>,
+}
+
+/// The parent of a sub-orchestration: its instance, the execution that started the child, and
+/// the task id the child's outcome completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    pub instance_id: InstanceId,
+    pub execution_id: ExecutionId,
+    pub task_id: TaskId,
+}
+
+/// A durable message waiting to be handed to an instance (an external event, or a child's
+/// completion). Removed in the same transaction as the turn that records it in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxMessage {
+    /// Unique id chosen by the sender, so a message delivered twice is recognised.
+    pub msg_id: String,
+    /// The execution the message is for; `None` for external events (any execution).
+    pub execution_id: Option<ExecutionId>,
+    pub event: EventKind,
 }
 
 /// One change, applied with the others of its batch in one transaction.
@@ -45,12 +67,34 @@ pub enum Op {
     /// Fails with [`StoreError::InstanceExists`] if an unfinished instance has that id; a
     /// finished one is replaced, history and all (Durable Functions' default id reuse).
     CreateInstance { instance: Instance, started: Event },
-    /// Appends events to an execution's history and updates the instance row.
+    /// Creates a sub-orchestration instance unless one with that id already exists (then a no-op).
+    CreateChild { instance: Instance, started: Event },
+    /// Appends events to an execution's history, removes the inbox messages they consumed, and
+    /// updates the instance row. A terminal status also drops the instance's leftover inbox.
     Append {
         instance_id: InstanceId,
         execution_id: ExecutionId,
         events: Vec<Event>,
+        consumed: Vec<String>,
         update: InstanceUpdate,
+    },
+    /// Adds a message to an instance's inbox. If `required`, fails with
+    /// [`StoreError::NoSuchInstance`] or [`StoreError::InstanceFinished`]; otherwise a message for
+    /// a missing or finished instance is silently dropped (a child outliving its parent).
+    Enqueue {
+        instance_id: InstanceId,
+        message: InboxMessage,
+        required: bool,
+    },
+    /// Ends the current execution and starts a fresh one: the old history is deleted (bounded
+    /// history for eternal orchestrations), the row gets the new execution id and input.
+    ContinueAsNew {
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        input: String,
+        started: Event,
+        consumed: Vec<String>,
+        updated_ms: u64,
     },
     /// Stores a component's bytes under its digest (no-op if present).
     PutComponent {
@@ -100,6 +144,8 @@ pub trait Store: Send + Sync + 'static {
     /// Instances that are not in a terminal state (to resume after a restart).
     fn unfinished_instances(&self) -> Result<Vec<Instance>, StoreError>;
     fn component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The instance's undelivered inbox messages, oldest first.
+    fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError>;
 }
 
 /// Runs a blocking store read off the async workers.

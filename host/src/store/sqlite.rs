@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{CommitTicket, Instance, InstanceUpdate, Op, Store, StoreError, migrations};
+use super::{
+    CommitTicket, InboxMessage, Instance, InstanceUpdate, Op, ParentRef, Store, StoreError,
+    migrations,
+};
 use crate::engine::{Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId};
+use crate::ids::{ExecutionId, InstanceId, TaskId};
 
 /// How the store is opened.
 #[derive(Debug, Clone)]
@@ -152,46 +155,94 @@ fn apply_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(), StoreError
 fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
     match op {
         Op::CreateInstance { instance, started } => {
-            let existing: Option<String> = conn
-                .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")?
-                .query_row([instance.instance_id.as_str()], |r| r.get(0))
-                .optional()?;
-            if let Some(status) = existing {
-                if !parse_status(&status)?.is_terminal() {
+            if let Some(status) = instance_status(conn, &instance.instance_id)? {
+                if !status.is_terminal() {
                     return Err(StoreError::InstanceExists(instance.instance_id.to_string()));
                 }
                 conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
                     .execute([instance.instance_id.as_str()])?;
+                conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
+                    .execute([instance.instance_id.as_str()])?;
             }
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output,
-                     custom_status, orchestrator_digest, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                instance.instance_id.as_str(),
-                instance.execution_id.as_str(),
-                instance.name,
-                instance.status.as_str(),
-                instance.input,
-                instance.output,
-                instance.custom_status,
-                instance.orchestrator_digest,
-                instance.created_ms as i64,
-                instance.updated_ms as i64,
-            ])?;
+            insert_instance(conn, instance)?;
+            insert_event(conn, &instance.instance_id, &instance.execution_id, started)
+        }
+        Op::CreateChild { instance, started } => {
+            if instance_status(conn, &instance.instance_id)?.is_some() {
+                return Ok(());
+            }
+            insert_instance(conn, instance)?;
             insert_event(conn, &instance.instance_id, &instance.execution_id, started)
         }
         Op::Append {
             instance_id,
             execution_id,
             events,
+            consumed,
             update,
         } => {
             for event in events {
                 insert_event(conn, instance_id, execution_id, event)?;
             }
+            delete_inbox(conn, consumed)?;
+            if update.status.is_some_and(RuntimeStatus::is_terminal) {
+                conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
+                    .execute([instance_id.as_str()])?;
+            }
             update_instance(conn, instance_id, update)
+        }
+        Op::Enqueue {
+            instance_id,
+            message,
+            required,
+        } => {
+            let refusal = match instance_status(conn, instance_id)? {
+                None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
+                Some(s) if s.is_terminal() => {
+                    Some(StoreError::InstanceFinished(instance_id.to_string()))
+                }
+                Some(_) => None,
+            };
+            match refusal {
+                Some(e) if *required => return Err(e),
+                Some(_) => return Ok(()),
+                None => {}
+            }
+            let data = serde_json::to_string(&message.event)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            conn.prepare_cached(
+                "INSERT INTO inbox (msg_id, instance_id, execution_id, data, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                message.msg_id,
+                instance_id.as_str(),
+                message.execution_id.as_ref().map(ExecutionId::as_str),
+                data,
+                now_ms() as i64
+            ])?;
+            Ok(())
+        }
+        Op::ContinueAsNew {
+            instance_id,
+            execution_id,
+            input,
+            started,
+            consumed,
+            updated_ms,
+        } => {
+            delete_inbox(conn, consumed)?;
+            conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+                .execute([instance_id.as_str()])?;
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE instances SET execution_id = ?2, input = ?3, status = 'Running', output = NULL,
+                         updated_ms = ?4 WHERE instance_id = ?1",
+                )?
+                .execute(params![instance_id.as_str(), execution_id.as_str(), input, *updated_ms as i64])?;
+            if changed == 0 {
+                return Err(StoreError::NoSuchInstance(instance_id.to_string()));
+            }
+            insert_event(conn, instance_id, execution_id, started)
         }
         Op::PutComponent {
             digest,
@@ -205,6 +256,50 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+fn instance_status(
+    conn: &Connection,
+    id: &InstanceId,
+) -> Result<Option<RuntimeStatus>, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?;
+    status.map(|s| parse_status(&s)).transpose()
+}
+
+fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output,
+             custom_status, orchestrator_digest, created_ms, updated_ms, parent_instance_id,
+             parent_execution_id, parent_task_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        instance.instance_id.as_str(),
+        instance.execution_id.as_str(),
+        instance.name,
+        instance.status.as_str(),
+        instance.input,
+        instance.output,
+        instance.custom_status,
+        instance.orchestrator_digest,
+        instance.created_ms as i64,
+        instance.updated_ms as i64,
+        instance.parent.as_ref().map(|p| p.instance_id.as_str()),
+        instance.parent.as_ref().map(|p| p.execution_id.as_str()),
+        instance.parent.as_ref().map(|p| i64::from(p.task_id)),
+    ])?;
+    Ok(())
+}
+
+fn delete_inbox(conn: &Connection, msg_ids: &[String]) -> Result<(), StoreError> {
+    for msg_id in msg_ids {
+        conn.prepare_cached("DELETE FROM inbox WHERE msg_id = ?1")?
+            .execute([msg_id])?;
+    }
+    Ok(())
 }
 
 fn insert_event(
@@ -279,7 +374,7 @@ fn parse_status(s: &str) -> Result<RuntimeStatus, StoreError> {
 
 const INSTANCE_COLUMNS: &str =
     "instance_id, execution_id, name, status, input, output, custom_status,
-     orchestrator_digest, created_ms, updated_ms";
+     orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, parent_task_id";
 
 fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instance, StoreError>> {
     let status: String = row.get(3)?;
@@ -298,6 +393,18 @@ fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instanc
         orchestrator_digest: row.get(7)?,
         created_ms: row.get::<_, i64>(8)? as u64,
         updated_ms: row.get::<_, i64>(9)? as u64,
+        parent: match (
+            row.get::<_, Option<String>>(10)?,
+            row.get::<_, Option<String>>(11)?,
+            row.get::<_, Option<i64>>(12)?,
+        ) {
+            (Some(instance), Some(execution), Some(task)) => Some(ParentRef {
+                instance_id: InstanceId::from_trusted(instance),
+                execution_id: ExecutionId::from_trusted(execution),
+                task_id: task as TaskId,
+            }),
+            _ => None,
+        },
     }))
 }
 
@@ -359,6 +466,33 @@ impl Store for SqliteStore {
         })
     }
 
+    fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT msg_id, execution_id, data FROM inbox WHERE instance_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([id.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (msg_id, execution_id, data) = row?;
+                let event: EventKind = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("inbox message {msg_id}: {e}")))?;
+                out.push(InboxMessage {
+                    msg_id,
+                    execution_id: execution_id.map(ExecutionId::from_trusted),
+                    event,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     fn component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_reader(|conn| {
             Ok(conn
@@ -393,6 +527,7 @@ mod tests {
             orchestrator_digest: "abc".into(),
             created_ms: 1,
             updated_ms: 1,
+            parent: None,
         }
     }
 
@@ -443,6 +578,7 @@ mod tests {
                     timestamp_ms: 2,
                     kind: EventKind::ExecutionCompleted { result: "7".into() },
                 }],
+                consumed: Vec::new(),
                 update: InstanceUpdate {
                     status: Some(status),
                     output: Some("7".into()),
@@ -478,6 +614,84 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn inbox_messages_are_queued_consumed_and_refused_for_finished_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+        let inst = instance("a", RuntimeStatus::Running);
+        let message = |n: u32| InboxMessage {
+            msg_id: format!("m{n}"),
+            execution_id: None,
+            event: EventKind::EventRaised {
+                name: "E".into(),
+                input: n.to_string(),
+            },
+        };
+        let enqueue = |id: &str, n: u32, required: bool| Op::Enqueue {
+            instance_id: InstanceId::parse(id).unwrap(),
+            message: message(n),
+            required,
+        };
+        rt().block_on(async {
+            let missing = store.write(vec![enqueue("nobody", 0, true)]).await;
+            assert!(matches!(missing, Err(StoreError::NoSuchInstance(_))));
+            store
+                .write(vec![enqueue("nobody", 0, false)])
+                .await
+                .unwrap();
+            store
+                .write(vec![Op::CreateInstance {
+                    instance: inst.clone(),
+                    started: started(),
+                }])
+                .await
+                .unwrap();
+            for n in 1..=3 {
+                store.write(vec![enqueue("a", n, true)]).await.unwrap();
+            }
+            assert_eq!(
+                store.inbox(&inst.instance_id).unwrap(),
+                vec![message(1), message(2), message(3)]
+            );
+            // Consuming m1 with a turn removes it atomically with the turn's events.
+            store
+                .write(vec![Op::Append {
+                    instance_id: inst.instance_id.clone(),
+                    execution_id: inst.execution_id.clone(),
+                    events: vec![],
+                    consumed: vec!["m1".into()],
+                    update: InstanceUpdate {
+                        updated_ms: 3,
+                        ..InstanceUpdate::default()
+                    },
+                }])
+                .await
+                .unwrap();
+            assert_eq!(
+                store.inbox(&inst.instance_id).unwrap(),
+                vec![message(2), message(3)]
+            );
+            // Finishing drops the rest; nothing more can be queued.
+            store
+                .write(vec![Op::Append {
+                    instance_id: inst.instance_id.clone(),
+                    execution_id: inst.execution_id.clone(),
+                    events: vec![],
+                    consumed: vec![],
+                    update: InstanceUpdate {
+                        status: Some(RuntimeStatus::Completed),
+                        updated_ms: 4,
+                        ..InstanceUpdate::default()
+                    },
+                }])
+                .await
+                .unwrap();
+            assert!(store.inbox(&inst.instance_id).unwrap().is_empty());
+            let late = store.write(vec![enqueue("a", 4, true)]).await;
+            assert!(matches!(late, Err(StoreError::InstanceFinished(_))));
+        });
     }
 
     #[test]

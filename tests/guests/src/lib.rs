@@ -13,6 +13,22 @@ durable_sdk::orchestrations! {
     "memoryBomb" => memory_bomb,
     "callsMissingActivity" => calls_missing_activity,
     "readsClock" => reads_clock,
+    "waitsOnUnknownTask" => waits_on_unknown_task,
+    "eventsAfterWork" => events_after_work,
+}
+
+/// Does some work, then takes two `E` events: they may well have arrived before the waits.
+pub fn events_after_work(ctx: &Context) -> Result<Vec<Json>, Error> {
+    let greeting: Json = ctx.call_activity("sayHello", "work")?;
+    let first: Json = ctx.wait(ctx.wait_for_event("E"))?;
+    let second: Json = ctx.wait(ctx.wait_for_event("E"))?;
+    Ok(vec![greeting, first, second])
+}
+
+/// Waits on a task id that was never handed out: the host answers with an error, not a crash.
+pub fn waits_on_unknown_task(ctx: &Context) -> Result<Json, Error> {
+    ctx.wait_all(&[99])?;
+    Ok(Json::Null)
 }
 
 /// Panics with a recognisable message.

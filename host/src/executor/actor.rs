@@ -1,0 +1,324 @@
+//! One instance's actor: replays or starts each execution, runs it in the sandbox, and commits
+//! its end (completion, failure, or continue-as-new into a fresh execution).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::driver::{InstanceDriver, TurnShared};
+use super::{Executor, Inbound, Inbox, json_string};
+use crate::engine::{Decision, Event, EventKind, Execution, RuntimeStatus};
+use crate::ids::ExecutionId;
+use crate::runtime::orchestrator::{RunEnd, RunResult};
+use crate::store::{self, InboxMessage, Instance, InstanceUpdate, Op, ParentRef};
+
+/// What follows the end of an execution.
+enum Next {
+    Done,
+    /// Continue-as-new committed: run a fresh execution.
+    Continue(Box<(Instance, Event)>),
+}
+
+impl Executor {
+    /// Runs one instance to its end. `Err` means an infrastructure problem: nothing was recorded
+    /// for the current turn and the instance should be resumed from the store later.
+    pub(super) async fn run_actor(
+        self: &Arc<Self>,
+        mut instance: Instance,
+        mut history: Option<Vec<Event>>,
+        tx: &mut Inbox,
+        mut rx: mpsc::UnboundedReceiver<Inbound>,
+    ) -> Result<(), String> {
+        loop {
+            match self
+                .run_execution(&instance, history.take(), tx, rx)
+                .await?
+            {
+                Next::Done => return Ok(()),
+                Next::Continue(next) => {
+                    let (next, started) = *next;
+                    // A fresh channel: anything still queued for the old execution is stale.
+                    let (new_tx, new_rx) = mpsc::unbounded_channel();
+                    self.live_map()
+                        .insert(next.instance_id.clone(), new_tx.clone());
+                    *tx = new_tx;
+                    rx = new_rx;
+                    instance = next;
+                    history = Some(vec![started]);
+                }
+            }
+        }
+    }
+
+    async fn run_execution(
+        self: &Arc<Self>,
+        instance: &Instance,
+        history: Option<Vec<Event>>,
+        tx: &Inbox,
+        rx: mpsc::UnboundedReceiver<Inbound>,
+    ) -> Result<Next, String> {
+        let id = instance.instance_id.clone();
+        let history = match history {
+            Some(h) => h,
+            None => {
+                let lookup = id.clone();
+                store::read(&self.store, move |s| s.history(&lookup))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let lookup = id.clone();
+        let inbox = store::read(&self.store, move |s| s.inbox(&lookup))
+            .await
+            .map_err(|e| e.to_string())?;
+        let next_seq = history.len() as u64;
+        let exec =
+            match Execution::from_history(id.as_str(), instance.execution_id.as_str(), history) {
+                Ok(exec) => exec,
+                Err(e) => {
+                    let reason = format!("the instance's history cannot be replayed: {e}");
+                    tracing::error!(instance = %id, "{reason}");
+                    self.commit_end(
+                        instance,
+                        Vec::new(),
+                        Vec::new(),
+                        RuntimeStatus::Failed,
+                        json_string(&reason),
+                        None,
+                    )
+                    .await?;
+                    return Ok(Next::Done);
+                }
+            };
+        if exec.is_finished() {
+            return Ok(Next::Done);
+        }
+        let Some(orchestrator) = self.orchestrator_for(exec.orchestrator_digest()).await else {
+            let reason = format!(
+                "orchestrator component {} (which this instance is pinned to) is not available",
+                exec.orchestrator_digest()
+            );
+            let mut exec = exec;
+            exec.fail(reason.clone(), None);
+            let events = exec.take_new_events();
+            self.commit_end(
+                instance,
+                events,
+                Vec::new(),
+                RuntimeStatus::Failed,
+                json_string(&reason),
+                None,
+            )
+            .await?;
+            return Ok(Next::Done);
+        };
+        // Work that was in flight before a restart is set going again.
+        for (task_id, decision) in exec.open_tasks() {
+            self.restart_task(instance, task_id, decision);
+        }
+        for message in inbox {
+            let _ = tx.send(Inbound {
+                execution_id: message.execution_id,
+                msg_id: Some(message.msg_id),
+                event: message.event,
+            });
+        }
+        let shared = Arc::new(Mutex::new(TurnShared::default()));
+        let driver = InstanceDriver {
+            executor: Arc::clone(self),
+            instance: instance.clone(),
+            rx,
+            shared: Arc::clone(&shared),
+            next_seq,
+            seen_messages: HashSet::new(),
+        };
+        let result = self
+            .components
+            .orchestrators
+            .run(&orchestrator, exec, Box::new(driver))
+            .await;
+        self.finish_execution(instance, result, &shared).await
+    }
+
+    fn restart_task(self: &Arc<Self>, instance: &Instance, task_id: u32, decision: Decision) {
+        let id = &instance.instance_id;
+        let execution = &instance.execution_id;
+        match decision {
+            Decision::ScheduleActivity { name, input } => {
+                self.dispatch_activity(id, execution, task_id, name, input)
+            }
+            Decision::CreateTimer { fire_at_ms } => {
+                self.timers
+                    .schedule(fire_at_ms, id.clone(), execution.clone(), task_id)
+            }
+            Decision::ScheduleSubOrchestration {
+                name,
+                instance_id,
+                input,
+            } => {
+                let parent = ParentRef {
+                    instance_id: id.clone(),
+                    execution_id: execution.clone(),
+                    task_id,
+                };
+                self.start_child(parent, name, instance_id, input);
+            }
+        }
+    }
+
+    async fn finish_execution(
+        &self,
+        instance: &Instance,
+        result: RunResult,
+        shared: &Mutex<TurnShared>,
+    ) -> Result<Next, String> {
+        let RunResult {
+            mut exec,
+            custom_status,
+            end,
+            ..
+        } = result;
+        let (pending, consumed) = TurnShared::take(shared);
+        if let Some(ticket) = pending {
+            ticket.await.map_err(|e| e.to_string())?;
+        }
+        let (status, output) = match end {
+            RunEnd::Aborted(why) => return Err(why),
+            RunEnd::ContinueAsNew(input) => {
+                return self.continue_as_new(instance, &exec, input, consumed).await;
+            }
+            RunEnd::Completed(output) => match exec.complete(Ok(output.clone())) {
+                Ok(()) => (RuntimeStatus::Completed, output),
+                Err(nondeterminism) => {
+                    let reason = nondeterminism.to_string();
+                    exec.fail(reason.clone(), None);
+                    (RuntimeStatus::Failed, json_string(&reason))
+                }
+            },
+            RunEnd::Failed { reason, details } => {
+                exec.fail(reason.clone(), details);
+                (RuntimeStatus::Failed, json_string(&reason))
+            }
+        };
+        if status == RuntimeStatus::Failed {
+            tracing::info!(instance = %instance.instance_id, "orchestration failed: {output}");
+        }
+        let events = exec.take_new_events();
+        self.commit_end(instance, events, consumed, status, output, custom_status)
+            .await?;
+        Ok(Next::Done)
+    }
+
+    /// Commits a terminal status (and tells the parent, if this is a child, in the same batch).
+    async fn commit_end(
+        &self,
+        instance: &Instance,
+        events: Vec<Event>,
+        consumed: Vec<String>,
+        status: RuntimeStatus,
+        output: String,
+        custom_status: Option<Option<String>>,
+    ) -> Result<(), String> {
+        let mut ops = vec![Op::Append {
+            instance_id: instance.instance_id.clone(),
+            execution_id: instance.execution_id.clone(),
+            events,
+            consumed,
+            update: InstanceUpdate {
+                status: Some(status),
+                output: Some(output.clone()),
+                custom_status,
+                updated_ms: self.now_ms(),
+            },
+        }];
+        let notify = instance.parent.as_ref().map(|parent| {
+            let event = if status == RuntimeStatus::Completed {
+                EventKind::SubOrchestrationInstanceCompleted {
+                    task_id: parent.task_id,
+                    result: output.clone(),
+                }
+            } else {
+                let reason = serde_json::from_str::<String>(&output).unwrap_or(output);
+                EventKind::SubOrchestrationInstanceFailed {
+                    task_id: parent.task_id,
+                    reason,
+                    details: None,
+                }
+            };
+            let message = InboxMessage {
+                msg_id: uuid::Uuid::new_v4().simple().to_string(),
+                execution_id: Some(parent.execution_id.clone()),
+                event,
+            };
+            (parent.instance_id.clone(), message)
+        });
+        if let Some((parent, message)) = &notify {
+            ops.push(Op::Enqueue {
+                instance_id: parent.clone(),
+                message: message.clone(),
+                required: false,
+            });
+        }
+        self.store.write(ops).await.map_err(|e| e.to_string())?;
+        if let Some((parent, message)) = notify {
+            self.deliver(
+                &parent,
+                Inbound {
+                    execution_id: message.execution_id,
+                    msg_id: Some(message.msg_id),
+                    event: message.event,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends the execution and starts a fresh one with an empty history on `input`. Events that
+    /// arrived but were not consumed carry over to the new execution.
+    async fn continue_as_new(
+        &self,
+        instance: &Instance,
+        exec: &Execution,
+        input: String,
+        consumed: Vec<String>,
+    ) -> Result<Next, String> {
+        let mut next = instance.clone();
+        next.execution_id = ExecutionId::random();
+        next.input = input.clone();
+        next.status = RuntimeStatus::Running;
+        next.output = None;
+        let now = self.now_ms();
+        let started = Event {
+            seq: 0,
+            timestamp_ms: now,
+            kind: EventKind::ExecutionStarted {
+                name: instance.name.clone(),
+                input: input.clone(),
+                orchestrator_digest: instance.orchestrator_digest.clone(),
+            },
+        };
+        let mut ops = vec![Op::ContinueAsNew {
+            instance_id: instance.instance_id.clone(),
+            execution_id: next.execution_id.clone(),
+            input,
+            started: started.clone(),
+            consumed,
+            updated_ms: now,
+        }];
+        for (name, input) in exec.unconsumed_events() {
+            ops.push(Op::Enqueue {
+                instance_id: instance.instance_id.clone(),
+                message: InboxMessage {
+                    msg_id: uuid::Uuid::new_v4().simple().to_string(),
+                    execution_id: None,
+                    event: EventKind::EventRaised { name, input },
+                },
+                required: false,
+            });
+        }
+        self.store.write(ops).await.map_err(|e| e.to_string())?;
+        tracing::debug!(instance = %instance.instance_id, execution = %next.execution_id, "continued as new");
+        Ok(Next::Continue(Box::new((next, started))))
+    }
+}

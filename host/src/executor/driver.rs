@@ -1,0 +1,178 @@
+//! The executor's side of one live execution, handed to the orchestrator sandbox: it commits
+//! each turn, sets the turn's new work going, and waits for the next inbound events.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::{Executor, Inbound};
+use crate::engine::{EventKind, RuntimeStatus};
+use crate::runtime::orchestrator::{TurnDriver, TurnFuture, TurnRecord};
+use crate::store::{CommitTicket, Instance, InstanceUpdate, Op, ParentRef};
+
+/// State shared between the driver (inside the sandbox) and the actor (which commits the end).
+#[derive(Default)]
+pub(super) struct TurnShared {
+    /// The last turn's commit; awaited before anything is appended after it.
+    pub pending: Option<CommitTicket>,
+    /// Inbox messages handed to the guest, to delete with the commit that records them.
+    pub consumed: Vec<String>,
+}
+
+impl TurnShared {
+    pub fn take(shared: &Mutex<TurnShared>) -> (Option<CommitTicket>, Vec<String>) {
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        (s.pending.take(), std::mem::take(&mut s.consumed))
+    }
+}
+
+pub(super) struct InstanceDriver {
+    pub executor: Arc<Executor>,
+    pub instance: Instance,
+    pub rx: mpsc::UnboundedReceiver<Inbound>,
+    pub shared: Arc<Mutex<TurnShared>>,
+    pub next_seq: u64,
+    pub seen_messages: HashSet<String>,
+}
+
+impl InstanceDriver {
+    /// Starts what the turn's new decisions ask for.
+    fn start_work(&self, events: &[crate::engine::Event]) {
+        let id = &self.instance.instance_id;
+        let execution = &self.instance.execution_id;
+        for event in events {
+            match &event.kind {
+                EventKind::TaskScheduled {
+                    task_id,
+                    name,
+                    input,
+                } => {
+                    self.executor.dispatch_activity(
+                        id,
+                        execution,
+                        *task_id,
+                        name.clone(),
+                        input.clone(),
+                    );
+                }
+                EventKind::TimerCreated {
+                    task_id,
+                    fire_at_ms,
+                } => {
+                    self.executor.timers.schedule(
+                        *fire_at_ms,
+                        id.clone(),
+                        execution.clone(),
+                        *task_id,
+                    );
+                }
+                EventKind::SubOrchestrationInstanceCreated {
+                    task_id,
+                    name,
+                    instance_id,
+                    input,
+                } => {
+                    let parent = ParentRef {
+                        instance_id: id.clone(),
+                        execution_id: execution.clone(),
+                        task_id: *task_id,
+                    };
+                    self.executor.start_child(
+                        parent,
+                        name.clone(),
+                        instance_id.clone(),
+                        input.clone(),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl TurnDriver for InstanceDriver {
+    fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_> {
+        Box::pin(async move {
+            let (pending, consumed) = TurnShared::take(&self.shared);
+            if let Some(ticket) = pending {
+                ticket
+                    .await
+                    .map_err(|e| format!("committing the previous turn failed: {e}"))?;
+            }
+            if let Some(first) = turn.events.first()
+                && first.seq != self.next_seq
+            {
+                return Err(format!(
+                    "internal: turn starts at event {} but {} was expected",
+                    first.seq, self.next_seq
+                ));
+            }
+            self.next_seq += turn.events.len() as u64;
+            if !turn.events.is_empty() || turn.custom_status.is_some() || !consumed.is_empty() {
+                let ticket = self.executor.store.write(vec![Op::Append {
+                    instance_id: self.instance.instance_id.clone(),
+                    execution_id: self.instance.execution_id.clone(),
+                    events: turn.events.clone(),
+                    consumed,
+                    update: InstanceUpdate {
+                        status: Some(RuntimeStatus::Running),
+                        output: None,
+                        custom_status: turn.custom_status,
+                        updated_ms: self.executor.now_ms(),
+                    },
+                }]);
+                self.shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pending = Some(ticket);
+            }
+            // Set the work going at once: an activity runs while its TaskScheduled commits. If
+            // that commit fails, the instance resumes from the store and schedules it again.
+            self.start_work(&turn.events);
+            loop {
+                let first = self
+                    .rx
+                    .recv()
+                    .await
+                    .ok_or_else(|| "the instance's inbox was closed".to_owned())?;
+                let mut batch = vec![first];
+                while let Ok(more) = self.rx.try_recv() {
+                    batch.push(more);
+                }
+                let mut events = Vec::new();
+                let mut consumed = Vec::new();
+                for inbound in batch {
+                    if let Some(msg_id) = &inbound.msg_id
+                        && !self.seen_messages.insert(msg_id.clone())
+                    {
+                        continue;
+                    }
+                    let current = inbound
+                        .execution_id
+                        .as_ref()
+                        .is_none_or(|e| *e == self.instance.execution_id);
+                    if let Some(msg_id) = inbound.msg_id {
+                        // Recorded (or, if stale, discarded) by the next commit either way.
+                        consumed.push(msg_id);
+                    }
+                    if current {
+                        events.push(inbound.event);
+                    }
+                }
+                self.shared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .consumed
+                    .extend(consumed);
+                if !events.is_empty() {
+                    return Ok(events);
+                }
+            }
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.executor.now_ms()
+    }
+}

@@ -1,0 +1,397 @@
+//! The orchestration executor: one actor (a tokio task) per live instance.
+//!
+//! - [`Executor`]: starts instances, resumes them after a restart, queues external events,
+//!   starts children, dispatches activities, and routes everything that completes back to the
+//!   owning instance's actor ([`Executor::deliver`]).
+//! - `actor`: runs one instance through its executions (continue-as-new starts a new one) and
+//!   commits each execution's end.
+//! - `driver`: the actor's side inside the sandbox: commits each turn, sets its work going,
+//!   waits for the next inbound events.
+//! - `timers`: wakes instances when their durable timers are due.
+//!
+//! Wake-ups are channel sends: there is no polling on the path from the POST to the completion.
+//! A turn's events are appended only after the previous turn's commit succeeded, so a history
+//! never has gaps; an activity may run again after a crash (its result was not committed yet),
+//! but an orchestration's state changes exactly once: every change is one atomic batch, and one
+//! process runs at most one actor per instance.
+
+mod actor;
+mod driver;
+mod timers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+pub use timers::TimerService;
+
+use crate::clock::Clock;
+use crate::engine::{Event, EventKind, RuntimeStatus};
+use crate::ids::{ExecutionId, InstanceId, TaskId};
+use crate::runtime::Components;
+use crate::runtime::activity::{ActivityResult, MAX_CONCURRENT_ACTIVITIES};
+use crate::runtime::orchestrator::LoadedOrchestrator;
+use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreError};
+
+/// Delay before an instance whose actor stopped on an infrastructure error is resumed.
+const RESUME_AFTER_ERROR: Duration = Duration::from_secs(1);
+
+/// Why an instance could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no orchestration named '{0}' is registered")]
+    UnknownOrchestration(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Something for an instance's actor: a task result, a fired timer, an event, a child's outcome.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The execution it is for; `None` for external events, which any execution may take.
+    pub execution_id: Option<ExecutionId>,
+    /// Set for durable inbox messages: the turn that records the event deletes the message.
+    pub msg_id: Option<String>,
+    pub event: EventKind,
+}
+
+type Inbox = mpsc::UnboundedSender<Inbound>;
+
+/// Runs orchestrations: starts them, resumes them after a restart, and dispatches their work.
+pub struct Executor {
+    store: Arc<dyn Store>,
+    components: Arc<Components>,
+    clock: Arc<dyn Clock>,
+    pub(crate) timers: Arc<TimerService>,
+    live: Mutex<HashMap<InstanceId, Inbox>>,
+    activity_slots: Arc<Semaphore>,
+}
+
+impl Executor {
+    /// Creates the executor and starts its timer service (needs a tokio runtime).
+    pub fn new(
+        store: Arc<dyn Store>,
+        components: Arc<Components>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let timers = TimerService::new(Arc::clone(&clock));
+        let executor = Arc::new(Executor {
+            store,
+            components,
+            clock,
+            timers: Arc::clone(&timers),
+            live: Mutex::new(HashMap::new()),
+            activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
+        });
+        tokio::spawn(timers.run(Arc::downgrade(&executor)));
+        executor
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn components(&self) -> &Arc<Components> {
+        &self.components
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Number of instances with a live actor.
+    pub fn live_instances(&self) -> usize {
+        self.live_map().len()
+    }
+
+    /// The clock was moved (test clock): timers re-check what is due.
+    pub fn clock_changed(&self) {
+        self.timers.clock_changed();
+    }
+
+    fn live_map(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Inbox>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates an instance durably and starts running it. Returns once the creation is committed.
+    pub async fn start(
+        self: &Arc<Self>,
+        name: &str,
+        instance_id: Option<InstanceId>,
+        input: String,
+    ) -> Result<Instance, StartError> {
+        let digest = self
+            .components
+            .orchestration_digest(name)
+            .ok_or_else(|| StartError::UnknownOrchestration(name.to_owned()))?;
+        let (instance, started) = self.new_instance(
+            name,
+            instance_id.unwrap_or_else(InstanceId::random),
+            input,
+            digest,
+            None,
+        );
+        self.store
+            .write(vec![Op::CreateInstance {
+                instance: instance.clone(),
+                started: started.clone(),
+            }])
+            .await?;
+        self.spawn_actor(instance.clone(), Some(vec![started]));
+        Ok(instance)
+    }
+
+    fn new_instance(
+        &self,
+        name: &str,
+        instance_id: InstanceId,
+        input: String,
+        digest: String,
+        parent: Option<ParentRef>,
+    ) -> (Instance, Event) {
+        let now = self.clock.now_ms();
+        let started = Event {
+            seq: 0,
+            timestamp_ms: now,
+            kind: EventKind::ExecutionStarted {
+                name: name.to_owned(),
+                input: input.clone(),
+                orchestrator_digest: digest.clone(),
+            },
+        };
+        let instance = Instance {
+            instance_id,
+            execution_id: ExecutionId::random(),
+            name: name.to_owned(),
+            status: RuntimeStatus::Pending,
+            input,
+            output: None,
+            custom_status: None,
+            orchestrator_digest: digest,
+            created_ms: now,
+            updated_ms: now,
+            parent,
+        };
+        (instance, started)
+    }
+
+    /// Resumes every unfinished instance (after a restart). Returns how many were resumed.
+    pub async fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let unfinished = store::read(&self.store, |s| s.unfinished_instances()).await?;
+        let n = unfinished.len();
+        for instance in unfinished {
+            self.spawn_actor(instance, None);
+        }
+        Ok(n)
+    }
+
+    /// Queues an external event for an instance (durably; 202 may follow), then wakes it.
+    pub async fn raise_event(
+        &self,
+        instance_id: &InstanceId,
+        name: &str,
+        input: String,
+    ) -> Result<(), StoreError> {
+        let message = InboxMessage {
+            msg_id: uuid::Uuid::new_v4().simple().to_string(),
+            execution_id: None,
+            event: EventKind::EventRaised {
+                name: name.to_owned(),
+                input,
+            },
+        };
+        self.store
+            .write(vec![Op::Enqueue {
+                instance_id: instance_id.clone(),
+                message: message.clone(),
+                required: true,
+            }])
+            .await?;
+        self.deliver(
+            instance_id,
+            Inbound {
+                execution_id: None,
+                msg_id: Some(message.msg_id),
+                event: message.event,
+            },
+        );
+        Ok(())
+    }
+
+    /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable
+    /// messages are re-read from the inbox, and results and timers are re-derived from the
+    /// history, when the instance resumes.
+    pub fn deliver(&self, instance_id: &InstanceId, inbound: Inbound) {
+        if let Some(tx) = self.live_map().get(instance_id) {
+            let _ = tx.send(inbound);
+        }
+    }
+
+    fn spawn_actor(self: &Arc<Self>, instance: Instance, history: Option<Vec<Event>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.live_map()
+            .insert(instance.instance_id.clone(), tx.clone());
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = instance.instance_id.clone();
+            let mut tx = tx;
+            let outcome = this.run_actor(instance, history, &mut tx, rx).await;
+            {
+                let mut live = this.live_map();
+                if live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
+                    live.remove(&id);
+                }
+            }
+            if let Err(why) = outcome {
+                tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
+                tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                this.resume(id).await;
+            }
+        });
+    }
+
+    /// Starts an actor for an instance from its stored state, if it is unfinished and not live.
+    async fn resume(self: &Arc<Self>, id: InstanceId) {
+        if self.live_map().contains_key(&id) {
+            return;
+        }
+        let lookup = id.clone();
+        match store::read(&self.store, move |s| s.instance(&lookup)).await {
+            Ok(Some(instance)) if !instance.status.is_terminal() => {
+                if !self.live_map().contains_key(&id) {
+                    self.spawn_actor(instance, None);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(instance = %id, "cannot resume instance: {e}"),
+        }
+    }
+
+    /// Starts (or, after a restart, finds again) the child instance of a sub-orchestration task.
+    /// Failures to start become the task's outcome, re-derived identically on every resume.
+    fn start_child(
+        self: &Arc<Self>,
+        parent: ParentRef,
+        name: String,
+        child_id: String,
+        input: String,
+    ) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let fail = |reason: String| {
+                this.deliver(
+                    &parent.instance_id,
+                    Inbound {
+                        execution_id: Some(parent.execution_id.clone()),
+                        msg_id: None,
+                        event: EventKind::SubOrchestrationInstanceFailed {
+                            task_id: parent.task_id,
+                            reason,
+                            details: None,
+                        },
+                    },
+                );
+            };
+            let Some(digest) = this.components.orchestration_digest(&name) else {
+                return fail(format!("no orchestration named '{name}' is registered"));
+            };
+            let Ok(child) = InstanceId::parse(&child_id) else {
+                return fail(format!("invalid instance id '{child_id}'"));
+            };
+            let (instance, started) =
+                this.new_instance(&name, child.clone(), input, digest, Some(parent.clone()));
+            if let Err(e) = this
+                .store
+                .write(vec![Op::CreateChild { instance, started }])
+                .await
+            {
+                // The parent's own next commit will fail the same way and resume it, which
+                // starts the child again.
+                tracing::warn!(instance = %parent.instance_id, "starting child {child_id} failed: {e}");
+                return;
+            }
+            let lookup = child.clone();
+            match store::read(&this.store, move |s| s.instance(&lookup)).await {
+                Ok(Some(row)) if row.parent.as_ref() == Some(&parent) => this.resume(child).await,
+                Ok(Some(_)) => fail(format!(
+                    "cannot start sub-orchestration '{name}': an instance with id '{child_id}' already exists"
+                )),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(instance = %parent.instance_id, "reading child {child_id} failed: {e}")
+                }
+            }
+        });
+    }
+
+    async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
+        if let Some(o) = self.components.orchestrator(digest) {
+            return Some(o);
+        }
+        // Pinned to a version no longer configured: load it from the store's copy.
+        let key = digest.to_owned();
+        let bytes = store::read(&self.store, move |s| s.component(&key))
+            .await
+            .ok()??;
+        let what = format!("stored orchestrator {digest}");
+        match self.components.load_orchestrator(&what, &bytes).await {
+            Ok(_) => self.components.orchestrator(digest),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    }
+
+    /// Runs an activity in the background and posts its result to the instance.
+    fn dispatch_activity(
+        self: &Arc<Self>,
+        instance: &InstanceId,
+        execution: &ExecutionId,
+        task_id: TaskId,
+        name: String,
+        input: String,
+    ) {
+        let this = Arc::clone(self);
+        let instance = instance.clone();
+        let execution = execution.clone();
+        tokio::spawn(async move {
+            let tag = format!("{instance}/{task_id}");
+            let result = match this.components.activity(&name) {
+                None => ActivityResult::Failed {
+                    reason: format!("no activity named '{name}' is registered"),
+                    details: None,
+                },
+                Some((_digest, activity)) => {
+                    let _permit = this.activity_slots.acquire().await;
+                    this.components
+                        .activities
+                        .invoke(&activity, &name, &input, &tag)
+                        .await
+                }
+            };
+            let event = match result {
+                ActivityResult::Completed(result) => EventKind::TaskCompleted { task_id, result },
+                ActivityResult::Failed { reason, details } => EventKind::TaskFailed {
+                    task_id,
+                    reason,
+                    details,
+                },
+            };
+            this.deliver(
+                &instance,
+                Inbound {
+                    execution_id: Some(execution),
+                    msg_id: None,
+                    event,
+                },
+            );
+        });
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
