@@ -46,6 +46,11 @@ run: build
 test: build
 	$(CARGO) test --release --workspace
 
+## bench: the benchmark against the real host (BENCH_ARGS=--short for a quick run).
+bench: build
+	$(CARGO) build --release -p durable-bench
+	target/release/durable-bench $(BENCH_ARGS)
+
 ## lint: formatting and clippy, as CI runs them.
 lint:
 	$(CARGO) fmt --all -- --check

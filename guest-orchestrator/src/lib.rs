@@ -17,6 +17,18 @@ durable_sdk::orchestrations! {
     "monitor" => monitor,
     "orderBatch" => order_batch,
     "retryingCall" => retrying_call,
+    "sequence" => sequence,
+}
+
+/// `n` activity calls one after the other (input: `n`); returns the sum of their outputs. Used by
+/// the benchmark to measure per-step cost as the history grows.
+pub fn sequence(ctx: &Context) -> Result<u64, Error> {
+    let n: u64 = ctx.input()?;
+    let mut sum = 0u64;
+    for i in 0..n {
+        sum = sum.wrapping_add(ctx.call_activity::<_, u64>("square", &(i % 1000))?);
+    }
+    Ok(sum)
 }
 
 /// The seed's workflow: validate, reserve, confirm. Reads like the JavaScript generator.

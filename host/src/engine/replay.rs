@@ -120,6 +120,8 @@ pub struct Execution {
     /// Resolved tasks with the order in which they were resolved.
     resolved: HashMap<TaskId, (u64, Outcome)>,
     resolve_counter: u64,
+    /// Every task id a decision was recorded for (recorded or new).
+    scheduled: std::collections::HashSet<TaskId>,
     /// Tasks whose result is in the history (recorded or new): a second result is dropped.
     results_seen: std::collections::HashSet<TaskId>,
     event_waiters: HashMap<String, VecDeque<TaskId>>,
@@ -169,6 +171,7 @@ impl Execution {
             task_names: HashMap::new(),
             resolved: HashMap::new(),
             resolve_counter: 0,
+            scheduled: std::collections::HashSet::new(),
             results_seen: std::collections::HashSet::new(),
             event_waiters: HashMap::new(),
             event_buffer: HashMap::new(),
@@ -185,7 +188,6 @@ impl Execution {
         });
         exec.turn_cursor = 1;
 
-        let mut scheduled = std::collections::HashSet::new();
         for ev in events {
             if ev.seq != exec.next_seq {
                 return Err(HistoryError::BadSequence {
@@ -208,7 +210,7 @@ impl Execution {
                     name,
                     input,
                 } => {
-                    scheduled.insert(task_id);
+                    exec.scheduled.insert(task_id);
                     exec.task_names.insert(task_id, name.clone());
                     exec.recorded
                         .push((task_id, Decision::ScheduleActivity { name, input }));
@@ -217,7 +219,7 @@ impl Execution {
                     task_id,
                     fire_at_ms,
                 } => {
-                    scheduled.insert(task_id);
+                    exec.scheduled.insert(task_id);
                     exec.recorded
                         .push((task_id, Decision::CreateTimer { fire_at_ms }));
                 }
@@ -227,7 +229,7 @@ impl Execution {
                     instance_id,
                     input,
                 } => {
-                    scheduled.insert(task_id);
+                    exec.scheduled.insert(task_id);
                     exec.task_names.insert(task_id, name.clone());
                     exec.recorded.push((
                         task_id,
@@ -244,7 +246,7 @@ impl Execution {
                 | EventKind::SubOrchestrationInstanceCompleted { .. }
                 | EventKind::SubOrchestrationInstanceFailed { .. }) => {
                     let task_id = result_task_id(&kind).unwrap_or_default();
-                    if !scheduled.contains(&task_id) {
+                    if !exec.scheduled.contains(&task_id) {
                         return Err(HistoryError::UnknownTask {
                             seq: ev.seq,
                             kind: kind_name,
@@ -352,6 +354,7 @@ impl Execution {
             }
         };
         self.record(kind);
+        self.scheduled.insert(task_id);
         self.recorded.push((task_id, decision));
         self.decision_cursor += 1;
         Ok((task_id, true))
@@ -420,12 +423,12 @@ impl Execution {
     /// that was never scheduled, or that already has one, is dropped (at-least-once delivery
     /// upstream, exactly one result in the history). Returns false if nothing was left to record.
     pub fn push_turn(&mut self, now_ms: u64, inbound: Vec<EventKind>) -> bool {
-        let scheduled: std::collections::HashSet<TaskId> =
-            self.recorded.iter().map(|(id, _)| *id).collect();
         let inbound: Vec<EventKind> = inbound
             .into_iter()
             .filter(|kind| match result_task_id(kind) {
-                Some(task_id) => scheduled.contains(&task_id) && self.results_seen.insert(task_id),
+                Some(task_id) => {
+                    self.scheduled.contains(&task_id) && self.results_seen.insert(task_id)
+                }
                 None => true,
             })
             .collect();
@@ -475,20 +478,9 @@ impl Execution {
     /// After a restart their work must be set going again: activities run at least once, timers
     /// are re-armed, children are resumed.
     pub fn open_tasks(&self) -> Vec<(TaskId, Decision)> {
-        let done: std::collections::HashSet<TaskId> = self
-            .turns
-            .iter()
-            .flat_map(|t| t.inbound.iter())
-            .filter_map(result_task_id)
-            .chain(
-                self.new_events
-                    .iter()
-                    .filter_map(|e| result_task_id(&e.kind)),
-            )
-            .collect();
         self.recorded
             .iter()
-            .filter(|(id, _)| !done.contains(id))
+            .filter(|(id, _)| !self.results_seen.contains(id))
             .cloned()
             .collect()
     }

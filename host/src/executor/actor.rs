@@ -261,6 +261,12 @@ impl Executor {
             });
         }
         self.store.write(ops).await.map_err(|e| e.to_string())?;
+        let counter = match status {
+            RuntimeStatus::Completed => &self.counters.completed,
+            _ => &self.counters.failed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.notify_finished(&instance.instance_id);
         if let Some((parent, message)) = notify {
             self.deliver(
                 &parent,

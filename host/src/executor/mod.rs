@@ -20,10 +20,11 @@ mod driver;
 mod timers;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use timers::TimerService;
 
@@ -59,6 +60,17 @@ pub struct Inbound {
 
 type Inbox = mpsc::UnboundedSender<Inbound>;
 
+/// Executor counters, for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub started: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub activities: AtomicU64,
+    /// Total wall time spent in activity calls, µs.
+    pub activity_micros: AtomicU64,
+}
+
 /// Runs orchestrations: starts them, resumes them after a restart, and dispatches their work.
 pub struct Executor {
     store: Arc<dyn Store>,
@@ -67,6 +79,9 @@ pub struct Executor {
     pub(crate) timers: Arc<TimerService>,
     live: Mutex<HashMap<InstanceId, Inbox>>,
     activity_slots: Arc<Semaphore>,
+    /// Callers waiting for an instance to finish (the starters' `?timeout=`).
+    finish_waiters: Mutex<HashMap<InstanceId, Vec<oneshot::Sender<()>>>>,
+    pub counters: Counters,
 }
 
 impl Executor {
@@ -84,6 +99,8 @@ impl Executor {
             timers: Arc::clone(&timers),
             live: Mutex::new(HashMap::new()),
             activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
+            finish_waiters: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -139,8 +156,46 @@ impl Executor {
                 started: started.clone(),
             }])
             .await?;
+        self.counters.started.fetch_add(1, Ordering::Relaxed);
         self.spawn_actor(instance.clone(), Some(vec![started]));
         Ok(instance)
+    }
+
+    /// Waits until the instance is finished or `timeout` passes; true if it finished. Event
+    /// driven: woken by the commit of the instance's end, no polling.
+    pub async fn wait_finished(
+        &self,
+        id: &InstanceId,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.finish_waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .push(tx);
+        // Registered before looking, so a finish in between is not missed.
+        let lookup = id.clone();
+        let finished = store::read(&self.store, move |s| s.instance(&lookup))
+            .await?
+            .is_some_and(|i| i.status.is_terminal());
+        Ok(finished
+            || tokio::time::timeout(timeout, rx)
+                .await
+                .is_ok_and(|r| r.is_ok()))
+    }
+
+    /// Wakes everyone waiting for `id` to finish.
+    fn notify_finished(&self, id: &InstanceId) {
+        let waiters = self
+            .finish_waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        for w in waiters.into_iter().flatten() {
+            let _ = w.send(());
+        }
     }
 
     fn new_instance(

@@ -81,8 +81,84 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/admin/test/clock/advance", post(events::advance_clock))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
+}
+
+/// Prometheus text exposition of the host's counters (no key: counters only, no data).
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &state.executor.counters;
+    let store = state.executor.store().stats();
+    let rows = [
+        (
+            "durable_instances_started_total",
+            "counter",
+            "Instances started through the API.",
+            c.started.load(Relaxed),
+        ),
+        (
+            "durable_instances_completed_total",
+            "counter",
+            "Executions that completed.",
+            c.completed.load(Relaxed),
+        ),
+        (
+            "durable_instances_failed_total",
+            "counter",
+            "Executions that failed.",
+            c.failed.load(Relaxed),
+        ),
+        (
+            "durable_activities_total",
+            "counter",
+            "Activity calls run.",
+            c.activities.load(Relaxed),
+        ),
+        (
+            "durable_activity_seconds_total",
+            "counter",
+            "Wall time spent in activity calls.",
+            c.activity_micros.load(Relaxed),
+        ),
+        (
+            "durable_store_commits_total",
+            "counter",
+            "SQLite transactions committed (one fsync each).",
+            store.commits,
+        ),
+        (
+            "durable_store_batches_total",
+            "counter",
+            "Store batches applied (group commit folds many per transaction).",
+            store.batches,
+        ),
+        (
+            "durable_live_instances",
+            "gauge",
+            "Instances with a live actor.",
+            state.executor.live_instances() as u64,
+        ),
+        (
+            "durable_timers_pending",
+            "gauge",
+            "Armed durable timers.",
+            state.executor.timers.pending() as u64,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        let value = if name == "durable_activity_seconds_total" {
+            format!("{:.6}", value as f64 / 1e6)
+        } else {
+            value.to_string()
+        };
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves.

@@ -24,7 +24,16 @@ pub async fn start_configured(
 ) -> Result<Response, ApiError> {
     let key = state.keys.check(starter.auth_level, &headers, &query)?;
     let input = parse_input(&body, false)?;
-    start(&state, &starter.orchestration, None, input, &headers, key).await
+    start(
+        &state,
+        &starter.orchestration,
+        None,
+        input,
+        &headers,
+        &query,
+        key,
+    )
+    .await
 }
 
 /// `POST /api/orchestrators/{name}`: starts orchestration `name`.
@@ -37,7 +46,7 @@ pub async fn start_generic(
 ) -> Result<Response, ApiError> {
     let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
     let input = parse_input(&body, true)?;
-    start(&state, &name, None, input, &headers, key).await
+    start(&state, &name, None, input, &headers, &query, key).await
 }
 
 /// `POST /api/orchestrators/{name}/{instanceId}`: starts it under a chosen instance id.
@@ -52,7 +61,16 @@ pub async fn start_generic_with_id(
     let instance_id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
     let input = parse_input(&body, true)?;
-    start(&state, &name, Some(instance_id), input, &headers, key).await
+    start(
+        &state,
+        &name,
+        Some(instance_id),
+        input,
+        &headers,
+        &query,
+        key,
+    )
+    .await
 }
 
 async fn start(
@@ -61,9 +79,38 @@ async fn start(
     instance_id: Option<InstanceId>,
     input: String,
     headers: &HeaderMap,
+    query: &HashMap<String, String>,
     key: Option<String>,
 ) -> Result<Response, ApiError> {
+    // Durable Functions' waitForCompletionOrCreateCheckStatusResponse: `?timeout=SECONDS`.
+    let wait = match query.get("timeout") {
+        None => None,
+        Some(t) => Some(
+            t.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
+                .map(std::time::Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "timeout must be a number of seconds from 0 to 3600, not '{t}'"
+                    ))
+                })?,
+        ),
+    };
     let instance = state.executor.start(name, instance_id, input).await?;
+    if let Some(timeout) = wait
+        && state
+            .executor
+            .wait_finished(&instance.instance_id, timeout)
+            .await?
+    {
+        let lookup = instance.instance_id.clone();
+        if let Some(done) =
+            crate::store::read(state.executor.store(), move |s| s.instance(&lookup)).await?
+        {
+            return Ok(finished_response(&done));
+        }
+    }
     tracing::info!(instance = %instance.instance_id, orchestration = name, "started orchestration");
     let body = check_status_body(&base_url(headers), &instance.instance_id, key.as_deref());
     let location = body["statusQueryGetUri"]
@@ -75,6 +122,21 @@ async fn start(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// A finished instance, answered in place of the check-status body: the output for a completed
+/// one, the status payload otherwise.
+fn finished_response(instance: &crate::store::Instance) -> Response {
+    let body = if instance.status == crate::engine::RuntimeStatus::Completed {
+        instance
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or(serde_json::Value::Null)
+    } else {
+        super::status::status_body(instance)
+    };
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 /// The request body as the orchestration input (JSON text). An empty body is `null` where

@@ -146,6 +146,19 @@ pub trait Store: Send + Sync + 'static {
     fn component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The instance's undelivered inbox messages, oldest first.
     fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError>;
+    /// Counters since the store was opened.
+    fn stats(&self) -> StoreStats;
+}
+
+/// Store counters, for `/metrics` and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed (each is one WAL fsync with `synchronous=FULL`).
+    pub commits: u64,
+    /// Batches (jobs) applied; group commit folds many into one transaction.
+    pub batches: u64,
+    /// Operations applied.
+    pub ops: u64,
 }
 
 /// Runs a blocking store read off the async workers.

@@ -2,6 +2,7 @@
 //! commit, and a small pool of read connections.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     CommitTicket, InboxMessage, Instance, InstanceUpdate, Op, ParentRef, Store, StoreError,
-    migrations,
+    StoreStats, migrations,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId, TaskId};
@@ -31,6 +32,13 @@ impl StoreOptions {
     }
 }
 
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    batches: AtomicU64,
+    ops: AtomicU64,
+}
+
 struct Job {
     ops: Vec<Op>,
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -39,6 +47,7 @@ struct Job {
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<Counters>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
 }
@@ -56,12 +65,15 @@ impl SqliteStore {
         migrations::migrate(&mut writer)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let max_batch_ops = options.max_batch_ops.max(1);
+        let stats = Arc::new(Counters::default());
+        let counters = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch_ops))
+            .spawn(move || writer_loop(writer, rx, max_batch_ops, &counters))
             .map_err(|e| StoreError::Open(format!("starting the writer thread: {e}")))?;
         Ok(Arc::new(SqliteStore {
             jobs,
+            stats,
             readers: Mutex::new(Vec::new()),
             path: options.path,
         }))
@@ -98,7 +110,12 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, max_batch_ops: usize) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    max_batch_ops: usize,
+    stats: &Counters,
+) {
     while let Ok(first) = rx.recv() {
         let mut ops = first.ops.len();
         let mut jobs = vec![first];
@@ -112,6 +129,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, max_batch_ops: usi
             }
         }
         let results = apply_batch(&mut conn, &jobs);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats
+            .batches
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        stats.ops.fetch_add(ops as u64, Ordering::Relaxed);
         for (job, result) in jobs.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
@@ -464,6 +486,14 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            ops: self.stats.ops.load(Ordering::Relaxed),
+        }
     }
 
     fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError> {

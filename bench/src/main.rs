@@ -1,0 +1,426 @@
+//! `durable-bench`: starts the real `durable` host on loopback with a fresh data dir and the seed
+//! app, drives it over HTTP, and reports throughput, latency, CPU, fsyncs, memory per suspended
+//! instance and per-step cost. Prints a table and writes `target/bench/results.json`.
+//!
+//! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
+//! commit). Usage: `durable-bench [--short]` (or `make bench`, `make bench BENCH_ARGS=--short`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use e2e::{KEY, Server, seed_config};
+use serde_json::{Value, json};
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    addr: String,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn connect(addr: &str) -> Result<Conn> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            addr: addr.to_owned(),
+            reader: BufReader::new(stream),
+        })
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.reader.get_mut().write_all(req.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut buf = vec![0u8; length];
+        self.reader.read_exact(&mut buf)?;
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+fn order(i: usize) -> String {
+    json!({"orderId": format!("O-{i}"), "customerId": "C-1", "items": [{"sku": "SKU-1", "qty": 1}]})
+        .to_string()
+}
+
+fn seed_path(wait: bool) -> String {
+    if wait {
+        format!("/api/orchestrators/order-processing?code={KEY}&timeout=60")
+    } else {
+        format!("/api/orchestrators/order-processing?code={KEY}")
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// CPU time (user + system) of a process, from /proc.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or(&stat);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields
+        .get(11)
+        .ok_or_else(|| anyhow!("short stat"))?
+        .parse()?;
+    let stime: f64 = fields
+        .get(12)
+        .ok_or_else(|| anyhow!("short stat"))?
+        .parse()?;
+    Ok((utime + stime) / 100.0)
+}
+
+/// Resident memory of a process, bytes.
+fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or_else(|| anyhow!("no VmRSS"))?;
+    let kb: u64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    Ok(kb * 1024)
+}
+
+fn metric(server: &Server, name: &str) -> Result<f64> {
+    let r = server.request("GET", "/metrics", None)?;
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .ok_or_else(|| anyhow!("metric {name} missing"))?
+        .trim()
+        .parse()
+        .context("metric value")
+}
+
+fn count_status(server: &Server, status: &str) -> Result<i64> {
+    let conn = rusqlite::Connection::open_with_flags(
+        server.data_dir.join("durable.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    Ok(conn.query_row(
+        "SELECT count(*) FROM instances WHERE status = ?1",
+        [status],
+        |r| r.get(0),
+    )?)
+}
+
+/// Start→complete latency, one order at a time.
+fn latency_serial(server: &Server, n: usize) -> Result<Value> {
+    let mut conn = Conn::connect(&server.addr)?;
+    for i in 0..20 {
+        conn.request("POST", &seed_path(true), &order(i))?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let (status, body) = conn.request("POST", &seed_path(true), &order(i))?;
+        if status != 200 || !body.contains("Confirmed") {
+            bail!("order {i}: {status} {body}");
+        }
+        samples.push(millis(t.elapsed()));
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(
+        json!({"n": n, "p50_ms": percentile(&samples, 0.5), "p99_ms": percentile(&samples, 0.99),
+              "max_ms": samples.last()}),
+    )
+}
+
+/// Completed orchestrations per second with `concurrency` clients posting as fast as they can.
+fn throughput(server: &Server, n: usize, concurrency: usize) -> Result<Value> {
+    let baseline = count_status(server, "Completed")?;
+    let commits0 = metric(server, "durable_store_commits_total")?;
+    let cpu0 = cpu_seconds(server.pid())?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let clients: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let addr = server.addr.clone();
+            let next = Arc::clone(&next);
+            std::thread::spawn(move || -> Result<()> {
+                let mut conn = Conn::connect(&addr)?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok(());
+                    }
+                    let (status, body) = conn.request("POST", &seed_path(false), &order(i))?;
+                    if status != 202 {
+                        bail!("start answered {status}: {body}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().map_err(|_| anyhow!("client panicked"))??;
+    }
+    let accepted = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done = count_status(server, "Completed")? - baseline;
+        if done as usize >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {done} of {n} completed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_seconds(server.pid())? - cpu0;
+    let commits = metric(server, "durable_store_commits_total")? - commits0;
+    let per_sec = n as f64 / elapsed.as_secs_f64();
+    Ok(json!({
+        "n": n, "concurrency": concurrency,
+        "completed_per_sec": per_sec,
+        "accepted_per_sec": n as f64 / accepted.as_secs_f64(),
+        "host_cpu_us_per_orchestration": cpu * 1e6 / n as f64,
+        "host_cpu_us_per_activity": cpu * 1e6 / (3 * n) as f64,
+        "fsyncs_per_orchestration": commits / n as f64,
+    }))
+}
+
+/// Open-loop load at `rate`/s for `secs`: latency from the scheduled send time (no coordinated
+/// omission), each request waiting for its orchestration to complete.
+fn open_loop(server: &Server, rate: f64, secs: f64) -> Result<Value> {
+    let total = (rate * secs) as usize;
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now() + Duration::from_millis(100);
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = server.addr.clone();
+            let next = Arc::clone(&next);
+            std::thread::spawn(move || -> Result<Vec<f64>> {
+                let mut conn = Conn::connect(&addr)?;
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return Ok(out);
+                    }
+                    let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let (status, body) = conn.request("POST", &seed_path(true), &order(i))?;
+                    if status != 200 {
+                        bail!("order {i}: {status} {body}");
+                    }
+                    out.push(millis(Instant::now().saturating_duration_since(due)));
+                }
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for w in workers {
+        samples.extend(w.join().map_err(|_| anyhow!("worker panicked"))??);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(
+        json!({"rate_per_sec": rate, "n": total, "p50_ms": percentile(&samples, 0.5),
+              "p99_ms": percentile(&samples, 0.99), "max_ms": samples.last()}),
+    )
+}
+
+/// Resident memory per instance suspended on an external event.
+fn suspended_memory(server: &Server, n: usize) -> Result<Value> {
+    let rss0 = rss_bytes(server.pid())?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let addr = server.addr.clone();
+            let next = Arc::clone(&next);
+            std::thread::spawn(move || -> Result<()> {
+                let mut conn = Conn::connect(&addr)?;
+                let path = format!("/api/orchestrators/approvalWorkflow?code={KEY}");
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let (status, body) =
+                        conn.request("POST", &path, r#"{"timeoutMs": 86400000}"#)?;
+                    if status != 202 {
+                        bail!("start answered {status}: {body}");
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().map_err(|_| anyhow!("client panicked"))??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let conn = rusqlite::Connection::open(server.data_dir.join("durable.sqlite"))?;
+        let waiting: i64 = conn.query_row(
+            "SELECT count(*) FROM instances WHERE custom_status = '\"waiting for approval\"'",
+            [],
+            |r| r.get(0),
+        )?;
+        if waiting as usize >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {waiting} of {n} instances reached their wait");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss1 = rss_bytes(server.pid())?;
+    Ok(
+        json!({"n": n, "rss_before_mib": rss0 as f64 / 1048576.0, "rss_after_mib": rss1 as f64 / 1048576.0,
+              "kib_per_instance": (rss1.saturating_sub(rss0)) as f64 / 1024.0 / n as f64}),
+    )
+}
+
+/// Cost per step of a sequential orchestration of `steps` activity calls.
+fn per_step(server: &Server, steps: u64) -> Result<Value> {
+    let mut conn = Conn::connect(&server.addr)?;
+    let path = format!("/api/orchestrators/sequence?code={KEY}&timeout=3600");
+    let t = Instant::now();
+    let (status, body) = conn.request("POST", &path, &steps.to_string())?;
+    if status != 200 {
+        bail!("sequence {steps}: {status} {body}");
+    }
+    let elapsed = t.elapsed();
+    Ok(
+        json!({"steps": steps, "total_ms": millis(elapsed), "us_per_step": elapsed.as_secs_f64() * 1e6 / steps as f64}),
+    )
+}
+
+fn main() -> Result<()> {
+    let short = std::env::args().any(|a| a == "--short");
+    let (lat_n, tp_n, conc, ol_secs, susp_n, steps): (usize, usize, usize, f64, usize, &[u64]) =
+        if short {
+            (100, 3_000, 32, 2.0, 1_000, &[10, 1_000])
+        } else {
+            (500, 20_000, 64, 5.0, 10_000, &[10, 1_000, 10_000])
+        };
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &seed_config(""))?;
+    eprintln!(
+        "host {} (pid {}), data in {}",
+        server.addr,
+        server.pid(),
+        server.data_dir.display()
+    );
+
+    eprintln!("latency, one at a time ({lat_n} orders)...");
+    let latency = latency_serial(&server, lat_n)?;
+    eprintln!("throughput ({tp_n} orders, {conc} clients)...");
+    let tp = throughput(&server, tp_n, conc)?;
+    let rate = (tp["completed_per_sec"].as_f64().unwrap_or(100.0) * 0.5).max(10.0);
+    eprintln!("open loop at {rate:.0}/s for {ol_secs}s...");
+    let open = open_loop(&server, rate, ol_secs)?;
+    let mut step_results = Vec::new();
+    for &n in steps {
+        eprintln!("sequence of {n} steps...");
+        step_results.push(per_step(&server, n)?);
+    }
+    eprintln!("{susp_n} instances suspended on an event...");
+    let memory = suspended_memory(&server, susp_n)?;
+
+    let results = json!({
+        "mode": if short { "short" } else { "full" },
+        "latency_serial": latency,
+        "throughput": tp,
+        "open_loop_50pct": open,
+        "per_step": step_results,
+        "suspended_memory": memory,
+    });
+    print_table(&results);
+    let out = e2e::root().join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let file = out.join(if short {
+        "results-short.json"
+    } else {
+        "results.json"
+    });
+    std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", file.display());
+    Ok(())
+}
+
+fn print_table(r: &Value) {
+    let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
+    println!("| metric | value |");
+    println!("| --- | --- |");
+    let tp = &r["throughput"];
+    println!(
+        "| completed orchestrations/s (saturation) | {} |",
+        f(&tp["completed_per_sec"])
+    );
+    println!("| accepted starts/s | {} |", f(&tp["accepted_per_sec"]));
+    println!(
+        "| latency one at a time p50 / p99 (ms) | {} / {} |",
+        f(&r["latency_serial"]["p50_ms"]),
+        f(&r["latency_serial"]["p99_ms"])
+    );
+    let ol = &r["open_loop_50pct"];
+    println!(
+        "| latency at 50% load ({} /s) p50 / p99 (ms) | {} / {} |",
+        f(&ol["rate_per_sec"]),
+        f(&ol["p50_ms"]),
+        f(&ol["p99_ms"])
+    );
+    println!(
+        "| host CPU per activity (µs) | {} |",
+        f(&tp["host_cpu_us_per_activity"])
+    );
+    println!(
+        "| host CPU per orchestration (µs) | {} |",
+        f(&tp["host_cpu_us_per_orchestration"])
+    );
+    println!(
+        "| fsyncs per orchestration | {} |",
+        f(&tp["fsyncs_per_orchestration"])
+    );
+    println!(
+        "| memory per suspended instance (KiB) | {} |",
+        f(&r["suspended_memory"]["kib_per_instance"])
+    );
+    if let Some(steps) = r["per_step"].as_array() {
+        for s in steps {
+            println!(
+                "| per-step cost, {}-step sequence (µs) | {} |",
+                s["steps"],
+                f(&s["us_per_step"])
+            );
+        }
+    }
+}
