@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Master key (accepted wherever a function key is). Generated and kept in the data dir if unset.
     #[arg(long, env = "DURABLE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Milliseconds an instance may sit idle (waiting on timers, events or children only) before
+    /// it is dropped from memory and replayed from its history when needed; 0 keeps it.
+    #[arg(long, env = "DURABLE_EVICT_IDLE_MS", default_value_t = 5000)]
+    pub evict_idle_ms: u64,
     /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
     #[arg(long, hide = true)]
     pub test_clock: bool,

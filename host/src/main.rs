@@ -26,6 +26,8 @@ fn main() -> Result<()> {
                 data_dir: args.data_dir,
                 master_key: args.master_key,
                 test_clock: args.test_clock,
+                idle_evict: (args.evict_idle_ms > 0)
+                    .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
             };
             serve(options, shutdown_signal()).await?;
             Ok(())

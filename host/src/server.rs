@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::{Config, ConfigError};
-use crate::executor::Executor;
+use crate::executor::{Executor, ExecutorOptions};
 use crate::http::{self, AppState, Keys};
 use crate::runtime::orchestrator::OrchestratorLimits;
 use crate::runtime::{Components, LoadError};
@@ -21,6 +21,8 @@ pub struct ServeOptions {
     pub master_key: Option<String>,
     /// Use a clock that `POST /admin/test/clock/advance` can move forward (tests only).
     pub test_clock: bool,
+    /// Drop instances idle this long from memory (`None`: keep them).
+    pub idle_evict: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +114,14 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         Some(c) => Arc::clone(c) as Arc<dyn Clock>,
         None => Arc::new(SystemClock),
     };
-    let executor = Executor::new(store, components, clock);
+    let executor = Executor::new(
+        store,
+        components,
+        clock,
+        ExecutorOptions {
+            idle_evict: options.idle_evict,
+        },
+    );
     let recovered = executor.recover().await?;
     let state = Arc::new(AppState {
         executor,

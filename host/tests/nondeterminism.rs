@@ -7,7 +7,7 @@ use std::path::Path;
 use durable::engine::{Event, EventKind, Execution};
 use durable::runtime::Components;
 use durable::runtime::orchestrator::{
-    OrchestratorLimits, RunEnd, TurnDriver, TurnFuture, TurnRecord,
+    OrchestratorLimits, RunEnd, TurnDriver, TurnFuture, TurnRecord, TurnStop,
 };
 
 /// A driver for a replay that must not need new turns.
@@ -15,7 +15,11 @@ struct NoNewTurns;
 
 impl TurnDriver for NoNewTurns {
     fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async { Err("the replay asked for a new turn".to_owned()) })
+        Box::pin(async {
+            Err(TurnStop::Abort(
+                "the replay asked for a new turn".to_owned(),
+            ))
+        })
     }
     fn now_ms(&self) -> u64 {
         0

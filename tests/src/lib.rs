@@ -89,14 +89,15 @@ impl Server {
 
     /// Starts a host on an existing config and data dir (e.g. after a crash).
     pub fn start_with(config: &Path, data_dir: &Path) -> Result<Server> {
+        Self::start_with_args(config, data_dir, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra `durable serve` arguments.
+    pub fn start_with_args(config: &Path, data_dir: &Path, args: &[&str]) -> Result<Server> {
         let mut child = Command::new(durable_bin())
-            .args([
-                "serve",
-                "--test-clock",
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
+            .args(["serve", "--test-clock", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg("--config")
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
@@ -156,6 +157,17 @@ impl Server {
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// A counter or gauge from `/metrics`.
+    pub fn metric(&self, name: &str) -> Result<f64> {
+        let r = self.request("GET", "/metrics", None)?;
+        let line = r
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .ok_or_else(|| anyhow!("metric {name} missing in {}", r.body))?;
+        Ok(line.trim().parse()?)
     }
 
     /// What the host wrote to stderr so far.

@@ -309,3 +309,82 @@ fn timer_event_and_fan_out_waits_survive_kill_9() {
         assert_eq!(completions, 1, "{id}");
     }
 }
+
+#[test]
+fn idle_instances_are_evicted_and_wake_up_on_events_timers_and_continue_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "\n[[orchestrators]]\ncomponent = \"{}\"\n",
+        e2e::guest("test-orchestrator").display()
+    );
+    let config = dir.path().join("durable.toml");
+    std::fs::write(&config, seed_config(&extra)).unwrap();
+    let server = Server::start_with_args(
+        &config,
+        &dir.path().join("data"),
+        &["--evict-idle-ms", "100"],
+    )
+    .unwrap();
+    let evicted = |server: &Server| {
+        let deadline = std::time::Instant::now() + T;
+        while server.metric("durable_live_instances").unwrap() > 0.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instances were not evicted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let by_event = server
+        .start_orchestration("approvalWorkflow", r#"{"timeoutMs": 3600000}"#)
+        .unwrap();
+    let by_timer = server
+        .start_orchestration("approvalWorkflow", r#"{"timeoutMs": 3600000}"#)
+        .unwrap();
+    server
+        .wait_until(&by_event, T, waiting_for_approval)
+        .unwrap();
+    server
+        .wait_until(&by_timer, T, waiting_for_approval)
+        .unwrap();
+    evicted(&server);
+    assert_eq!(
+        server
+            .raise(&by_event, "Approval", r#"{"by": "eve"}"#)
+            .unwrap(),
+        202
+    );
+    let s = server.wait_finished(&by_event, T).unwrap();
+    assert_eq!(s["output"], json!({"by": "eve"}));
+    evicted(&server);
+    server.advance_clock(2 * HOUR).unwrap();
+    let s = server.wait_finished(&by_timer, T).unwrap();
+    assert!(s["output"].as_str().unwrap().contains("timed out"), "{s}");
+
+    // A monitor is evicted at every timer wait and continues as new across wake-ups.
+    let id = server
+        .start_orchestration(
+            "monitor",
+            r#"{"round": 0, "target": 2, "intervalMs": 60000}"#,
+        )
+        .unwrap();
+    for round in 0..2 {
+        server
+            .wait_until(&id, T, |s| s["customStatus"]["round"] == round)
+            .unwrap();
+        evicted(&server);
+        server.advance_clock(61_000).unwrap();
+    }
+    let s = server.wait_finished(&id, T).unwrap();
+    assert_eq!(s["output"], json!({"rounds": 3}), "{s}");
+    // Activities in flight keep an instance in memory, whatever the idle limit.
+    let seq = server.start_orchestration("sequence", "30").unwrap();
+    let s = server.wait_finished(&seq, T).unwrap();
+    assert_eq!(s["runtimeStatus"], "Completed", "{s}");
+    for id in [&by_event, &by_timer, &id, &seq] {
+        let ends = count_events(&server, id, "ExecutionCompleted").unwrap()
+            + count_events(&server, id, "ExecutionFailed").unwrap();
+        assert_eq!(ends, 1, "{id}");
+    }
+}

@@ -122,6 +122,8 @@ pub struct Execution {
     resolve_counter: u64,
     /// Every task id a decision was recorded for (recorded or new).
     scheduled: std::collections::HashSet<TaskId>,
+    /// Activities scheduled whose result is not in the history yet.
+    activities_open: std::collections::HashSet<TaskId>,
     /// Tasks whose result is in the history (recorded or new): a second result is dropped.
     results_seen: std::collections::HashSet<TaskId>,
     event_waiters: HashMap<String, VecDeque<TaskId>>,
@@ -172,6 +174,7 @@ impl Execution {
             resolved: HashMap::new(),
             resolve_counter: 0,
             scheduled: std::collections::HashSet::new(),
+            activities_open: std::collections::HashSet::new(),
             results_seen: std::collections::HashSet::new(),
             event_waiters: HashMap::new(),
             event_buffer: HashMap::new(),
@@ -211,6 +214,7 @@ impl Execution {
                     input,
                 } => {
                     exec.scheduled.insert(task_id);
+                    exec.activities_open.insert(task_id);
                     exec.task_names.insert(task_id, name.clone());
                     exec.recorded
                         .push((task_id, Decision::ScheduleActivity { name, input }));
@@ -254,6 +258,7 @@ impl Execution {
                         });
                     }
                     exec.results_seen.insert(task_id);
+                    exec.activities_open.remove(&task_id);
                     exec.last_turn().inbound.push(kind);
                 }
                 kind @ EventKind::EventRaised { .. } => exec.last_turn().inbound.push(kind),
@@ -328,6 +333,7 @@ impl Execution {
         }
         let kind = match &decision {
             Decision::ScheduleActivity { name, input } => {
+                self.activities_open.insert(task_id);
                 self.task_names.insert(task_id, name.clone());
                 EventKind::TaskScheduled {
                     task_id,
@@ -427,7 +433,12 @@ impl Execution {
             .into_iter()
             .filter(|kind| match result_task_id(kind) {
                 Some(task_id) => {
-                    self.scheduled.contains(&task_id) && self.results_seen.insert(task_id)
+                    let fresh =
+                        self.scheduled.contains(&task_id) && self.results_seen.insert(task_id);
+                    if fresh {
+                        self.activities_open.remove(&task_id);
+                    }
+                    fresh
                 }
                 None => true,
             })
@@ -483,6 +494,13 @@ impl Execution {
             .filter(|(id, _)| !self.results_seen.contains(id))
             .cloned()
             .collect()
+    }
+
+    /// Activities scheduled (recorded or new) whose result is not in the history yet. While any
+    /// is in flight the instance must stay live: activity results are not durable until a turn
+    /// records them.
+    pub fn activities_in_flight(&self) -> usize {
+        self.activities_open.len()
     }
 
     /// The id the next decision or event wait will get.
@@ -808,6 +826,7 @@ mod tests {
     fn duplicate_and_stray_results_never_reach_the_history() {
         let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
         let (a, _) = exec.decide(activity("a")).unwrap();
+        assert_eq!(exec.activities_in_flight(), 1);
         let done = |task_id| EventKind::TaskCompleted {
             task_id,
             result: "1".into(),

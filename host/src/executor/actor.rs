@@ -129,6 +129,7 @@ impl Executor {
             executor: Arc::clone(self),
             instance: instance.clone(),
             rx,
+            own_inbox: tx.clone(),
             shared: Arc::clone(&shared),
             next_seq,
             seen_messages: HashSet::new(),
@@ -168,7 +169,7 @@ impl Executor {
     }
 
     async fn finish_execution(
-        &self,
+        self: &Arc<Self>,
         instance: &Instance,
         result: RunResult,
         shared: &Mutex<TurnShared>,
@@ -185,6 +186,10 @@ impl Executor {
         }
         let (status, output) = match end {
             RunEnd::Aborted(why) => return Err(why),
+            RunEnd::Evicted => {
+                tracing::debug!(instance = %instance.instance_id, "evicted while idle");
+                return Ok(Next::Done);
+            }
             RunEnd::ContinueAsNew(input) => {
                 return self.continue_as_new(instance, &exec, input, consumed).await;
             }
@@ -212,7 +217,7 @@ impl Executor {
 
     /// Commits a terminal status (and tells the parent, if this is a child, in the same batch).
     async fn commit_end(
-        &self,
+        self: &Arc<Self>,
         instance: &Instance,
         events: Vec<Event>,
         consumed: Vec<String>,

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{Executor, Inbound};
 use crate::engine::{EventKind, RuntimeStatus};
-use crate::runtime::orchestrator::{TurnDriver, TurnFuture, TurnRecord};
+use crate::runtime::orchestrator::{TurnDriver, TurnFuture, TurnRecord, TurnStop};
 use crate::store::{CommitTicket, Instance, InstanceUpdate, Op, ParentRef};
 
 /// State shared between the driver (inside the sandbox) and the actor (which commits the end).
@@ -31,6 +31,8 @@ pub(super) struct InstanceDriver {
     pub executor: Arc<Executor>,
     pub instance: Instance,
     pub rx: mpsc::UnboundedReceiver<Inbound>,
+    /// A sender of this instance's channel, to recognise its own entry in the live map.
+    pub own_inbox: super::Inbox,
     pub shared: Arc<Mutex<TurnShared>>,
     pub next_seq: u64,
     pub seen_messages: HashSet<String>,
@@ -91,22 +93,54 @@ impl InstanceDriver {
     }
 }
 
+impl InstanceDriver {
+    /// The next inbound message. With nothing in flight that only memory holds (no activity
+    /// results pending), an instance idle for the executor's idle limit is evicted instead.
+    async fn next_inbound(&mut self, may_evict: bool) -> Result<Inbound, TurnStop> {
+        let closed = || TurnStop::Abort("the instance's inbox was closed".to_owned());
+        let idle = match self.executor.idle_evict {
+            Some(idle) if may_evict => idle,
+            _ => return self.rx.recv().await.ok_or_else(closed),
+        };
+        match tokio::time::timeout(idle, self.rx.recv()).await {
+            Ok(message) => message.ok_or_else(closed),
+            Err(_) => {
+                // Leave the live map and look at the channel under the same lock `deliver`
+                // sends under: either something arrived (keep running) or nothing can arrive
+                // any more and later messages wake a fresh actor.
+                let mut live = self.executor.live_map();
+                if let Ok(message) = self.rx.try_recv() {
+                    return Ok(message);
+                }
+                let id = &self.instance.instance_id;
+                if live
+                    .get(id)
+                    .is_some_and(|t| t.same_channel(&self.own_inbox))
+                {
+                    live.remove(id);
+                }
+                Err(TurnStop::Evict)
+            }
+        }
+    }
+}
+
 impl TurnDriver for InstanceDriver {
     fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_> {
         Box::pin(async move {
             let (pending, consumed) = TurnShared::take(&self.shared);
             if let Some(ticket) = pending {
-                ticket
-                    .await
-                    .map_err(|e| format!("committing the previous turn failed: {e}"))?;
+                ticket.await.map_err(|e| {
+                    TurnStop::Abort(format!("committing the previous turn failed: {e}"))
+                })?;
             }
             if let Some(first) = turn.events.first()
                 && first.seq != self.next_seq
             {
-                return Err(format!(
+                return Err(TurnStop::Abort(format!(
                     "internal: turn starts at event {} but {} was expected",
                     first.seq, self.next_seq
-                ));
+                )));
             }
             self.next_seq += turn.events.len() as u64;
             if !turn.events.is_empty() || turn.custom_status.is_some() || !consumed.is_empty() {
@@ -130,12 +164,9 @@ impl TurnDriver for InstanceDriver {
             // Set the work going at once: an activity runs while its TaskScheduled commits. If
             // that commit fails, the instance resumes from the store and schedules it again.
             self.start_work(&turn.events);
+            let may_evict = turn.activities_in_flight == 0;
             loop {
-                let first = self
-                    .rx
-                    .recv()
-                    .await
-                    .ok_or_else(|| "the instance's inbox was closed".to_owned())?;
+                let first = self.next_inbound(may_evict).await?;
                 let mut batch = vec![first];
                 while let Ok(more) = self.rx.try_recv() {
                     batch.push(more);

@@ -82,6 +82,24 @@ pub struct Executor {
     /// Callers waiting for an instance to finish (the starters' `?timeout=`).
     finish_waiters: Mutex<HashMap<InstanceId, Vec<oneshot::Sender<()>>>>,
     pub counters: Counters,
+    /// Instances idle this long with no activity in flight are dropped from memory (and
+    /// replayed from their history when something arrives). `None`: never.
+    idle_evict: Option<Duration>,
+}
+
+/// How the executor behaves.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// See [`Executor`]'s idle eviction; default 5 s.
+    pub idle_evict: Option<Duration>,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        ExecutorOptions {
+            idle_evict: Some(Duration::from_secs(5)),
+        }
+    }
 }
 
 impl Executor {
@@ -90,6 +108,7 @@ impl Executor {
         store: Arc<dyn Store>,
         components: Arc<Components>,
         clock: Arc<dyn Clock>,
+        options: ExecutorOptions,
     ) -> Arc<Self> {
         let timers = TimerService::new(Arc::clone(&clock));
         let executor = Arc::new(Executor {
@@ -101,6 +120,7 @@ impl Executor {
             activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
             finish_waiters: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            idle_evict: options.idle_evict,
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -244,7 +264,7 @@ impl Executor {
 
     /// Queues an external event for an instance (durably; 202 may follow), then wakes it.
     pub async fn raise_event(
-        &self,
+        self: &Arc<Self>,
         instance_id: &InstanceId,
         name: &str,
         input: String,
@@ -278,9 +298,19 @@ impl Executor {
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable
     /// messages are re-read from the inbox, and results and timers are re-derived from the
     /// history, when the instance resumes.
-    pub fn deliver(&self, instance_id: &InstanceId, inbound: Inbound) {
-        if let Some(tx) = self.live_map().get(instance_id) {
-            let _ = tx.send(inbound);
+    pub fn deliver(self: &Arc<Self>, instance_id: &InstanceId, inbound: Inbound) {
+        let wakes =
+            inbound.msg_id.is_some() || matches!(inbound.event, EventKind::TimerFired { .. });
+        let sent = match self.live_map().get(instance_id) {
+            Some(tx) => tx.send(inbound).is_ok(),
+            None => false,
+        };
+        // A durable message or a due timer for an instance not in memory (evicted, or paused
+        // after an error) wakes it: it replays, re-reads its inbox and re-arms its timers.
+        if !sent && wakes {
+            let this = Arc::clone(self);
+            let id = instance_id.clone();
+            tokio::spawn(async move { this.resume(id).await });
         }
     }
 
@@ -288,6 +318,16 @@ impl Executor {
         let (tx, rx) = mpsc::unbounded_channel();
         self.live_map()
             .insert(instance.instance_id.clone(), tx.clone());
+        self.run_spawned(instance, history, tx, rx);
+    }
+
+    fn run_spawned(
+        self: &Arc<Self>,
+        instance: Instance,
+        history: Option<Vec<Event>>,
+        tx: Inbox,
+        rx: mpsc::UnboundedReceiver<Inbound>,
+    ) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let id = instance.instance_id.clone();
@@ -315,9 +355,16 @@ impl Executor {
         let lookup = id.clone();
         match store::read(&self.store, move |s| s.instance(&lookup)).await {
             Ok(Some(instance)) if !instance.status.is_terminal() => {
-                if !self.live_map().contains_key(&id) {
-                    self.spawn_actor(instance, None);
+                // Check and claim under one lock: two wake-ups must not start two actors.
+                let (tx, rx) = mpsc::unbounded_channel();
+                {
+                    let mut live = self.live_map();
+                    if live.contains_key(&id) {
+                        return;
+                    }
+                    live.insert(id, tx.clone());
                 }
+                self.run_spawned(instance, None, tx, rx);
             }
             Ok(_) => {}
             Err(e) => tracing::error!(instance = %id, "cannot resume instance: {e}"),

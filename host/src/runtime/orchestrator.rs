@@ -45,15 +45,28 @@ pub struct TurnRecord {
     pub events: Vec<Event>,
     /// `Some` when the guest changed its custom status during the turn.
     pub custom_status: Option<Option<String>>,
+    /// Activities whose results are still to come. While any is in flight the instance must not
+    /// be evicted (activity results become durable only when a turn records them).
+    pub activities_in_flight: usize,
+}
+
+/// Why a driver ended a turn without new events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnStop {
+    /// The instance is idle: drop it from memory; it is replayed when something arrives.
+    Evict,
+    /// Stop the guest without recording anything (the store failed, shutdown, ...).
+    Abort(String),
 }
 
 /// The boxed future a driver returns for one turn.
-pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<EventKind>, String>> + Send + 'a>>;
+pub type TurnFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<EventKind>, TurnStop>> + Send + 'a>>;
 
 /// Drives an execution from outside the sandbox: persists each turn and supplies the next one.
 pub trait TurnDriver: Send + 'static {
     /// Persist `turn` (and act on its new decisions), then wait for the next inbound events.
-    /// `Err` stops the guest without recording anything (e.g. the store failed, or shutdown).
+    /// `Err` stops the guest without recording anything.
     fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_>;
     /// The time to stamp on the next turn.
     fn now_ms(&self) -> u64;
@@ -71,6 +84,8 @@ pub enum RunEnd {
     ContinueAsNew(String),
     /// The host stopped the run (driver error); nothing is to be recorded.
     Aborted(String),
+    /// The instance was idle and was dropped from memory; nothing is to be recorded.
+    Evicted,
 }
 
 /// Everything a finished run hands back to its caller.
@@ -86,6 +101,7 @@ enum Abort {
     Nondeterminism(Nondeterminism),
     Guest(String),
     Driver(String),
+    Evicted,
 }
 
 /// Memory cap that remembers it was hit, so the failure can say so.
@@ -154,7 +170,14 @@ impl OrchestratorSandbox {
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
-            .max_wasm_stack(1 << 20);
+            // Thousands of orchestrations may be parked at once: keep each one's virtual
+            // footprint small (the defaults reserve 4 GiB + guards per linear memory and 2 MiB
+            // per fiber stack, which exhausts the address space near 10,000 instances).
+            .memory_reservation(8 << 20)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(1 << 20)
+            .max_wasm_stack(256 << 10)
+            .async_stack_size(512 << 10);
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         Orchestrator::add_to_linker::<OrchState, HasSelf<OrchState>>(&mut linker, |s| s)
@@ -264,15 +287,24 @@ impl OrchestratorSandbox {
         let name = exec.name().to_owned();
         let input = exec.input().to_owned();
         let mut store = self.store(exec, driver);
-        let result = match orch.pre.instantiate_async(&mut store).await {
-            Ok(instance) => {
-                instance
-                    .durable_engine_orchestrations()
-                    .call_run(&mut store, &name, &input)
-                    .await
+        let instance = match orch.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                // Out of memory, address space or pool slots: the host's problem, not the
+                // orchestration's. Nothing is recorded; the instance resumes later.
+                let state = store.into_data();
+                return RunResult {
+                    exec: state.exec,
+                    driver: state.driver,
+                    custom_status: state.custom_status,
+                    end: RunEnd::Aborted(format!("instantiating the orchestrator failed: {e:#}")),
+                };
             }
-            Err(e) => Err(e),
         };
+        let result = instance
+            .durable_engine_orchestrations()
+            .call_run(&mut store, &name, &input)
+            .await;
         let fuel_left = store.get_fuel().unwrap_or(1);
         let state = store.into_data();
         let end = match result {
@@ -294,6 +326,7 @@ impl OrchestratorSandbox {
                     details: None,
                 },
                 Some(Abort::Driver(why)) => RunEnd::Aborted(why),
+                Some(Abort::Evicted) => RunEnd::Evicted,
                 None => {
                     let reason = if let Some(panic) = &state.panic_message {
                         format!("Orchestrator function '{name}' failed: {panic}")
@@ -332,7 +365,11 @@ struct NoTurns;
 
 impl TurnDriver for NoTurns {
     fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async { Err("no turns while probing a component".to_owned()) })
+        Box::pin(async {
+            Err(TurnStop::Abort(
+                "no turns while probing a component".to_owned(),
+            ))
+        })
     }
     fn now_ms(&self) -> u64 {
         0
@@ -362,6 +399,7 @@ impl OrchState {
         let turn = TurnRecord {
             events: self.exec.take_new_events(),
             custom_status: self.custom_status.take(),
+            activities_in_flight: self.exec.activities_in_flight(),
         };
         match self.driver.end_turn(turn).await {
             Ok(inbound) => {
@@ -370,7 +408,11 @@ impl OrchState {
                 self.refuel = true;
                 Ok(())
             }
-            Err(why) => {
+            Err(TurnStop::Evict) => {
+                self.abort = Some(Abort::Evicted);
+                Err(wasmtime::Error::msg("evicted while idle"))
+            }
+            Err(TurnStop::Abort(why)) => {
                 self.abort = Some(Abort::Driver(why.clone()));
                 Err(wasmtime::Error::msg(why))
             }
