@@ -68,7 +68,16 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     })?;
     let store: Arc<dyn Store> =
         SqliteStore::open(StoreOptions::new(options.data_dir.join("durable.sqlite")))?;
-    let components = Arc::new(Components::new(OrchestratorLimits::default())?);
+    let max_activity_memory = config
+        .activities
+        .iter()
+        .map(|(_, grant)| grant.memory_bytes)
+        .max()
+        .unwrap_or(64 << 20);
+    let components = Arc::new(Components::new(
+        OrchestratorLimits::default(),
+        max_activity_memory,
+    )?);
     let mut puts = Vec::new();
     for path in &config.orchestrators {
         let (bytes, what) = read_component(path)?;

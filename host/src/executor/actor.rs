@@ -124,6 +124,12 @@ impl Executor {
                 event: message.event,
             });
         }
+        // Wait for a slot in memory; released when the run ends (finished, evicted or paused).
+        let _slot = self
+            .hot_slots
+            .acquire()
+            .await
+            .map_err(|_| "the executor is shutting down".to_owned())?;
         let shared = Arc::new(Mutex::new(TurnShared::default()));
         let driver = InstanceDriver {
             executor: Arc::clone(self),

@@ -11,6 +11,9 @@ use crate::engine::{EventKind, RuntimeStatus};
 use crate::runtime::orchestrator::{TurnDriver, TurnFuture, TurnRecord, TurnStop};
 use crate::store::{CommitTicket, Instance, InstanceUpdate, Op, ParentRef};
 
+/// Idle limit used instead of the configured one when the hot set is near capacity.
+const PRESSURE_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// State shared between the driver (inside the sandbox) and the actor (which commits the end).
 #[derive(Default)]
 pub(super) struct TurnShared {
@@ -99,6 +102,8 @@ impl InstanceDriver {
     async fn next_inbound(&mut self, may_evict: bool) -> Result<Inbound, TurnStop> {
         let closed = || TurnStop::Abort("the instance's inbox was closed".to_owned());
         let idle = match self.executor.idle_evict {
+            // Near the pool's capacity, idle instances make room quickly.
+            Some(idle) if may_evict && self.executor.under_pressure() => idle.min(PRESSURE_IDLE),
             Some(idle) if may_evict => idle,
             _ => return self.rx.recv().await.ok_or_else(closed),
         };

@@ -79,6 +79,9 @@ pub struct Executor {
     pub(crate) timers: Arc<TimerService>,
     live: Mutex<HashMap<InstanceId, Inbox>>,
     activity_slots: Arc<Semaphore>,
+    /// One permit per orchestration held in memory (the orchestrator pool's slots): instances
+    /// beyond it wait for a slot instead of failing to instantiate.
+    hot_slots: Semaphore,
     /// Callers waiting for an instance to finish (the starters' `?timeout=`).
     finish_waiters: Mutex<HashMap<InstanceId, Vec<oneshot::Sender<()>>>>,
     pub counters: Counters,
@@ -111,8 +114,10 @@ impl Executor {
         options: ExecutorOptions,
     ) -> Arc<Self> {
         let timers = TimerService::new(Arc::clone(&clock));
+        let hot = components.orchestrators.max_hot_instances();
         let executor = Arc::new(Executor {
             store,
+            hot_slots: Semaphore::new(hot),
             components,
             clock,
             timers: Arc::clone(&timers),
@@ -141,6 +146,11 @@ impl Executor {
     /// Number of instances with a live actor.
     pub fn live_instances(&self) -> usize {
         self.live_map().len()
+    }
+
+    /// True when few orchestrator slots are left: idle instances should make room.
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.hot_slots.available_permits() * 4 < self.components.orchestrators.max_hot_instances()
     }
 
     /// The clock was moved (test clock): timers re-check what is due.

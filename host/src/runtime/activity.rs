@@ -81,17 +81,22 @@ pub struct ActivitySandbox {
 pub const MAX_CONCURRENT_ACTIVITIES: u32 = 256;
 
 impl ActivitySandbox {
-    pub fn new() -> Result<Arc<Self>, LoadError> {
+    /// `max_memory_bytes` is the largest memory cap any activity grant may use: every pool slot
+    /// reserves that much address space.
+    pub fn new(max_memory_bytes: usize) -> Result<Arc<Self>, LoadError> {
+        let slots = MAX_CONCURRENT_ACTIVITIES + 16;
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(MAX_CONCURRENT_ACTIVITIES + 16)
-            .total_core_instances((MAX_CONCURRENT_ACTIVITIES + 16) * 4)
-            .total_memories(MAX_CONCURRENT_ACTIVITIES + 16)
-            .total_tables((MAX_CONCURRENT_ACTIVITIES + 16) * 4)
-            .total_stacks(MAX_CONCURRENT_ACTIVITIES + 16)
-            .max_memory_size(1 << 30);
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 4)
+            .total_memories(slots)
+            .total_tables(slots * 4)
+            .total_stacks(slots)
+            .max_memory_size(max_memory_bytes);
         let mut config = Config::new();
         config
             .epoch_interruption(true)
+            .memory_reservation(max_memory_bytes as u64)
+            .memory_guard_size(64 << 10)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);

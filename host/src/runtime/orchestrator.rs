@@ -10,7 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{CallHook, Config, Engine, Store};
+use wasmtime::{
+    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
 use super::bindings::orchestrator::durable::engine::{context, types};
 use super::bindings::orchestrator::{Orchestrator, OrchestratorPre};
@@ -28,6 +30,9 @@ pub struct OrchestratorLimits {
     pub fuel_per_turn: u64,
     /// Linear memory cap in bytes.
     pub memory_bytes: usize,
+    /// Orchestrations that can be in memory at once (pool slots). Idle ones are evicted and
+    /// replayed later, so this bounds memory, not the number of instances.
+    pub max_hot_instances: u32,
 }
 
 impl Default for OrchestratorLimits {
@@ -35,6 +40,7 @@ impl Default for OrchestratorLimits {
         OrchestratorLimits {
             fuel_per_turn: 500_000_000,
             memory_bytes: 64 << 20,
+            max_hot_instances: 4096,
         }
     }
 }
@@ -165,19 +171,29 @@ pub struct OrchestratorSandbox {
 
 impl OrchestratorSandbox {
     pub fn new(limits: OrchestratorLimits) -> Result<Self, LoadError> {
+        // Thousands of orchestrations may be parked at once. With the on-demand allocator each
+        // costs ~9 memory mappings (the kernel's limit is 65,530 per process) and a 4 GiB
+        // reservation; the pool reserves all slots in one go and bounds the hot set.
+        let slots = limits.max_hot_instances.max(16);
+        let mut pool = PoolingAllocationConfig::default();
+        // Probing a component's names briefly takes a slot too, hence the margin.
+        let slots = slots + 16;
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 4)
+            .total_memories(slots)
+            .total_tables(slots * 4)
+            .total_stacks(slots)
+            .max_memory_size(limits.memory_bytes);
         let mut config = Config::new();
         config
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
-            // Thousands of orchestrations may be parked at once: keep each one's virtual
-            // footprint small (the defaults reserve 4 GiB + guards per linear memory and 2 MiB
-            // per fiber stack, which exhausts the address space near 10,000 instances).
-            .memory_reservation(8 << 20)
+            .memory_reservation(limits.memory_bytes as u64)
             .memory_guard_size(64 << 10)
-            .memory_reservation_for_growth(1 << 20)
             .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10);
+            .async_stack_size(512 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         Orchestrator::add_to_linker::<OrchState, HasSelf<OrchState>>(&mut linker, |s| s)
@@ -187,6 +203,11 @@ impl OrchestratorSandbox {
             linker,
             limits,
         })
+    }
+
+    /// How many orchestrations fit in memory at once.
+    pub fn max_hot_instances(&self) -> usize {
+        self.limits.max_hot_instances as usize
     }
 
     /// Compiles and checks a component: only our context may be imported, and it must export the

@@ -34,10 +34,11 @@ pub struct Components {
 }
 
 impl Components {
-    pub fn new(limits: OrchestratorLimits) -> Result<Self, LoadError> {
+    /// `max_activity_memory` is the largest memory cap of any activity grant.
+    pub fn new(limits: OrchestratorLimits, max_activity_memory: usize) -> Result<Self, LoadError> {
         Ok(Components {
             orchestrators: OrchestratorSandbox::new(limits)?,
-            activities: ActivitySandbox::new()?,
+            activities: ActivitySandbox::new(max_activity_memory)?,
             orchestration_routes: RwLock::new(HashMap::new()),
             orchestrators_by_digest: RwLock::new(HashMap::new()),
             activity_routes: RwLock::new(HashMap::new()),
