@@ -30,9 +30,12 @@ impl Executor {
         tx: &mut Inbox,
         mut rx: mpsc::UnboundedReceiver<Inbound>,
     ) -> Result<(), String> {
+        // A fresh start's history comes with it and its channel was live before it existed:
+        // no inbox to read. A resumed or continued execution reads its inbox.
+        let mut read_inbox = history.is_none();
         loop {
             match self
-                .run_execution(&instance, history.take(), tx, rx)
+                .run_execution(&instance, history.take(), read_inbox, tx, rx)
                 .await?
             {
                 Next::Done => return Ok(()),
@@ -46,6 +49,7 @@ impl Executor {
                     rx = new_rx;
                     instance = next;
                     history = Some(vec![started]);
+                    read_inbox = true;
                 }
             }
         }
@@ -55,6 +59,7 @@ impl Executor {
         self: &Arc<Self>,
         instance: &Instance,
         history: Option<Vec<Event>>,
+        read_inbox: bool,
         tx: &Inbox,
         rx: mpsc::UnboundedReceiver<Inbound>,
     ) -> Result<Next, String> {
@@ -68,10 +73,14 @@ impl Executor {
                     .map_err(|e| e.to_string())?
             }
         };
-        let lookup = id.clone();
-        let inbox = store::read(&self.store, move |s| s.inbox(&lookup))
-            .await
-            .map_err(|e| e.to_string())?;
+        let inbox = if read_inbox {
+            let lookup = id.clone();
+            store::read(&self.store, move |s| s.inbox(&lookup))
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
         let next_seq = history.len() as u64;
         let exec =
             match Execution::from_history(id.as_str(), instance.execution_id.as_str(), history) {

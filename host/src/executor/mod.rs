@@ -180,14 +180,36 @@ impl Executor {
             digest,
             None,
         );
-        self.store
+        // Claim the instance's place in the live map before the creation commits: whatever is
+        // delivered from the moment it exists goes to this channel, so the new actor needs no
+        // inbox read, and a racing wake-up cannot start a second actor. (If an older actor with
+        // this id is still finishing, leave it be and start the slow way.)
+        let id = instance.instance_id.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let claimed = {
+            let mut live = self.live_map();
+            !live.contains_key(&id) && live.insert(id.clone(), tx.clone()).is_none()
+        };
+        let created = self
+            .store
             .write(vec![Op::CreateInstance {
                 instance: instance.clone(),
                 started: started.clone(),
             }])
-            .await?;
+            .await;
+        if let Err(e) = created {
+            let mut live = self.live_map();
+            if claimed && live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
+                live.remove(&id);
+            }
+            return Err(e.into());
+        }
         self.counters.started.fetch_add(1, Ordering::Relaxed);
-        self.spawn_actor(instance.clone(), Some(vec![started]));
+        if claimed {
+            self.run_spawned(instance.clone(), Some(vec![started]), tx, rx);
+        } else {
+            self.spawn_actor(instance.clone(), None);
+        }
         Ok(instance)
     }
 

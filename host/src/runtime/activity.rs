@@ -91,7 +91,12 @@ impl ActivitySandbox {
             .total_memories(slots)
             .total_tables(slots * 4)
             .total_stacks(slots)
-            .max_memory_size(max_memory_bytes);
+            .max_memory_size(max_memory_bytes)
+            // A fresh instance per call: reset the first 512 KiB with memset and batch the
+            // madvise of the rest, instead of one madvise (and TLB shootdown) per call.
+            .linear_memory_keep_resident(512 << 10)
+            .table_keep_resident(64 << 10)
+            .decommit_batch_size(32);
         let mut config = Config::new();
         config
             .epoch_interruption(true)

@@ -183,7 +183,10 @@ impl OrchestratorSandbox {
             .total_memories(slots)
             .total_tables(slots * 4)
             .total_stacks(slots)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // Orchestrations live long and are evicted when idle: give their pages back (no
+            // keep-resident window, unlike activities), but batch the madvise calls.
+            .decommit_batch_size(32);
         let mut config = Config::new();
         config
             .consume_fuel(true)
