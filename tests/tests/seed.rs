@@ -178,7 +178,10 @@ fn bad_requests_get_clear_errors_and_store_nothing() {
             Some("{}"),
         )
         .unwrap();
-    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.status, 400,
+        "Durable Functions answers 400 for an unknown function"
+    );
     assert!(r.body.contains("noSuchOrchestration"), "{}", r.body);
     let r = server.status("abc", "?showHistory=maybe").unwrap();
     assert_eq!(r.status, 400, "{}", r.body);

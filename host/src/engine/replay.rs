@@ -479,6 +479,12 @@ impl Execution {
         Ok(())
     }
 
+    /// An operator terminated the instance.
+    pub fn terminate(&mut self, reason: String) {
+        self.record(EventKind::ExecutionTerminated { reason });
+        self.finished = true;
+    }
+
     /// The execution failed for a reason outside the orchestration's own logic (trap, divergence).
     pub fn fail(&mut self, reason: String, details: Option<String>) {
         self.record(EventKind::ExecutionFailed { reason, details });

@@ -148,6 +148,8 @@ impl Executor {
             shared: Arc::clone(&shared),
             next_seq,
             seen_messages: HashSet::new(),
+            suspended: instance.status == RuntimeStatus::Suspended,
+            held: Vec::new(),
         };
         let result = self
             .components
@@ -204,6 +206,11 @@ impl Executor {
             RunEnd::Evicted => {
                 tracing::debug!(instance = %instance.instance_id, "evicted while idle");
                 return Ok(Next::Done);
+            }
+            RunEnd::Terminated(reason) => {
+                exec.terminate(reason.clone());
+                tracing::info!(instance = %instance.instance_id, "terminated: {reason}");
+                (RuntimeStatus::Terminated, json_string(&reason))
             }
             RunEnd::ContinueAsNew(input) => {
                 return self.continue_as_new(instance, &exec, input, consumed).await;

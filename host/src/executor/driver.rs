@@ -39,6 +39,10 @@ pub(super) struct InstanceDriver {
     pub shared: Arc<Mutex<TurnShared>>,
     pub next_seq: u64,
     pub seen_messages: HashSet<String>,
+    /// Suspended by an operator: inbound events are held back until resumed.
+    pub suspended: bool,
+    /// Inbound events held while suspended, in arrival order.
+    pub held: Vec<EventKind>,
 }
 
 impl InstanceDriver {
@@ -155,7 +159,11 @@ impl TurnDriver for InstanceDriver {
                     events: turn.events.clone(),
                     consumed,
                     update: InstanceUpdate {
-                        status: Some(RuntimeStatus::Running),
+                        status: Some(if self.suspended {
+                            RuntimeStatus::Suspended
+                        } else {
+                            RuntimeStatus::Running
+                        }),
                         output: None,
                         custom_status: turn.custom_status,
                         updated_ms: self.executor.now_ms(),
@@ -193,7 +201,27 @@ impl TurnDriver for InstanceDriver {
                         consumed.push(msg_id);
                     }
                     if current {
-                        events.push(inbound.event);
+                        match inbound.event {
+                            EventKind::ExecutionTerminated { reason } => {
+                                self.shared
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .consumed
+                                    .extend(consumed);
+                                return Err(TurnStop::Terminate(reason));
+                            }
+                            event @ EventKind::ExecutionSuspended { .. } => {
+                                self.suspended = true;
+                                events.push(event);
+                            }
+                            event @ EventKind::ExecutionResumed { .. } => {
+                                self.suspended = false;
+                                events.push(event);
+                                events.append(&mut self.held);
+                            }
+                            event if self.suspended => self.held.push(event),
+                            event => events.push(event),
+                        }
                     }
                 }
                 self.shared

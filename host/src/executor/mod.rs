@@ -301,13 +301,53 @@ impl Executor {
         name: &str,
         input: String,
     ) -> Result<(), StoreError> {
+        let event = EventKind::EventRaised {
+            name: name.to_owned(),
+            input,
+        };
+        self.send(instance_id, event).await
+    }
+
+    /// Terminates an unfinished instance (durably queued; the instance records it).
+    pub async fn terminate(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        self.send(instance_id, EventKind::ExecutionTerminated { reason })
+            .await
+    }
+
+    /// Suspends an unfinished instance: it records the suspension and holds further events.
+    pub async fn suspend(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        self.send(instance_id, EventKind::ExecutionSuspended { reason })
+            .await
+    }
+
+    /// Resumes a suspended instance, handing it the events held meanwhile.
+    pub async fn resume_suspended(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        self.send(instance_id, EventKind::ExecutionResumed { reason })
+            .await
+    }
+
+    /// Queues `event` in the instance's durable inbox, then wakes the instance.
+    async fn send(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        event: EventKind,
+    ) -> Result<(), StoreError> {
         let message = InboxMessage {
             msg_id: uuid::Uuid::new_v4().simple().to_string(),
             execution_id: None,
-            event: EventKind::EventRaised {
-                name: name.to_owned(),
-                input,
-            },
+            event,
         };
         self.store
             .write(vec![Op::Enqueue {
@@ -325,6 +365,19 @@ impl Executor {
             },
         );
         Ok(())
+    }
+
+    /// Deletes finished instances (history and all). With `required`, a missing or unfinished
+    /// instance is an error; otherwise those are skipped.
+    pub async fn purge(&self, ids: Vec<InstanceId>, required: bool) -> Result<(), StoreError> {
+        let ops = ids
+            .into_iter()
+            .map(|instance_id| Op::Purge {
+                instance_id,
+                required,
+            })
+            .collect();
+        self.store.write(ops).await
     }
 
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable

@@ -46,7 +46,17 @@ impl Keys {
         headers: &HeaderMap,
         query: &HashMap<String, String>,
     ) -> Result<Option<String>, ApiError> {
-        let presented = query.get("code").cloned().or_else(|| {
+        self.check_code(level, headers, query.get("code").map(String::as_str))
+    }
+
+    /// Like [`Keys::check`], with the `code` query parameter already extracted.
+    pub fn check_code(
+        &self,
+        level: AuthLevel,
+        headers: &HeaderMap,
+        code: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let presented = code.map(str::to_owned).or_else(|| {
             headers
                 .get("x-functions-key")
                 .and_then(|v| v.to_str().ok())

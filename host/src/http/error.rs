@@ -23,6 +23,10 @@ pub enum ApiError {
     #[error("{0}")]
     Gone(String),
     #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
@@ -36,6 +40,8 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -80,7 +86,8 @@ impl From<StoreError> for ApiError {
 impl From<StartError> for ApiError {
     fn from(e: StartError) -> Self {
         match e {
-            StartError::UnknownOrchestration(_) => ApiError::NotFound(e.to_string()),
+            // Durable Functions answers 400 for an unknown function name.
+            StartError::UnknownOrchestration(_) => ApiError::BadRequest(e.to_string()),
             StartError::Store(e) => e.into(),
         }
     }

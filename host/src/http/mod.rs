@@ -9,6 +9,7 @@ mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;
+mod management;
 mod starter;
 mod status;
 mod time;
@@ -72,8 +73,16 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(starter::start_generic_with_id),
         )
         .route(
+            &format!("{WEBHOOK_PREFIX}/instances"),
+            get(management::list).delete(management::purge_many),
+        )
+        .route(
             &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}"),
-            get(status::get_status),
+            get(status::get_status).delete(management::purge_one),
+        )
+        .route(
+            &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}/{{operation}}"),
+            post(management::control),
         )
         .route(
             &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}/raiseEvent/{{event_name}}"),

@@ -113,6 +113,12 @@ async fn start(
     }
     tracing::info!(instance = %instance.instance_id, orchestration = name, "started orchestration");
     let body = check_status_body(&base_url(headers), &instance.instance_id, key.as_deref());
+    Ok(accepted(body))
+}
+
+/// 202 with a check-status body, `Location` (its status URI) and `Retry-After: 10`, as Durable
+/// Functions' `createCheckStatusResponse` answers.
+pub(super) fn accepted(body: serde_json::Value) -> Response {
     let location = body["statusQueryGetUri"]
         .as_str()
         .unwrap_or_default()
@@ -121,7 +127,10 @@ async fn start(
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    Ok(response)
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    response
 }
 
 /// A finished instance, answered in place of the check-status body: the output for a completed

@@ -29,15 +29,23 @@ pub async fn get_status(
     let id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
     let show_history = flag(&query, "showHistory")?;
+    let show_input = !query.contains_key("showInput") || flag(&query, "showInput")?;
+    let error_on_failure = flag(&query, "returnInternalServerErrorOnFailure")?;
     let lookup = id.clone();
     let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no instance with id '{id}'")))?;
     let mut body = status_body(&instance);
+    if !show_input {
+        body["input"] = Value::Null;
+    }
     if show_history {
         let lookup = instance.instance_id.clone();
         let history = store::read(state.executor.store(), move |s| s.history(&lookup)).await?;
         body["historyEvents"] = Value::Array(history.iter().map(history_event).collect());
+    }
+    if instance.status == crate::engine::RuntimeStatus::Failed && error_on_failure {
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
     }
     if instance.status.is_terminal() {
         return Ok((StatusCode::OK, Json(body)).into_response());
@@ -49,7 +57,7 @@ pub async fn get_status(
     }
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        .insert(header::RETRY_AFTER, super::management::STATUS_RETRY_AFTER);
     Ok(response)
 }
 

@@ -61,6 +61,8 @@ pub struct TurnRecord {
 pub enum TurnStop {
     /// The instance is idle: drop it from memory; it is replayed when something arrives.
     Evict,
+    /// An operator terminated the instance (with this reason).
+    Terminate(String),
     /// Stop the guest without recording anything (the store failed, shutdown, ...).
     Abort(String),
 }
@@ -92,6 +94,8 @@ pub enum RunEnd {
     Aborted(String),
     /// The instance was idle and was dropped from memory; nothing is to be recorded.
     Evicted,
+    /// An operator terminated the instance; to be recorded as `ExecutionTerminated`.
+    Terminated(String),
 }
 
 /// Everything a finished run hands back to its caller.
@@ -108,6 +112,7 @@ enum Abort {
     Guest(String),
     Driver(String),
     Evicted,
+    Terminated(String),
 }
 
 /// Memory cap that remembers it was hit, so the failure can say so.
@@ -351,6 +356,7 @@ impl OrchestratorSandbox {
                 },
                 Some(Abort::Driver(why)) => RunEnd::Aborted(why),
                 Some(Abort::Evicted) => RunEnd::Evicted,
+                Some(Abort::Terminated(reason)) => RunEnd::Terminated(reason),
                 None => {
                     let reason = if let Some(panic) = &state.panic_message {
                         format!("Orchestrator function '{name}' failed: {panic}")
@@ -435,6 +441,10 @@ impl OrchState {
             Err(TurnStop::Evict) => {
                 self.abort = Some(Abort::Evicted);
                 Err(wasmtime::Error::msg("evicted while idle"))
+            }
+            Err(TurnStop::Terminate(reason)) => {
+                self.abort = Some(Abort::Terminated(reason));
+                Err(wasmtime::Error::msg("terminated"))
             }
             Err(TurnStop::Abort(why)) => {
                 self.abort = Some(Abort::Driver(why.clone()));

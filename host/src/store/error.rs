@@ -9,6 +9,8 @@ pub enum StoreError {
     NoSuchInstance(String),
     #[error("instance '{0}' has already finished")]
     InstanceFinished(String),
+    #[error("instance '{0}' has not finished")]
+    NotFinished(String),
     #[error("history conflict for instance '{instance}': event {seq} already exists")]
     HistoryConflict { instance: String, seq: u64 },
     #[error("the database is busy or locked: {0}")]

@@ -86,6 +86,12 @@ pub enum Op {
         message: InboxMessage,
         required: bool,
     },
+    /// Deletes a finished instance: its row, history and inbox. If `required`, fails with
+    /// [`StoreError::NoSuchInstance`] or [`StoreError::NotFinished`]; otherwise skips those.
+    Purge {
+        instance_id: InstanceId,
+        required: bool,
+    },
     /// Ends the current execution and starts a fresh one: the old history is deleted (bounded
     /// history for eternal orchestrations), the row gets the new execution id and input.
     ContinueAsNew {
@@ -148,6 +154,21 @@ pub trait Store: Send + Sync + 'static {
     fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError>;
     /// Counters since the store was opened.
     fn stats(&self) -> StoreStats;
+    /// Instances matching `query`, ordered by creation time then id.
+    fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError>;
+}
+
+/// A filter over instances (the management API's list and purge-by-filter).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    /// Any of these statuses (empty: all).
+    pub statuses: Vec<RuntimeStatus>,
+    pub created_from_ms: Option<u64>,
+    pub created_to_ms: Option<u64>,
+    pub instance_id_prefix: Option<String>,
+    /// Keyset paging: only instances after this (created_ms, instance id).
+    pub after: Option<(u64, String)>,
+    pub limit: usize,
 }
 
 /// Store counters, for `/metrics` and the benchmark.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    CommitTicket, InboxMessage, Instance, InstanceUpdate, Op, ParentRef, Store, StoreError,
-    StoreStats, migrations,
+    CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef, Store,
+    StoreError, StoreStats, migrations,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId, TaskId};
@@ -242,6 +242,31 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
                 data,
                 now_ms() as i64
             ])?;
+            Ok(())
+        }
+        Op::Purge {
+            instance_id,
+            required,
+        } => {
+            let refusal = match instance_status(conn, instance_id)? {
+                None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
+                Some(s) if !s.is_terminal() => {
+                    Some(StoreError::NotFinished(instance_id.to_string()))
+                }
+                Some(_) => None,
+            };
+            match refusal {
+                Some(e) if *required => return Err(e),
+                Some(_) => return Ok(()),
+                None => {}
+            }
+            for sql in [
+                "DELETE FROM history WHERE instance_id = ?1",
+                "DELETE FROM inbox WHERE instance_id = ?1",
+                "DELETE FROM instances WHERE instance_id = ?1",
+            ] {
+                conn.prepare_cached(sql)?.execute([instance_id.as_str()])?;
+            }
             Ok(())
         }
         Op::ContinueAsNew {
@@ -476,10 +501,58 @@ impl Store for SqliteStore {
     fn unfinished_instances(&self) -> Result<Vec<Instance>, StoreError> {
         self.with_reader(|conn| {
             let sql = format!(
-                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE status IN ('Pending', 'Running') ORDER BY created_ms"
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE status IN ('Pending', 'Running', 'Suspended') ORDER BY created_ms"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map([], instance_from_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row??);
+            }
+            Ok(out)
+        })
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError> {
+        use rusqlite::types::Value;
+        let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1");
+        let mut args: Vec<Value> = Vec::new();
+        if !query.statuses.is_empty() {
+            let marks = vec!["?"; query.statuses.len()].join(", ");
+            sql.push_str(&format!(" AND status IN ({marks})"));
+            args.extend(
+                query
+                    .statuses
+                    .iter()
+                    .map(|s| Value::Text(s.as_str().to_owned())),
+            );
+        }
+        if let Some(from) = query.created_from_ms {
+            sql.push_str(" AND created_ms >= ?");
+            args.push(Value::Integer(from as i64));
+        }
+        if let Some(to) = query.created_to_ms {
+            sql.push_str(" AND created_ms <= ?");
+            args.push(Value::Integer(to as i64));
+        }
+        if let Some(prefix) = &query.instance_id_prefix {
+            // substr comparison, not LIKE: ids may contain % and _.
+            sql.push_str(" AND substr(instance_id, 1, ?) = ?");
+            args.push(Value::Integer(prefix.chars().count() as i64));
+            args.push(Value::Text(prefix.clone()));
+        }
+        if let Some((created, id)) = &query.after {
+            sql.push_str(" AND (created_ms > ? OR (created_ms = ? AND instance_id > ?))");
+            args.push(Value::Integer(*created as i64));
+            args.push(Value::Integer(*created as i64));
+            args.push(Value::Text(id.clone()));
+        }
+        sql.push_str(" ORDER BY created_ms, instance_id LIMIT ?");
+        args.push(Value::Integer(query.limit.max(1) as i64));
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(args.iter()), instance_from_row)?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(row??);

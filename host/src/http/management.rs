@@ -1,0 +1,408 @@
+//! Durable Functions' management API beyond start and status: list, terminate, suspend, resume,
+//! restart, rewind, purge one and purge by filter. Status codes follow the Durable Functions
+//! extension's own handler where it and the documentation differ (412 for purging an unfinished
+//! instance, 410 for operating on a finished one).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::status::{base_url, check_status_body, status_body};
+use super::{ApiError, AppState, AuthLevel};
+use crate::engine::RuntimeStatus;
+use crate::ids::InstanceId;
+use crate::store::{self, ListQuery, StoreError};
+
+/// Paging header, in both directions.
+pub const CONTINUATION: &str = "x-ms-continuation-token";
+/// Largest page a list may return.
+const MAX_TOP: usize = 1000;
+/// Page size when `top` is not given.
+const DEFAULT_TOP: usize = 100;
+
+/// Query parameters, with Durable Functions' leniency: names in any case, booleans in any case,
+/// lists comma-separated or repeated.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: Option<&str>) -> Params {
+        Params(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a list parameter (comma-separated and/or repeated), blanks dropped.
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "query parameter {name} must be true or false, not '{other}'"
+            ))),
+        }
+    }
+
+    /// An ISO 8601 / RFC 3339 time (or a bare date) as ms since the epoch.
+    pub fn time(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        let Some(text) = self.get(name).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        parse_time(text).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "query parameter {name} must be an ISO 8601 time such as 2026-11-26T13:45:00Z, not '{text}'"
+            ))
+        })
+    }
+
+    pub fn key_check(
+        &self,
+        state: &AppState,
+        level: AuthLevel,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, ApiError> {
+        state.keys.check_code(level, headers, self.get("code"))
+    }
+}
+
+fn parse_time(text: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let date = time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok()?;
+            Some(date.midnight().assume_utc())
+        })?;
+    u64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
+    InstanceId::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))
+}
+
+fn statuses(params: &Params) -> Result<Vec<RuntimeStatus>, ApiError> {
+    params
+        .list("runtimeStatus")
+        .into_iter()
+        .map(|s| {
+            RuntimeStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = RuntimeStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(format!(
+                    "unknown runtimeStatus '{s}' (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Opaque paging token: the last row's creation time and id, hex-encoded.
+fn encode_token(created_ms: u64, id: &InstanceId) -> String {
+    format!("{created_ms}:{id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_token(token: &str) -> Result<(u64, String), ApiError> {
+    let bad = || ApiError::BadRequest(format!("invalid {CONTINUATION} header"));
+    if !token.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad()))
+        .collect::<Result<Vec<u8>, ApiError>>()?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (created, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((created.parse().map_err(|_| bad())?, id.to_owned()))
+}
+
+/// `GET instances`: a page of status objects; more pages via `x-ms-continuation-token`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    params.key_check(&state, AuthLevel::Function, &headers)?;
+    let top = match params.get("top").filter(|t| !t.is_empty()) {
+        None => DEFAULT_TOP,
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_TOP).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "top must be an integer from 1 to {MAX_TOP}, not '{t}'"
+                ))
+            })?,
+    };
+    let after = match headers.get(CONTINUATION).and_then(|v| v.to_str().ok()) {
+        Some(token) if !token.is_empty() && token != "null" => Some(decode_token(token)?),
+        _ => None,
+    };
+    let query = ListQuery {
+        statuses: statuses(&params)?,
+        created_from_ms: params.time("createdTimeFrom")?,
+        created_to_ms: params.time("createdTimeTo")?,
+        instance_id_prefix: params
+            .get("instanceIdPrefix")
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
+        after,
+        limit: top + 1,
+    };
+    let show_input = params.flag("showInput", true)?;
+    let mut rows = store::read(state.executor.store(), move |s| s.list(&query)).await?;
+    let more = rows.len() > top;
+    rows.truncate(top);
+    let page: Vec<Value> = rows
+        .iter()
+        .map(|i| {
+            let mut body = status_body(i);
+            if !show_input {
+                body["input"] = Value::Null;
+            }
+            body
+        })
+        .collect();
+    let mut response = (StatusCode::OK, Json(Value::Array(page))).into_response();
+    if more && let Some(last) = rows.last() {
+        let token = encode_token(last.created_ms, &last.instance_id);
+        if let Ok(v) = HeaderValue::from_str(&token) {
+            response.headers_mut().insert(CONTINUATION, v);
+        }
+    }
+    Ok(response)
+}
+
+/// `POST instances/{id}/terminate|suspend|resume?reason=`: 202, 404 unknown, 410 finished.
+pub async fn control(
+    State(state): State<Arc<AppState>>,
+    Path((instance_id, operation)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    params.key_check(&state, AuthLevel::Function, &headers)?;
+    let id = parse_id(&instance_id)?;
+    let reason = params.get("reason").unwrap_or("").to_owned();
+    let executor = &state.executor;
+    let result = match operation.as_str() {
+        "terminate" => executor.terminate(&id, reason).await,
+        "suspend" => executor.suspend(&id, reason).await,
+        "resume" => executor.resume_suspended(&id, reason).await,
+        "rewind" => return rewind(&state, &id).await,
+        "restart" => return restart(&state, &id, &params, &headers).await,
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "no instance operation '{other}'"
+            )));
+        }
+    };
+    match result {
+        Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+        Err(StoreError::NoSuchInstance(_)) => {
+            Err(ApiError::NotFound(format!("no instance with id '{id}'")))
+        }
+        Err(StoreError::InstanceFinished(_)) => Err(ApiError::Gone(format!(
+            "instance '{id}' has already finished; it cannot be {operation}d"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn rewind(state: &AppState, id: &InstanceId) -> Result<Response, ApiError> {
+    let lookup = id.clone();
+    let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no instance with id '{id}'")))?;
+    if instance.status != RuntimeStatus::Failed {
+        return Err(ApiError::PreconditionFailed(format!(
+            "only failed instances can be rewound; '{id}' is {}",
+            instance.status.as_str()
+        )));
+    }
+    Err(ApiError::NotImplemented(
+        "rewind is not supported by this host yet; restart the instance instead".into(),
+    ))
+}
+
+async fn restart(
+    state: &AppState,
+    id: &InstanceId,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = params.key_check(state, AuthLevel::Function, headers)?;
+    let new_id = params.flag("restartWithNewInstanceId", true)?;
+    let lookup = id.clone();
+    let old = store::read(state.executor.store(), move |s| s.instance(&lookup))
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "instance id '{id}' does not match a valid orchestration instance"
+            ))
+        })?;
+    let target = if new_id { None } else { Some(id.clone()) };
+    let started = state
+        .executor
+        .start(&old.name, target, old.input.clone())
+        .await?;
+    let body = check_status_body(&base_url(headers), &started.instance_id, key.as_deref());
+    Ok(super::starter::accepted(body))
+}
+
+/// `DELETE instances/{id}`: 200 `{"instancesDeleted": 1}`, 404 unknown, 412 not finished.
+pub async fn purge_one(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    params.key_check(&state, AuthLevel::Function, &headers)?;
+    let id = parse_id(&instance_id)?;
+    match state.executor.purge(vec![id.clone()], true).await {
+        Ok(()) => Ok(Json(json!({"instancesDeleted": 1})).into_response()),
+        Err(StoreError::NoSuchInstance(_)) => {
+            Err(ApiError::NotFound(format!("no instance with id '{id}'")))
+        }
+        Err(StoreError::NotFinished(_)) => Err(ApiError::PreconditionFailed(format!(
+            "only orchestrations in a terminal state can be purged; terminate '{id}' first"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `DELETE instances?createdTimeFrom=..[&createdTimeTo=..][&runtimeStatus=..]`: purges finished
+/// instances in the range; 200 with the count, 404 when none matched.
+pub async fn purge_many(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    params.key_check(&state, AuthLevel::Function, &headers)?;
+    let from = params.time("createdTimeFrom")?.ok_or_else(|| {
+        ApiError::BadRequest("createdTimeFrom is required to purge by filter".into())
+    })?;
+    let to = params
+        .time("createdTimeTo")?
+        .unwrap_or_else(|| state.executor.now_ms());
+    let mut wanted = statuses(&params)?;
+    if let Some(bad) = wanted.iter().find(|s| !s.is_terminal()) {
+        return Err(ApiError::BadRequest(format!(
+            "only finished instances can be purged; runtimeStatus {} is not a terminal state",
+            bad.as_str()
+        )));
+    }
+    if wanted.is_empty() {
+        wanted = vec![
+            RuntimeStatus::Completed,
+            RuntimeStatus::Failed,
+            RuntimeStatus::Terminated,
+        ];
+    }
+    let mut deleted = 0usize;
+    let mut after = None;
+    loop {
+        let query = ListQuery {
+            statuses: wanted.clone(),
+            created_from_ms: Some(from),
+            created_to_ms: Some(to),
+            instance_id_prefix: None,
+            after: after.take(),
+            limit: MAX_TOP,
+        };
+        let page = store::read(state.executor.store(), move |s| s.list(&query)).await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_ms, last.instance_id.as_str().to_owned()));
+        let n = page.len();
+        state
+            .executor
+            .purge(page.into_iter().map(|i| i.instance_id).collect(), false)
+            .await?;
+        deleted += n;
+        if n < MAX_TOP {
+            break;
+        }
+    }
+    if deleted == 0 {
+        return Err(ApiError::NotFound(
+            "no finished instances match the filter".into(),
+        ));
+    }
+    Ok(Json(json!({"instancesDeleted": deleted})).into_response())
+}
+
+/// The status API's `Retry-After` for in-progress instances, as Durable Functions sends it.
+pub const STATUS_RETRY_AFTER: HeaderValue = HeaderValue::from_static("5");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_lenient_like_durable_functions() {
+        let p = Params::parse(Some(
+            "RuntimeStatus=Running,completed&runtimeStatus=Failed&showInput=FALSE&x=%20",
+        ));
+        assert_eq!(p.list("runtimeStatus"), ["Running", "completed", "Failed"]);
+        assert!(!p.flag("showInput", true).unwrap());
+        assert!(p.flag("missing", true).unwrap());
+        assert!(
+            Params::parse(Some("showInput=maybe"))
+                .flag("showInput", true)
+                .is_err()
+        );
+        assert_eq!(statuses(&p).unwrap().len(), 3);
+        assert!(statuses(&Params::parse(Some("runtimeStatus=Bogus"))).is_err());
+    }
+
+    #[test]
+    fn times_and_tokens_round_trip() {
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_time("1970-01-02"), Some(86_400_000));
+        assert_eq!(
+            parse_time("2026-11-26T13:45:00.5+01:00"),
+            Some(1_795_697_100_500)
+        );
+        assert_eq!(parse_time("yesterday"), None);
+        let id = InstanceId::parse("a:b c").unwrap();
+        assert_eq!(
+            decode_token(&encode_token(42, &id)).unwrap(),
+            (42, "a:b c".to_owned())
+        );
+        assert!(decode_token("zz").is_err());
+        assert!(decode_token("abc").is_err());
+    }
+}

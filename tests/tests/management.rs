@@ -1,0 +1,320 @@
+//! Durable Functions' management API on the real host: list with paging and filters, terminate,
+//! suspend/resume (also across kill -9), purge one and by filter, restart, rewind, and the
+//! status query options, each with its error codes.
+
+use std::time::Duration;
+
+use e2e::{Server, seed_config};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(30);
+const API: &str = "/runtime/webhooks/durabletask";
+
+fn waiting(s: &Value) -> bool {
+    s["customStatus"] == "waiting for approval"
+}
+
+fn post(server: &Server, path: &str) -> e2e::Response {
+    server.request("POST", &Server::keyed(path), None).unwrap()
+}
+
+#[test]
+fn list_pages_with_continuation_tokens_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    let mut echoes = Vec::new();
+    for i in 0..5 {
+        let id = format!("echo-{i}");
+        let r = server
+            .request(
+                "POST",
+                &Server::keyed(&format!("/api/orchestrators/echo/{id}")),
+                Some("1"),
+            )
+            .unwrap();
+        assert_eq!(r.status, 202);
+        server.wait_finished(&id, T).unwrap();
+        echoes.push(id);
+    }
+    let waiting_id = server
+        .start_orchestration("approvalWorkflow", "{}")
+        .unwrap();
+    server.wait_until(&waiting_id, T, waiting).unwrap();
+
+    // Page through everything, two at a time.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let headers: Vec<(&str, &str)> = token
+            .iter()
+            .map(|t| ("x-ms-continuation-token", t.as_str()))
+            .collect();
+        let r = e2e::request(
+            &server.addr,
+            "GET",
+            &Server::keyed(&format!("{API}/instances?top=2")),
+            None,
+            &headers,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.json().unwrap();
+        assert!(page.as_array().unwrap().len() <= 2);
+        seen.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["instanceId"].as_str().unwrap().to_owned()),
+        );
+        match r.header("x-ms-continuation-token") {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    for id in echoes.iter().chain([&waiting_id]) {
+        assert!(seen.contains(id), "{id} missing from {seen:?}");
+    }
+
+    let get = |query: &str| {
+        server
+            .request(
+                "GET",
+                &Server::keyed(&format!("{API}/instances?{query}")),
+                None,
+            )
+            .unwrap()
+    };
+    let running = get("runtimeStatus=Running,Pending").json().unwrap();
+    assert_eq!(running.as_array().unwrap().len(), 1);
+    assert_eq!(running[0]["instanceId"], waiting_id.as_str());
+    let prefixed = get("instanceIdPrefix=echo-&showInput=false")
+        .json()
+        .unwrap();
+    assert_eq!(prefixed.as_array().unwrap().len(), 5);
+    assert_eq!(prefixed[0]["input"], Value::Null);
+    let future = get("createdTimeFrom=2999-01-01T00:00:00Z").json().unwrap();
+    assert_eq!(future, json!([]));
+    for bad in [
+        "top=0",
+        "top=x",
+        "runtimeStatus=Sleeping",
+        "createdTimeFrom=yesterday",
+        "showInput=perhaps",
+    ] {
+        let r = get(bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let r = e2e::request(
+        &server.addr,
+        "GET",
+        &Server::keyed(&format!("{API}/instances")),
+        None,
+        &[("x-ms-continuation-token", "zz")],
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn terminate_suspend_resume_and_their_error_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    let a = server
+        .start_orchestration("approvalWorkflow", "{}")
+        .unwrap();
+    server.wait_until(&a, T, waiting).unwrap();
+    assert_eq!(
+        post(
+            &server,
+            &format!("{API}/instances/{a}/terminate?reason=no%20longer%20needed")
+        )
+        .status,
+        202
+    );
+    let s = server.wait_finished(&a, T).unwrap();
+    assert_eq!(s["runtimeStatus"], "Terminated");
+    assert_eq!(s["output"], "no longer needed");
+    assert_eq!(
+        e2e::count_events(&server, &a, "ExecutionTerminated").unwrap(),
+        1
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{a}/terminate")).status,
+        410
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{a}/suspend")).status,
+        410
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/nobody/terminate")).status,
+        404
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{a}/frobnicate")).status,
+        404
+    );
+
+    // Suspended: events are held, not lost; resuming hands them over.
+    let b = server
+        .start_orchestration("approvalWorkflow", "{}")
+        .unwrap();
+    server.wait_until(&b, T, waiting).unwrap();
+    assert_eq!(
+        post(
+            &server,
+            &format!("{API}/instances/{b}/suspend?reason=audit")
+        )
+        .status,
+        202
+    );
+    server
+        .wait_until(&b, T, |s| s["runtimeStatus"] == "Suspended")
+        .unwrap();
+    assert_eq!(server.raise(&b, "Approval", r#""held""#).unwrap(), 202);
+    std::thread::sleep(Duration::from_millis(200));
+    let s = server.status(&b, "").unwrap();
+    assert_eq!(s.status, 202, "a suspended instance is not finished");
+    assert_eq!(s.json().unwrap()["runtimeStatus"], "Suspended");
+    assert_eq!(s.header("retry-after"), Some("5"));
+
+    // Suspension survives kill -9.
+    let (config, data) = (server.config.clone(), server.data_dir.clone());
+    server.kill9();
+    let server = Server::start_with(&config, &data).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        server.status(&b, "").unwrap().json().unwrap()["runtimeStatus"],
+        "Suspended"
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{b}/resume?reason=done")).status,
+        202
+    );
+    let s = server.wait_finished(&b, T).unwrap();
+    assert_eq!(s["runtimeStatus"], "Completed", "{s}");
+    assert_eq!(s["output"], "held");
+    assert_eq!(
+        e2e::count_events(&server, &b, "ExecutionSuspended").unwrap(),
+        1
+    );
+    assert_eq!(
+        e2e::count_events(&server, &b, "ExecutionResumed").unwrap(),
+        1
+    );
+}
+
+#[test]
+fn purge_restart_rewind_and_status_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    let running = server
+        .start_orchestration("approvalWorkflow", "{}")
+        .unwrap();
+    server.wait_until(&running, T, waiting).unwrap();
+    let del = |id: &str| {
+        server
+            .request(
+                "DELETE",
+                &Server::keyed(&format!("{API}/instances/{id}")),
+                None,
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        del(&running).status,
+        412,
+        "an unfinished instance cannot be purged"
+    );
+    assert_eq!(del("nobody").status, 404);
+
+    let done = server
+        .start_order(&json!({"orderId": "P-1", "customerId": "c"}))
+        .unwrap();
+    server.wait_finished(&done, T).unwrap();
+    // Restart: a new instance with the same input (new id by default, or the same on request).
+    let r = post(&server, &format!("{API}/instances/{done}/restart"));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let again = r.json().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_ne!(again, done);
+    assert_eq!(
+        server.wait_finished(&again, T).unwrap()["output"]["reservationId"],
+        "P-1-inv"
+    );
+    let r = post(
+        &server,
+        &format!("{API}/instances/{done}/restart?restartWithNewInstanceId=false"),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json().unwrap()["id"], done.as_str());
+    server.wait_finished(&done, T).unwrap();
+    assert_eq!(
+        post(
+            &server,
+            &format!("{API}/instances/{running}/restart?restartWithNewInstanceId=false")
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/nobody/restart")).status,
+        400
+    );
+
+    // Rewind: only failed instances qualify, and this host does not rewind yet.
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{done}/rewind")).status,
+        412
+    );
+    let failed = server.start_order(&json!({"orderId": "P-2"})).unwrap();
+    server.wait_finished(&failed, T).unwrap();
+    let r = post(&server, &format!("{API}/instances/{failed}/rewind"));
+    assert_eq!(r.status, 501, "{}", r.body);
+
+    // Status options.
+    let s = server
+        .status(&failed, "?returnInternalServerErrorOnFailure=true")
+        .unwrap();
+    assert_eq!(s.status, 500);
+    assert_eq!(s.json().unwrap()["runtimeStatus"], "Failed");
+    let s = server
+        .status(&done, "?showInput=false")
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(s["input"], Value::Null);
+
+    // Purge one, then by filter.
+    let r = del(&done);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().unwrap(), json!({"instancesDeleted": 1}));
+    assert_eq!(server.status(&done, "").unwrap().status, 404);
+    let purge = |query: &str| {
+        server
+            .request(
+                "DELETE",
+                &Server::keyed(&format!("{API}/instances?{query}")),
+                None,
+            )
+            .unwrap()
+    };
+    assert_eq!(purge("").status, 400, "createdTimeFrom is required");
+    assert_eq!(
+        purge("createdTimeFrom=2000-01-01&runtimeStatus=Running").status,
+        400
+    );
+    let r = purge("createdTimeFrom=2000-01-01T00:00:00Z");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json().unwrap()["instancesDeleted"],
+        2,
+        "the restarted copy and the failed order"
+    );
+    assert_eq!(purge("createdTimeFrom=2000-01-01").status, 404);
+    assert_eq!(
+        server.status(&running, "").unwrap().status,
+        202,
+        "unfinished instances are never purged"
+    );
+}
