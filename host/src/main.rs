@@ -2,11 +2,25 @@
 
 use anyhow::Result;
 use clap::Parser;
-use durable::cli::{Cli, Command};
+use durable::cli::{Cli, Command, run_client_command};
 use durable::server::{ServeOptions, serve};
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        // Client subcommands: one or two HTTP calls to a running host.
+        other => match run_client_command(other) {
+            Ok(out) => {
+                println!("{out}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DURABLE_LOG")
@@ -15,24 +29,20 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let options = ServeOptions {
+        config: args.config,
+        listen: args.listen,
+        data_dir: args.data_dir,
+        master_key: args.master_key,
+        test_clock: args.test_clock,
+        idle_evict: (args.evict_idle_ms > 0)
+            .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(async {
-            let options = ServeOptions {
-                config: args.config,
-                listen: args.listen,
-                data_dir: args.data_dir,
-                master_key: args.master_key,
-                test_clock: args.test_clock,
-                idle_evict: (args.evict_idle_ms > 0)
-                    .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
-            };
-            serve(options, shutdown_signal()).await?;
-            Ok(())
-        }),
-    }
+    runtime.block_on(serve(options, shutdown_signal()))?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,0 +1,247 @@
+//! The client subcommands: each is one or two HTTP calls and a human-readable rendering.
+
+use serde_json::Value;
+
+use super::client::{Answer, Client};
+use super::{CliError, Command, HostArgs};
+
+const API: &str = "/runtime/webhooks/durabletask";
+
+/// Runs a client subcommand and returns what to print. `Serve` is not handled here.
+pub fn run_client_command(command: Command) -> Result<String, CliError> {
+    match command {
+        Command::Serve(_) => Err(CliError::Usage("serve is not a client command".into())),
+        Command::Start {
+            host,
+            name,
+            input,
+            id,
+            wait,
+        } => {
+            let input = input.unwrap_or_else(|| "null".into());
+            serde_json::from_str::<Value>(&input)
+                .map_err(|e| CliError::Usage(format!("--input is not valid JSON: {e}")))?;
+            let mut path = format!("/api/orchestrators/{}", encode(&name));
+            if let Some(id) = &id {
+                path.push('/');
+                path.push_str(&encode(id));
+            }
+            if let Some(secs) = wait {
+                path.push_str(&format!("?timeout={secs}"));
+            }
+            let (client, json) = connect(&host)?;
+            let answer = expect(client.send("POST", &path, Some(&input), &[])?, &[200, 202])?;
+            if json {
+                return Ok(answer.body);
+            }
+            let body = answer.json()?;
+            Ok(if answer.status == 202 {
+                format!(
+                    "started {}\nstatus: {}",
+                    body["id"].as_str().unwrap_or("?"),
+                    body["statusQueryGetUri"].as_str().unwrap_or("")
+                )
+            } else {
+                format!("finished: {}", pretty(&body))
+            })
+        }
+        Command::Status { host, id } => {
+            let (client, json) = connect(&host)?;
+            let answer = expect(
+                client.send(
+                    "GET",
+                    &format!("{API}/instances/{}", encode(&id)),
+                    None,
+                    &[],
+                )?,
+                &[200, 202],
+            )?;
+            if json {
+                return Ok(answer.body);
+            }
+            let s = answer.json()?;
+            Ok(format!(
+                "instance:      {}\nname:          {}\nstatus:        {}\ncreated:       {}\nupdated:       {}\ninput:         {}\noutput:        {}\ncustom status: {}",
+                text(&s["instanceId"]),
+                text(&s["name"]),
+                text(&s["runtimeStatus"]),
+                text(&s["createdTime"]),
+                text(&s["lastUpdatedTime"]),
+                s["input"],
+                s["output"],
+                s["customStatus"],
+            ))
+        }
+        Command::List {
+            host,
+            status,
+            prefix,
+            top,
+        } => {
+            let mut query = format!("?top={top}");
+            if let Some(s) = status {
+                query.push_str(&format!("&runtimeStatus={}", encode(&s)));
+            }
+            if let Some(p) = prefix {
+                query.push_str(&format!("&instanceIdPrefix={}", encode(&p)));
+            }
+            let (client, json) = connect(&host)?;
+            let answer = expect(
+                client.send("GET", &format!("{API}/instances{query}"), None, &[])?,
+                &[200],
+            )?;
+            if json {
+                return Ok(answer.body);
+            }
+            let rows = answer.json()?;
+            let mut out = format!(
+                "{:<34} {:<28} {:<15} {}\n",
+                "INSTANCE", "NAME", "STATUS", "CREATED"
+            );
+            for r in rows.as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:<34} {:<28} {:<15} {}\n",
+                    text(&r["instanceId"]),
+                    text(&r["name"]),
+                    text(&r["runtimeStatus"]),
+                    text(&r["createdTime"])
+                ));
+            }
+            if answer.header("x-ms-continuation-token").is_some() {
+                out.push_str("(more: raise --top or narrow with --status/--prefix)\n");
+            }
+            Ok(out.trim_end().to_owned())
+        }
+        Command::Raise {
+            host,
+            id,
+            event,
+            data,
+        } => {
+            let data = data.unwrap_or_else(|| "null".into());
+            serde_json::from_str::<Value>(&data)
+                .map_err(|e| CliError::Usage(format!("--data is not valid JSON: {e}")))?;
+            let (client, _) = connect(&host)?;
+            let path = format!(
+                "{API}/instances/{}/raiseEvent/{}",
+                encode(&id),
+                encode(&event)
+            );
+            expect(client.send("POST", &path, Some(&data), &[])?, &[202])?;
+            Ok(format!("raised {event} on {id}"))
+        }
+        Command::Terminate(args) => control(args, "terminate", "terminated"),
+        Command::Suspend(args) => control(args, "suspend", "suspended"),
+        Command::Resume(args) => control(args, "resume", "resumed"),
+        Command::Purge { host, id } => {
+            let (client, json) = connect(&host)?;
+            let answer = expect(
+                client.send(
+                    "DELETE",
+                    &format!("{API}/instances/{}", encode(&id)),
+                    None,
+                    &[],
+                )?,
+                &[200],
+            )?;
+            Ok(if json {
+                answer.body
+            } else {
+                format!("purged {id}")
+            })
+        }
+        Command::History { host, id } => {
+            let (client, json) = connect(&host)?;
+            let path = format!("{API}/instances/{}?showHistory=true", encode(&id));
+            let answer = expect(client.send("GET", &path, None, &[])?, &[200, 202])?;
+            let body = answer.json()?;
+            if json {
+                return Ok(body["historyEvents"].to_string());
+            }
+            let mut out = format!(
+                "{:>4}  {:<20}  {:<34}  {}\n",
+                "SEQ", "TIME", "EVENT", "DETAIL"
+            );
+            for e in body["historyEvents"].as_array().into_iter().flatten() {
+                let detail = e["FunctionName"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| e["Reason"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{:>4}  {:<20}  {:<34}  {}\n",
+                    e["EventId"],
+                    text(&e["Timestamp"]),
+                    text(&e["EventType"]),
+                    detail
+                ));
+            }
+            Ok(out.trim_end().to_owned())
+        }
+    }
+}
+
+fn control(args: super::ControlArgs, operation: &str, done: &str) -> Result<String, CliError> {
+    let (client, _) = connect(&args.host)?;
+    let path = format!(
+        "{API}/instances/{}/{operation}?reason={}",
+        encode(&args.id),
+        encode(&args.reason)
+    );
+    expect(client.send("POST", &path, None, &[])?, &[202])?;
+    Ok(format!("{done} {}", args.id))
+}
+
+fn connect(host: &HostArgs) -> Result<(Client, bool), CliError> {
+    let key = host.key.clone().or_else(|| {
+        std::fs::read_to_string(".durable/master.key")
+            .ok()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+    });
+    Ok((Client::new(&host.url, key)?, host.json))
+}
+
+/// Turns an unexpected status into an error that says what to do.
+fn expect(answer: Answer, ok: &[u16]) -> Result<Answer, CliError> {
+    if ok.contains(&answer.status) {
+        return Ok(answer);
+    }
+    let message = serde_json::from_str::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| answer.body.clone());
+    let hint = match answer.status {
+        401 => {
+            " (pass --key or set DURABLE_MASTER_KEY; `durable serve` prints the key and keeps it in .durable/master.key)"
+        }
+        404 => " (check the instance id with `durable list`)",
+        410 => " (the instance has finished)",
+        _ => "",
+    };
+    Err(CliError::Http {
+        status: answer.status,
+        message: format!("{message}{hint}"),
+    })
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

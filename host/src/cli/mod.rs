@@ -1,0 +1,152 @@
+//! Command-line interface of the `durable` binary: `serve` runs a host; the other subcommands
+//! talk to a running host over its HTTP API (`--url`, `--key`).
+
+mod client;
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use commands::run_client_command;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "durable",
+    version,
+    about = "durable-wasm: durable orchestrations as WebAssembly components"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: load the configured components and serve the HTTP API.
+    Serve(ServeArgs),
+    /// Start an orchestration.
+    Start {
+        #[command(flatten)]
+        host: HostArgs,
+        /// Orchestration name, e.g. orderProcessingOrchestrator.
+        name: String,
+        /// Input as JSON (default null).
+        #[arg(long)]
+        input: Option<String>,
+        /// Instance id (default: a new random one).
+        #[arg(long)]
+        id: Option<String>,
+        /// Wait up to this many seconds for the instance to finish.
+        #[arg(long)]
+        wait: Option<f64>,
+    },
+    /// Show an instance's status.
+    Status {
+        #[command(flatten)]
+        host: HostArgs,
+        id: String,
+    },
+    /// List instances.
+    List {
+        #[command(flatten)]
+        host: HostArgs,
+        /// Only these statuses (comma-separated: Running,Completed,...).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// At most this many (default 100).
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+    },
+    /// Raise an external event.
+    Raise {
+        #[command(flatten)]
+        host: HostArgs,
+        id: String,
+        event: String,
+        /// Event data as JSON (default null).
+        #[arg(long)]
+        data: Option<String>,
+    },
+    /// Terminate an instance.
+    Terminate(ControlArgs),
+    /// Suspend an instance (events are held until it is resumed).
+    Suspend(ControlArgs),
+    /// Resume a suspended instance.
+    Resume(ControlArgs),
+    /// Delete a finished instance and its history.
+    Purge {
+        #[command(flatten)]
+        host: HostArgs,
+        id: String,
+    },
+    /// Show an instance's history.
+    History {
+        #[command(flatten)]
+        host: HostArgs,
+        id: String,
+    },
+}
+
+/// How to reach a running host.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// The host's base URL.
+    #[arg(long, env = "DURABLE_URL", default_value = "http://127.0.0.1:7071")]
+    pub url: String,
+    /// A key (the master key works everywhere). Defaults to ./.durable/master.key if present.
+    #[arg(long, env = "DURABLE_MASTER_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Print the host's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+    pub id: String,
+    /// Reason, recorded in the history.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The app configuration (components, grants, starter routes).
+    #[arg(long, env = "DURABLE_CONFIG", default_value = "durable.toml")]
+    pub config: PathBuf,
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "DURABLE_LISTEN", default_value = "127.0.0.1:7071")]
+    pub listen: String,
+    /// Directory for the database and the generated master key.
+    #[arg(long, env = "DURABLE_DATA_DIR", default_value = ".durable")]
+    pub data_dir: PathBuf,
+    /// Master key (accepted wherever a function key is). Generated and kept in the data dir if unset.
+    #[arg(long, env = "DURABLE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Milliseconds an instance may sit idle (waiting on timers, events or children only) before
+    /// it is dropped from memory and replayed from its history when needed; 0 keeps it.
+    #[arg(long, env = "DURABLE_EVICT_IDLE_MS", default_value_t = 5000)]
+    pub evict_idle_ms: u64,
+    /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
+}
+
+/// What went wrong talking to a host; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Connect(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("the host answered {status}: {message}")]
+    Http { status: u16, message: String },
+}
