@@ -37,6 +37,7 @@ fn main() -> Result<()> {
         test_clock: args.test_clock,
         idle_evict: (args.evict_idle_ms > 0)
             .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
+        rpc_listen: (!args.rpc_listen.eq_ignore_ascii_case("off")).then_some(args.rpc_listen),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

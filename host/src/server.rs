@@ -23,6 +23,8 @@ pub struct ServeOptions {
     pub test_clock: bool,
     /// Drop instances idle this long from memory (`None`: keep them).
     pub idle_evict: Option<std::time::Duration>,
+    /// Loopback address of the keyless management listener (`None`: off).
+    pub rpc_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,16 +207,61 @@ pub async fn serve(
         addr: options.listen.clone(),
         source,
     })?;
-    print_banner(&host, addr);
-    http::run(listener, http::app(Arc::clone(&host.state)), shutdown)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: addr.to_string(),
-            source,
-        })
+    // One shutdown signal for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let rpc = match &options.rpc_listen {
+        None => None,
+        Some(rpc_addr) => {
+            let listener = tokio::net::TcpListener::bind(rpc_addr)
+                .await
+                .map_err(|source| ServeError::Listen {
+                    addr: rpc_addr.clone(),
+                    source,
+                })?;
+            let bound = listener.local_addr().map_err(|source| ServeError::Listen {
+                addr: rpc_addr.clone(),
+                source,
+            })?;
+            if !bound.ip().is_loopback() {
+                return Err(ServeError::Setup(format!(
+                    "--rpc-listen {rpc_addr}: the RPC listener serves the management API without keys, \
+                     so it only binds loopback addresses (127.0.0.1 or [::1]); use --rpc-listen off to disable it"
+                )));
+            }
+            let state = Arc::new(AppState {
+                executor: Arc::clone(&host.state.executor),
+                keys: host.state.keys.opened(),
+                starters: Vec::new(),
+                test_clock: None,
+            });
+            let serve_rpc = http::run(listener, http::rpc_app(state), stopped(stop_rx.clone()));
+            Some((bound, tokio::spawn(serve_rpc)))
+        }
+    };
+    print_banner(&host, addr, rpc.as_ref().map(|(a, _)| *a));
+    let result = http::run(
+        listener,
+        http::app(Arc::clone(&host.state)),
+        stopped(stop_rx),
+    )
+    .await;
+    if let Some((_, task)) = rpc {
+        let _ = task.await;
+    }
+    result.map_err(|source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    })
 }
 
-fn print_banner(host: &Host, addr: SocketAddr) {
+fn print_banner(host: &Host, addr: SocketAddr, rpc: Option<SocketAddr>) {
     let key = host.state.keys.master();
     let source = match &host.key_source {
         KeySource::Environment => "from DURABLE_MASTER_KEY".to_owned(),
@@ -230,6 +277,12 @@ fn print_banner(host: &Host, addr: SocketAddr) {
     println!("durable-wasm listening on http://{addr}");
     println!("master key ({source}): {key}");
     println!("orchestrations: {names}");
+    if let Some(rpc) = rpc {
+        println!(
+            "management RPC without keys (loopback only) on http://{rpc}{}/",
+            http::RPC_PREFIX
+        );
+    }
     if host.recovered > 0 {
         println!("resumed {} unfinished instance(s)", host.recovered);
     }

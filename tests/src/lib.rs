@@ -74,6 +74,8 @@ auth_level = "function"
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// The keyless management listener (`/durabletask/...`).
+    pub rpc_addr: String,
     pub data_dir: PathBuf,
     pub config: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
@@ -95,7 +97,14 @@ impl Server {
     /// Like [`Server::start_with`], with extra `durable serve` arguments.
     pub fn start_with_args(config: &Path, data_dir: &Path, args: &[&str]) -> Result<Server> {
         let mut child = Command::new(durable_bin())
-            .args(["serve", "--test-clock", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--test-clock",
+                "--listen",
+                "127.0.0.1:0",
+                "--rpc-listen",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .arg("--config")
             .arg(config)
@@ -124,14 +133,26 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut main = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("durable-wasm listening on http://") {
-                    let _ = tx.send(addr.to_owned());
+                    main = Some(addr.to_owned());
+                }
+                if let Some(rest) =
+                    line.strip_prefix("management RPC without keys (loopback only) on http://")
+                {
+                    let rpc = rest
+                        .trim_end_matches('/')
+                        .trim_end_matches("/durabletask")
+                        .to_owned();
+                    if let Some(main) = main.take() {
+                        let _ = tx.send((main, rpc));
+                    }
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
+        let (addr, rpc_addr) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -142,6 +163,7 @@ impl Server {
         Ok(Server {
             child,
             addr,
+            rpc_addr,
             data_dir: data_dir.to_owned(),
             config: config.to_owned(),
             stderr: stderr_buf,

@@ -318,3 +318,66 @@ fn purge_restart_rewind_and_status_options() {
         "unfinished instances are never purged"
     );
 }
+
+#[test]
+fn the_loopback_rpc_listener_serves_the_management_api_without_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    let rpc = |method: &str, path: &str, body: Option<&str>| {
+        e2e::request(&server.rpc_addr, method, path, body, &[]).unwrap()
+    };
+    let r = rpc(
+        "POST",
+        "/durabletask/orchestrators/approvalWorkflow/rpc-1",
+        Some("{}"),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    server.wait_until("rpc-1", T, waiting).unwrap();
+    assert_eq!(rpc("GET", "/durabletask/instances/rpc-1", None).status, 202);
+    assert_eq!(
+        rpc("GET", "/durabletask/instances?runtimeStatus=Running", None)
+            .json()
+            .unwrap()[0]["instanceId"],
+        "rpc-1"
+    );
+    assert_eq!(
+        rpc(
+            "POST",
+            "/durabletask/instances/rpc-1/raiseEvent/Approval",
+            Some("7")
+        )
+        .status,
+        202
+    );
+    assert_eq!(server.wait_finished("rpc-1", T).unwrap()["output"], 7);
+    // The main listener still wants a key, and the RPC listener serves nothing else.
+    let r = server
+        .request("GET", &format!("{API}/instances/rpc-1"), None)
+        .unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(rpc("GET", "/metrics", None).status, 404);
+    assert_eq!(
+        rpc("GET", &format!("{API}/instances/rpc-1"), None).status,
+        404
+    );
+
+    // It refuses to listen anywhere but loopback.
+    let out = std::process::Command::new(e2e::durable_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rpc-listen",
+            "0.0.0.0:0",
+            "--config",
+        ])
+        .arg(&server.config)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .env("DURABLE_MASTER_KEY", e2e::KEY)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only binds loopback"), "{err}");
+}

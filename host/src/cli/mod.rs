@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// it is dropped from memory and replayed from its history when needed; 0 keeps it.
     #[arg(long, env = "DURABLE_EVICT_IDLE_MS", default_value_t = 5000)]
     pub evict_idle_ms: u64,
+    /// Loopback address of a second listener serving the management API under /durabletask/
+    /// *without keys* (what Durable Functions' clients call by default); `off` disables it.
+    #[arg(long, env = "DURABLE_RPC_LISTEN", default_value = "127.0.0.1:17071")]
+    pub rpc_listen: String,
     /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
     #[arg(long, hide = true)]
     pub test_clock: bool,

@@ -64,35 +64,53 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/api/orchestrators/{name}/{instance_id}",
             post(starter::start_generic_with_id),
         )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/orchestrators/{{name}}"),
-            post(starter::start_generic),
-        )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/orchestrators/{{name}}/{{instance_id}}"),
-            post(starter::start_generic_with_id),
-        )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/instances"),
-            get(management::list).delete(management::purge_many),
-        )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}"),
-            get(status::get_status).delete(management::purge_one),
-        )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}/{{operation}}"),
-            post(management::control),
-        )
-        .route(
-            &format!("{WEBHOOK_PREFIX}/instances/{{instance_id}}/raiseEvent/{{event_name}}"),
-            post(events::raise_event),
-        )
+        .merge(management_routes(WEBHOOK_PREFIX))
         .route("/admin/test/clock/advance", post(events::advance_clock))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
+}
+
+/// Path prefix of the keyless management API on the loopback RPC listener.
+pub const RPC_PREFIX: &str = "/durabletask";
+
+/// The management API without keys under `/durabletask/`, for the loopback RPC listener that
+/// Durable Functions' clients call in their default mode. `state` must hold open keys.
+pub fn rpc_app(state: Arc<AppState>) -> Router {
+    management_routes(RPC_PREFIX)
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+/// Start, status, list, raise, control and purge, under `prefix`.
+fn management_routes(prefix: &str) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            &format!("{prefix}/orchestrators/{{name}}"),
+            post(starter::start_generic),
+        )
+        .route(
+            &format!("{prefix}/orchestrators/{{name}}/{{instance_id}}"),
+            post(starter::start_generic_with_id),
+        )
+        .route(
+            &format!("{prefix}/instances"),
+            get(management::list).delete(management::purge_many),
+        )
+        .route(
+            &format!("{prefix}/instances/{{instance_id}}"),
+            get(status::get_status).delete(management::purge_one),
+        )
+        .route(
+            &format!("{prefix}/instances/{{instance_id}}/{{operation}}"),
+            post(management::control),
+        )
+        .route(
+            &format!("{prefix}/instances/{{instance_id}}/raiseEvent/{{event_name}}"),
+            post(events::raise_event),
+        )
 }
 
 /// Prometheus text exposition of the host's counters (no key: counters only, no data).
