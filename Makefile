@@ -36,6 +36,8 @@ guests: setup $(COMPONENTIZE)
 	$(CARGO) build --profile guest --target wasm32-wasip2 -p test-guests
 	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/test_guests.wasm $(GUESTS)/test-orchestrator.wasm
 	cp target/wasm32-wasip2/guest/test_guests.wasm $(GUESTS)/test-orchestrator-wasi.wasm
+	$(CARGO) build --profile guest --target wasm32-wasip2 -p test-activities
+	cp target/wasm32-wasip2/guest/test_activities.wasm $(GUESTS)/test-activities.wasm
 
 
 ## run: build everything and serve the seed app (key and a ready-to-paste curl are printed).

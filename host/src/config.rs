@@ -8,6 +8,12 @@
 //! component = "target/guests/activities.wasm"
 //! timeout_secs = 60      # optional
 //! memory_mib = 64        # optional
+//! env = ["GREETING"]     # host environment variables passed through, by name
+//! connect = ["127.0.0.1:8080"]   # outbound TCP/UDP allowed to these addresses only
+//! [[activities.dirs]]    # preopened directories (cap-std: nothing outside them)
+//! host = "data"          # relative to this file
+//! guest = "/data"
+//! access = "read-only"   # or "read-write"
 //!
 //! [[starters]]
 //! route = "/api/orchestrators/order-processing"
@@ -22,7 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::http::{AuthLevel, Starter};
-use crate::runtime::activity::ActivityGrant;
+use crate::runtime::activity::{ActivityGrant, DirGrant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +66,31 @@ struct RawActivity {
     component: PathBuf,
     timeout_secs: Option<u64>,
     memory_mib: Option<u64>,
+    /// Host environment variables passed through, by name.
+    #[serde(default)]
+    env: Vec<String>,
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    /// `IP:port` addresses the activity may connect to.
+    #[serde(default)]
+    connect: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    host: PathBuf,
+    guest: String,
+    #[serde(default)]
+    access: Access,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Access {
+    #[default]
+    ReadOnly,
+    ReadWrite,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +160,43 @@ impl Config {
                     ));
                 }
                 grant.memory_bytes = (mib as usize) << 20;
+            }
+            for name in &a.env {
+                let value = std::env::var(name).map_err(|_| {
+                    invalid(format!(
+                        "activity {} is granted environment variable {name}, which is not set on the host",
+                        a.component.display()
+                    ))
+                })?;
+                grant.env.push((name.clone(), value));
+            }
+            for dir in &a.dirs {
+                if !dir.guest.starts_with('/') {
+                    return Err(invalid(format!(
+                        "guest path '{}' must be absolute, e.g. /data",
+                        dir.guest
+                    )));
+                }
+                let host = base.join(&dir.host);
+                if !host.is_dir() {
+                    return Err(invalid(format!(
+                        "granted directory {} does not exist",
+                        host.display()
+                    )));
+                }
+                grant.dirs.push(DirGrant {
+                    host,
+                    guest: dir.guest.clone(),
+                    writable: dir.access == Access::ReadWrite,
+                });
+            }
+            for addr in &a.connect {
+                let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
+                    invalid(format!(
+                        "connect entry '{addr}' must be IP:port, e.g. 127.0.0.1:8080"
+                    ))
+                })?;
+                grant.connect.push(parsed);
             }
             activities.push((base.join(a.component), grant));
         }

@@ -2,13 +2,15 @@
 //! per call from a pre-instantiated component on the pooling allocator, memory and time limits,
 //! and the guest's stdout/stderr captured into the host's log.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::activity::ActivityPre;
 use super::error::LoadError;
@@ -19,13 +21,27 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How much of a guest's stdout/stderr is kept per call.
 const OUTPUT_CAPTURE_BYTES: usize = 64 * 1024;
 
-/// Limits and capabilities of one activity component. The default grants nothing.
+/// Limits and capabilities of one activity component. The default grants nothing: no
+/// environment, no files, no network (wasmtime-wasi refuses every socket address by default).
 #[derive(Debug, Clone)]
 pub struct ActivityGrant {
     pub memory_bytes: usize,
     pub timeout: Duration,
     /// Environment variables the guest may see (name, value).
     pub env: Vec<(String, String)>,
+    /// Host directories the guest may open, through cap-std: nothing outside them.
+    pub dirs: Vec<DirGrant>,
+    /// Addresses the guest may open TCP connections (or send UDP datagrams) to.
+    pub connect: Vec<SocketAddr>,
+}
+
+/// A preopened directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    pub host: std::path::PathBuf,
+    /// Where the guest sees it, e.g. `/data`.
+    pub guest: String,
+    pub writable: bool,
 }
 
 impl Default for ActivityGrant {
@@ -34,6 +50,8 @@ impl Default for ActivityGrant {
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(60),
             env: Vec::new(),
+            dirs: Vec::new(),
+            connect: Vec::new(),
         }
     }
 }
@@ -149,7 +167,12 @@ impl ActivitySandbox {
             grant,
             pre,
         };
-        let (mut store, _, _) = self.store(&loaded.grant);
+        let (mut store, _, _) = self
+            .store(&loaded.grant)
+            .map_err(|reason| LoadError::Invalid {
+                what: what.to_owned(),
+                reason,
+            })?;
         let instance = loaded
             .pre
             .instantiate_async(&mut store)
@@ -163,16 +186,54 @@ impl ActivitySandbox {
         Ok(loaded)
     }
 
+    /// A store whose WASI context holds exactly what `grant` allows.
+    #[allow(clippy::type_complexity)]
     fn store(
         &self,
         grant: &ActivityGrant,
-    ) -> (Store<ActState>, MemoryOutputPipe, MemoryOutputPipe) {
+    ) -> Result<(Store<ActState>, MemoryOutputPipe, MemoryOutputPipe), String> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         for (k, v) in &grant.env {
             wasi.env(k, v);
+        }
+        for dir in &grant.dirs {
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| {
+                    format!(
+                        "granted directory {} is not available: {e}",
+                        dir.host.display()
+                    )
+                })?;
+        }
+        // No DNS, and TCP/UDP only with an allow-list (addresses are checked one by one below).
+        let network = !grant.connect.is_empty();
+        wasi.allow_ip_name_lookup(false)
+            .allow_tcp(network)
+            .allow_udp(network);
+        if network {
+            let allowed: Arc<Vec<SocketAddr>> = Arc::new(grant.connect.clone());
+            wasi.socket_addr_check(move |addr, usage| {
+                let ok = match usage {
+                    // `connect` first binds implicitly to an unspecified local address.
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
+                        addr.ip().is_unspecified() && addr.port() == 0
+                    }
+                    SocketAddrUse::TcpConnect
+                    | SocketAddrUse::UdpSend
+                    | SocketAddrUse::UdpReceive => allowed.contains(&addr),
+                    // Nothing may listen or accept: activities are clients.
+                    SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+                };
+                Box::pin(async move { ok })
+            });
         }
         let state = ActState {
             wasi: wasi.build(),
@@ -187,7 +248,7 @@ impl ActivitySandbox {
         let ticks = (grant.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        (store, stdout, stderr)
+        Ok((store, stdout, stderr))
     }
 
     /// Runs activity `name` once. `tag` identifies the call in logs (instance and task).
@@ -198,7 +259,15 @@ impl ActivitySandbox {
         input: &str,
         tag: &str,
     ) -> ActivityResult {
-        let (mut store, stdout, stderr) = self.store(&activity.grant);
+        let (mut store, stdout, stderr) = match self.store(&activity.grant) {
+            Ok(parts) => parts,
+            Err(reason) => {
+                return ActivityResult::Failed {
+                    reason,
+                    details: None,
+                };
+            }
+        };
         let result = match activity.pre.instantiate_async(&mut store).await {
             Ok(instance) => {
                 instance

@@ -15,6 +15,14 @@ durable_sdk::orchestrations! {
     "readsClock" => reads_clock,
     "waitsOnUnknownTask" => waits_on_unknown_task,
     "eventsAfterWork" => events_after_work,
+    "callActivity" => call_activity,
+}
+
+/// Calls the activity named in the input (`{"name": .., "input": ..}`) and returns its output.
+pub fn call_activity(ctx: &Context) -> Result<Json, Error> {
+    let request: Json = ctx.input()?;
+    let name = request["name"].as_str().unwrap_or_default().to_owned();
+    ctx.call_activity(&name, &request["input"])
 }
 
 /// Does some work, then takes two `E` events: they may well have arrived before the waits.

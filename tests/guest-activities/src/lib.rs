@@ -1,0 +1,66 @@
+//! Activities that try to use capabilities, for the sandbox tests: each reports what happened
+//! (the content, or the error) so the test can check both grants and refusals.
+
+use std::io::{BufRead, BufReader};
+
+use durable_sdk::{Error, Json};
+use serde_json::json;
+
+durable_sdk::activities! {
+    "readFile" => read_file,
+    "writeFile" => write_file,
+    "getEnv" => get_env,
+    "connect" => connect,
+    "spinForever" => spin_forever,
+}
+
+/// `{"ok": content}` or `{"error": message}`.
+fn report<T: Into<Json>>(result: Result<T, String>) -> Result<Json, Error> {
+    Ok(match result {
+        Ok(v) => json!({"ok": v.into()}),
+        Err(e) => json!({"error": e}),
+    })
+}
+
+pub fn read_file(path: String) -> Result<Json, Error> {
+    report(std::fs::read_to_string(&path).map_err(|e| e.to_string()))
+}
+
+pub fn write_file(args: Json) -> Result<Json, Error> {
+    let path = args["path"].as_str().unwrap_or_default().to_owned();
+    let text = args["text"].as_str().unwrap_or_default().to_owned();
+    report(
+        std::fs::write(&path, text)
+            .map(|()| "written")
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// The variable's value, and how many variables the activity can see in all.
+pub fn get_env(name: String) -> Result<Json, Error> {
+    Ok(json!({"value": std::env::var(&name).ok(), "count": std::env::vars().count()}))
+}
+
+/// Connects to `addr` and reads one line.
+pub fn connect(addr: String) -> Result<Json, Error> {
+    report(
+        std::net::TcpStream::connect(&addr)
+            .and_then(|s| {
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line)?;
+                Ok(line.trim().to_owned())
+            })
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Never returns: must be stopped by the activity's timeout.
+pub fn spin_forever(_input: Json) -> Result<Json, Error> {
+    let mut x = 1u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(3).wrapping_add(1));
+        if x == 0 {
+            return Ok(Json::Null);
+        }
+    }
+}
