@@ -27,6 +27,12 @@ $(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
 
 ## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2).
 guests: setup $(COMPONENTIZE)
+	@mkdir -p $(GUESTS)
+	# v2 builds first (same artifact path), for the hot-swap and versioning examples.
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-orchestrator --features v2
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_orchestrator.wasm $(GUESTS)/orchestrator-v2.wasm
+	$(CARGO) build --profile guest --target wasm32-wasip2 -p guest-activities --features v2
+	cp target/wasm32-wasip2/guest/guest_activities.wasm $(GUESTS)/activities-v2.wasm
 	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-orchestrator
 	$(CARGO) build --profile guest --target wasm32-wasip2 -p guest-activities
 	@mkdir -p $(GUESTS)

@@ -49,10 +49,15 @@ pub fn validate_order(order: Json) -> Result<Json, Error> {
     Ok(order)
 }
 
-/// Adds `inventoryReservationId = "<orderId>-inv"`.
+/// Adds `inventoryReservationId = "<orderId>-inv"` (`"-inv-v2"` in the v2 build).
 pub fn reserve_inventory(order: Json) -> Result<Json, Error> {
     let mut order = order;
-    let id = format!("{}-inv", js_string(order.get("orderId")));
+    let suffix = if cfg!(feature = "v2") {
+        "-inv-v2"
+    } else {
+        "-inv"
+    };
+    let id = format!("{}{suffix}", js_string(order.get("orderId")));
     match order.as_object_mut() {
         Some(map) => {
             map.insert("inventoryReservationId".into(), Json::String(id));

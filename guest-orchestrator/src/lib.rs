@@ -76,6 +76,9 @@ struct ApprovalInput {
 pub fn approval_workflow(ctx: &Context) -> Result<Json, Error> {
     let input: ApprovalInput = ctx.input()?;
     let timeout_ms = input.timeout_ms.unwrap_or(24 * 60 * 60 * 1000);
+    if cfg!(feature = "v2") {
+        let _: String = ctx.call_activity("sayHello", "approver")?;
+    }
     ctx.set_custom_status("waiting for approval")?;
     let approval = ctx.wait_for_event::<Json>("Approval");
     let deadline = ctx.create_timer_after(timeout_ms);

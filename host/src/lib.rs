@@ -8,6 +8,7 @@
 //!   sandbox (WASI per grant, limits), the component registry.
 //! - [`executor`]: one actor per live instance; commits turns, dispatches activities, resumes
 //!   instances after a restart.
+//! - [`deploy`]: hot swap — deploy, roll back and check components while the host runs.
 //! - [`http`]: the starters and Durable Functions' management API (axum).
 //! - [`config`], [`cli`], [`server`]: `durable.toml`, the command line, and wiring it together.
 //!
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod executor;
 pub mod http;

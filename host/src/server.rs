@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::deploy::{Deployer, Kind};
 use crate::executor::{Executor, ExecutorOptions};
 use crate::http::{self, AppState, Keys};
 use crate::runtime::orchestrator::OrchestratorLimits;
@@ -80,14 +81,25 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         OrchestratorLimits::default(),
         max_activity_memory,
     )?);
+    let known: std::collections::HashSet<String> =
+        store.components()?.into_iter().map(|c| c.digest).collect();
     let mut puts = Vec::new();
+    let mut configured = Vec::new();
+    let mut grants = std::collections::HashMap::new();
     for path in &config.orchestrators {
         let (bytes, what) = read_component(path)?;
         let (digest, names) = components.add_orchestrator(&what, &bytes).await?;
         tracing::info!(component = %what, %digest, ?names, "orchestrator loaded");
+        configured.push((
+            Kind::Orchestrator,
+            digest.clone(),
+            names.clone(),
+            !known.contains(&digest),
+        ));
         puts.push(Op::PutComponent {
             digest,
             kind: "orchestrator".into(),
+            names,
             bytes: Arc::new(bytes),
         });
     }
@@ -97,9 +109,19 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
             .add_activity(&what, &bytes, grant.clone())
             .await?;
         tracing::info!(component = %what, %digest, ?names, "activities loaded");
+        for name in &names {
+            grants.insert(name.clone(), grant.clone());
+        }
+        configured.push((
+            Kind::Activity,
+            digest.clone(),
+            names.clone(),
+            !known.contains(&digest),
+        ));
         puts.push(Op::PutComponent {
             digest,
             kind: "activity".into(),
+            names,
             bytes: Arc::new(bytes),
         });
     }
@@ -133,12 +155,18 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
             idle_evict: options.idle_evict,
         },
     );
+    let deployer = Arc::new(Deployer::new(Arc::clone(&executor), grants));
+    deployer
+        .restore(&configured)
+        .await
+        .map_err(|e| ServeError::Setup(format!("restoring the deployed components: {e}")))?;
     let recovered = executor.recover().await?;
     let state = Arc::new(AppState {
         executor,
         keys: Keys::new(master, Vec::new()),
         starters: config.starters,
         test_clock,
+        deployer,
     });
     Ok(Host {
         state,
@@ -240,6 +268,7 @@ pub async fn serve(
                 keys: host.state.keys.opened(),
                 starters: Vec::new(),
                 test_clock: None,
+                deployer: Arc::clone(&host.state.deployer),
             });
             let serve_rpc = http::run(listener, http::rpc_app(state), stopped(stop_rx.clone()));
             Some((bound, tokio::spawn(serve_rpc)))

@@ -68,6 +68,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
             EventKind::TaskCompleted {
                 task_id: 0,
                 result: order.into(),
+                digest: None,
             },
         ),
         event(

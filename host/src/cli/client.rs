@@ -66,6 +66,21 @@ impl Client {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<Answer, CliError> {
+        self.exchange(method, path, body.unwrap_or("").as_bytes(), headers)
+    }
+
+    /// Sends a request with a binary body (a component).
+    pub fn send_bytes(&self, method: &str, path: &str, body: &[u8]) -> Result<Answer, CliError> {
+        self.exchange(method, path, body, &[("Content-Type", "application/wasm")])
+    }
+
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, CliError> {
         let mut stream = TcpStream::connect(&self.host_port).map_err(|e| {
             CliError::Connect(format!(
                 "cannot reach the host at {} ({e}). Is `durable serve` running? Set --url or DURABLE_URL.",
@@ -75,14 +90,17 @@ impl Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(3700)))
             .map_err(|e| CliError::Connect(e.to_string()))?;
-        let body = body.unwrap_or("");
         let mut request = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.base_path,
             self.host_port,
             body.len()
         );
-        if !body.is_empty() {
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             request.push_str("Content-Type: application/json\r\n");
         }
         if let Some(key) = &self.key {
@@ -92,9 +110,10 @@ impl Client {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
         request.push_str("\r\n");
-        request.push_str(body);
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
         stream
-            .write_all(request.as_bytes())
+            .write_all(&bytes)
             .map_err(|e| CliError::Connect(format!("sending to {}: {e}", self.url)))?;
         let mut raw = Vec::new();
         stream

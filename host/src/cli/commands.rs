@@ -150,6 +150,93 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
                 format!("purged {id}")
             })
         }
+        Command::Deploy {
+            host,
+            kind,
+            file,
+            check,
+            no_activate,
+        } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?;
+            let (client, json) = connect(&host)?;
+            let query = if check {
+                "?dryRun=true"
+            } else if no_activate {
+                "?activate=false"
+            } else {
+                ""
+            };
+            let path = format!("/admin/components/{}{query}", encode(&kind));
+            let answer = expect(client.send_bytes("POST", &path, &bytes)?, &[200])?;
+            if json {
+                return Ok(answer.body);
+            }
+            let d = answer.json()?;
+            let names = d["names"]
+                .as_array()
+                .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            if let Some(divergent) = d["divergent"].as_array() {
+                let mut out = format!(
+                    "checked {} in-flight instance(s) against {}: {} would diverge",
+                    d["checked"],
+                    text(&d["digest"]),
+                    divergent.len()
+                );
+                for v in divergent {
+                    out.push_str(&format!(
+                        "\n  {}: {}",
+                        text(&v["instanceId"]),
+                        text(&v["reason"])
+                    ));
+                }
+                return Ok(out);
+            }
+            let state = if d["activated"] == true {
+                "activated"
+            } else {
+                "stored (not activated)"
+            };
+            Ok(format!(
+                "{} {}\n{state} for: {names}",
+                text(&d["kind"]),
+                text(&d["digest"])
+            ))
+        }
+        Command::Components { host } => {
+            let (client, json) = connect(&host)?;
+            let answer = expect(client.send("GET", "/admin/components", None, &[])?, &[200])?;
+            if json {
+                return Ok(answer.body);
+            }
+            let body = answer.json()?;
+            let mut out = format!(
+                "{:<13} {:<28} {:<73} {}\n",
+                "KIND", "NAME", "DIGEST", "ACTIVATED"
+            );
+            for r in body["routes"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:<13} {:<28} {:<73} {}\n",
+                    text(&r["kind"]),
+                    text(&r["name"]),
+                    text(&r["digest"]),
+                    text(&r["activatedTime"])
+                ));
+            }
+            Ok(out.trim_end().to_owned())
+        }
+        Command::Activate { host, digest } => {
+            let (client, _) = connect(&host)?;
+            let path = format!("/admin/components/{}/activate", encode(&digest));
+            let answer = expect(client.send("POST", &path, None, &[])?, &[200])?;
+            let d = answer.json()?;
+            let names = d["names"]
+                .as_array()
+                .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            Ok(format!("activated {digest} for: {names}"))
+        }
         Command::History { host, id } => {
             let (client, json) = connect(&host)?;
             let path = format!("{API}/instances/{}?showHistory=true", encode(&id));

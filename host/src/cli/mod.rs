@@ -89,6 +89,33 @@ pub enum Command {
         host: HostArgs,
         id: String,
     },
+    /// Deploy a component to the running host (needs the master key): validated, stored by
+    /// digest, and activated for every name it exports.
+    Deploy {
+        #[command(flatten)]
+        host: HostArgs,
+        /// `activity` or `orchestrator`.
+        kind: String,
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// Orchestrators: replay in-flight instances against it and report divergences; activate nothing.
+        #[arg(long)]
+        check: bool,
+        /// Store it without routing any name to it.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// List deployed components and which one serves each name.
+    Components {
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// Route a stored component's names to it again (rollback).
+    Activate {
+        #[command(flatten)]
+        host: HostArgs,
+        digest: String,
+    },
 }
 
 /// How to reach a running host.

@@ -36,11 +36,16 @@ pub enum EventKind {
     TaskCompleted {
         task_id: TaskId,
         result: String,
+        /// sha256 of the activity component that ran (hot swap: calls resolve when they start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     TaskFailed {
         task_id: TaskId,
         reason: String,
         details: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     TimerCreated {
         task_id: TaskId,

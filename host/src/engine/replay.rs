@@ -562,7 +562,9 @@ impl Execution {
         self.current_time_ms = turn.timestamp_ms;
         for kind in turn.inbound {
             match kind {
-                EventKind::TaskCompleted { task_id, result }
+                EventKind::TaskCompleted {
+                    task_id, result, ..
+                }
                 | EventKind::SubOrchestrationInstanceCompleted { task_id, result } => {
                     self.resolve(task_id, Outcome::Completed(result))
                 }
@@ -570,6 +572,7 @@ impl Execution {
                     task_id,
                     reason,
                     details,
+                    ..
                 } => {
                     let name = self.task_names.get(&task_id).map_or("?", String::as_str);
                     let message = format!("Activity function '{name}' failed: {reason}");
@@ -706,6 +709,7 @@ mod tests {
                 vec![EventKind::TaskCompleted {
                     task_id: id,
                     result: format!("{step}"),
+                    digest: None,
                 }],
             );
             assert_eq!(
@@ -812,6 +816,7 @@ mod tests {
                 task_id: a,
                 reason: "orderId and customerId are required.".into(),
                 details: None,
+                digest: None,
             },
         });
         let mut exec = Execution::from_history("i", "e", history).unwrap();
@@ -836,6 +841,7 @@ mod tests {
         let done = |task_id| EventKind::TaskCompleted {
             task_id,
             result: "1".into(),
+            digest: None,
         };
         assert!(exec.push_turn(5, vec![done(a), done(a), done(9)]));
         assert!(
@@ -881,6 +887,7 @@ mod tests {
                 kind: EventKind::TaskCompleted {
                     task_id: 3,
                     result: "1".into(),
+                    digest: None,
                 },
             },
         ];

@@ -546,25 +546,40 @@ impl Executor {
         let execution = execution.clone();
         tokio::spawn(async move {
             let tag = format!("{instance}/{task_id}");
-            let result = match this.components.activity(&name) {
-                None => ActivityResult::Failed {
-                    reason: format!("no activity named '{name}' is registered"),
-                    details: None,
-                },
-                Some((_digest, activity)) => {
+            let (digest, result) = match this.components.activity(&name) {
+                None => (
+                    None,
+                    ActivityResult::Failed {
+                        reason: format!("no activity named '{name}' is registered"),
+                        details: None,
+                    },
+                ),
+                Some((digest, activity)) => {
                     let _permit = this.activity_slots.acquire().await;
-                    this.components
+                    let began = std::time::Instant::now();
+                    let result = this
+                        .components
                         .activities
                         .invoke(&activity, &name, &input, &tag)
-                        .await
+                        .await;
+                    this.counters.activities.fetch_add(1, Ordering::Relaxed);
+                    this.counters
+                        .activity_micros
+                        .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    (Some(digest), result)
                 }
             };
             let event = match result {
-                ActivityResult::Completed(result) => EventKind::TaskCompleted { task_id, result },
+                ActivityResult::Completed(result) => EventKind::TaskCompleted {
+                    task_id,
+                    result,
+                    digest,
+                },
                 ActivityResult::Failed { reason, details } => EventKind::TaskFailed {
                     task_id,
                     reason,
                     details,
+                    digest,
                 },
             };
             this.deliver(

@@ -5,6 +5,7 @@
 //! - Errors go through one [`ApiError`]: client mistakes are 4xx with a message that helps,
 //!   server faults are 5xx, logged, with no internals leaked.
 
+mod admin;
 mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub starters: Vec<Starter>,
     /// Set with `--test-clock`: lets tests move time forward.
     pub test_clock: Option<Arc<crate::clock::OffsetClock>>,
+    pub deployer: Arc<crate::deploy::Deployer>,
 }
 
 /// Builds the router.
@@ -66,6 +68,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .merge(management_routes(WEBHOOK_PREFIX))
         .route("/admin/test/clock/advance", post(events::advance_clock))
+        .route("/admin/components", get(admin::list))
+        .route(
+            "/admin/components/{kind}",
+            post(admin::deploy).layer(axum::extract::DefaultBodyLimit::max(
+                admin::MAX_COMPONENT_BYTES,
+            )),
+        )
+        .route("/admin/components/{digest}/activate", post(admin::activate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -221,6 +221,7 @@ mod tests {
             kind: EventKind::TaskCompleted {
                 task_id: 1,
                 result: r#"{"a":1}"#.into(),
+                digest: None,
             },
         };
         let v = history_event(&e);

@@ -30,6 +30,7 @@ pub struct Components {
     pub activities: Arc<ActivitySandbox>,
     orchestration_routes: RwLock<HashMap<String, String>>,
     orchestrators_by_digest: RwLock<HashMap<String, Arc<LoadedOrchestrator>>>,
+    activities_by_digest: RwLock<HashMap<String, Arc<LoadedActivity>>>,
     activity_routes: RwLock<HashMap<String, (String, Arc<LoadedActivity>)>>,
 }
 
@@ -41,6 +42,7 @@ impl Components {
             activities: ActivitySandbox::new(max_activity_memory)?,
             orchestration_routes: RwLock::new(HashMap::new()),
             orchestrators_by_digest: RwLock::new(HashMap::new()),
+            activities_by_digest: RwLock::new(HashMap::new()),
             activity_routes: RwLock::new(HashMap::new()),
         })
     }
@@ -98,6 +100,7 @@ impl Components {
         let digest = digest_of(bytes);
         let loaded = Arc::new(self.activities.load(what, bytes, grant).await?);
         let names = loaded.names.clone();
+        write(&self.activities_by_digest).insert(digest.clone(), Arc::clone(&loaded));
         let mut routes = write(&self.activity_routes);
         for name in &names {
             if let Some((other, _)) = routes.get(name)
@@ -115,6 +118,75 @@ impl Components {
             routes.insert(name.clone(), (digest.clone(), Arc::clone(&loaded)));
         }
         Ok((digest, names))
+    }
+
+    /// Loads an activity component with its grant (without routing any name to it).
+    pub async fn load_activity(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        grant: ActivityGrant,
+    ) -> Result<(String, Vec<String>), LoadError> {
+        let digest = digest_of(bytes);
+        if let Some(existing) = read(&self.activities_by_digest).get(&digest) {
+            return Ok((digest, existing.names.clone()));
+        }
+        let loaded = Arc::new(self.activities.load(what, bytes, grant).await?);
+        let names = loaded.names.clone();
+        write(&self.activities_by_digest).insert(digest.clone(), loaded);
+        Ok((digest, names))
+    }
+
+    /// Like [`Components::load_activity`], with the grant chosen from the names the component
+    /// exports (a new version inherits its predecessor's grant).
+    pub async fn load_activity_with(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        grant_for: impl FnOnce(&[String]) -> ActivityGrant,
+    ) -> Result<(String, Vec<String>), LoadError> {
+        let digest = digest_of(bytes);
+        if let Some(existing) = read(&self.activities_by_digest).get(&digest) {
+            return Ok((digest, existing.names.clone()));
+        }
+        let mut loaded = self
+            .activities
+            .load(what, bytes, ActivityGrant::default())
+            .await?;
+        loaded.grant = grant_for(&loaded.names);
+        let names = loaded.names.clone();
+        write(&self.activities_by_digest).insert(digest.clone(), Arc::new(loaded));
+        Ok((digest, names))
+    }
+
+    /// Routes every name `digest` exports to it, all at once: a call that starts after this
+    /// returns uses the new component, calls already running finish on the old one.
+    pub fn route_activities(&self, digest: &str) -> bool {
+        let Some(loaded) = read(&self.activities_by_digest).get(digest).cloned() else {
+            return false;
+        };
+        let mut routes = write(&self.activity_routes);
+        for name in &loaded.names {
+            routes.insert(name.clone(), (digest.to_owned(), Arc::clone(&loaded)));
+        }
+        true
+    }
+
+    /// Routes every orchestration name `digest` exports to it (new instances start on it;
+    /// running instances stay on the digest they started with).
+    pub fn route_orchestrations(&self, digest: &str) -> bool {
+        let Some(loaded) = self.orchestrator(digest) else {
+            return false;
+        };
+        let mut routes = write(&self.orchestration_routes);
+        for name in &loaded.names {
+            routes.insert(name.clone(), digest.to_owned());
+        }
+        true
+    }
+
+    pub fn has_activity(&self, digest: &str) -> bool {
+        read(&self.activities_by_digest).contains_key(digest)
     }
 
     /// The digest new instances of orchestration `name` start on.

@@ -58,6 +58,17 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inbox_by_instance ON inbox (instance_id, id);
     "#,
+    // 3: which component serves each name (hot swap), kept across restarts.
+    r#"
+    ALTER TABLE components ADD COLUMN names TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE routes (
+        kind         TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        digest       TEXT NOT NULL,
+        activated_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    "#,
 ];
 
 /// Brings the database to the latest schema; each step is one transaction.
@@ -91,7 +102,7 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as u32);
-        for table in ["instances", "history", "components", "inbox"] {
+        for table in ["instances", "history", "components", "inbox", "routes"] {
             let n: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

@@ -102,11 +102,19 @@ pub enum Op {
         consumed: Vec<String>,
         updated_ms: u64,
     },
-    /// Stores a component's bytes under its digest (no-op if present).
+    /// Stores a component's bytes under its digest, with the names it exports (no-op if present).
     PutComponent {
         digest: String,
         kind: String,
+        names: Vec<String>,
         bytes: Arc<Vec<u8>>,
+    },
+    /// Routes `names` of `kind` to `digest` (all at once, in this batch's transaction).
+    Activate {
+        kind: String,
+        names: Vec<String>,
+        digest: String,
+        activated_ms: u64,
     },
 }
 
@@ -156,6 +164,29 @@ pub trait Store: Send + Sync + 'static {
     fn stats(&self) -> StoreStats;
     /// Instances matching `query`, ordered by creation time then id.
     fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError>;
+    /// Every stored component (without bytes), oldest first.
+    fn components(&self) -> Result<Vec<StoredComponent>, StoreError>;
+    /// The persisted routing: (kind, name, digest, activated_ms).
+    fn routes(&self) -> Result<Vec<Route>, StoreError>;
+}
+
+/// A stored component, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredComponent {
+    pub digest: String,
+    pub kind: String,
+    pub names: Vec<String>,
+    pub size: u64,
+    pub added_ms: u64,
+}
+
+/// Which component serves a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub kind: String,
+    pub name: String,
+    pub digest: String,
+    pub activated_ms: u64,
 }
 
 /// A filter over instances (the management API's list and purge-by-filter).

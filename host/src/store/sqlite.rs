@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef, Store,
-    StoreError, StoreStats, migrations,
+    CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef, Route, Store,
+    StoreError, StoreStats, StoredComponent, migrations,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId, TaskId};
@@ -294,12 +294,37 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
         Op::PutComponent {
             digest,
             kind,
+            names,
             bytes,
         } => {
+            let names =
+                serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             conn.prepare_cached(
-                "INSERT OR IGNORE INTO components (digest, kind, size, bytes, added_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO components (digest, kind, size, bytes, added_ms, names)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![digest, kind, bytes.len() as i64, bytes.as_slice(), now_ms() as i64])?;
+            .execute(params![
+                digest,
+                kind,
+                bytes.len() as i64,
+                bytes.as_slice(),
+                now_ms() as i64,
+                names
+            ])?;
+            Ok(())
+        }
+        Op::Activate {
+            kind,
+            names,
+            digest,
+            activated_ms,
+        } => {
+            for name in names {
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO routes (kind, name, digest, activated_ms) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![kind, name, digest, *activated_ms as i64])?;
+            }
             Ok(())
         }
     }
@@ -558,6 +583,53 @@ impl Store for SqliteStore {
                 out.push(row??);
             }
             Ok(out)
+        })
+    }
+
+    fn components(&self) -> Result<Vec<StoredComponent>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT digest, kind, names, size, added_ms FROM components ORDER BY added_ms, digest",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (digest, kind, names, size, added) = row?;
+                out.push(StoredComponent {
+                    names: serde_json::from_str(&names)
+                        .map_err(|e| StoreError::Corrupt(format!("component {digest} names: {e}")))?,
+                    digest,
+                    kind,
+                    size: size as u64,
+                    added_ms: added as u64,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn routes(&self) -> Result<Vec<Route>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, name, digest, activated_ms FROM routes ORDER BY kind, name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Route {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    digest: r.get(2)?,
+                    activated_ms: r.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 

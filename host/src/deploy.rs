@@ -1,0 +1,365 @@
+//! Deploying components while the host runs: validate, store content-addressed, route names to
+//! the new digest atomically, persist the routing (it survives restarts), roll back by
+//! re-activating an older digest, and check an orchestrator against in-flight histories first.
+//!
+//! Activity calls resolve their component when they start, so calls already running finish on
+//! the old one. Orchestration instances are pinned to the digest they started with: a new
+//! orchestrator only affects new instances.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::engine::{Event, EventKind, Execution};
+use crate::executor::Executor;
+use crate::runtime::LoadError;
+use crate::runtime::activity::ActivityGrant;
+use crate::runtime::orchestrator::{RunEnd, TurnDriver, TurnFuture, TurnRecord, TurnStop};
+use crate::runtime::registry::digest_of;
+use crate::store::{self, ListQuery, Op, Route, StoreError, StoredComponent};
+
+/// Orchestrator or activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Orchestrator,
+    Activity,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "orchestrator" | "orchestrators" => Some(Kind::Orchestrator),
+            "activity" | "activities" => Some(Kind::Activity),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Orchestrator => "orchestrator",
+            Kind::Activity => "activity",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no stored component has digest {0}")]
+    UnknownDigest(String),
+}
+
+/// What a deployment did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    pub digest: String,
+    pub kind: Kind,
+    pub names: Vec<String>,
+    pub activated: bool,
+    /// For an orchestrator checked against in-flight instances: those that would diverge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergent: Option<Vec<Divergence>>,
+    /// How many in-flight instances were checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<usize>,
+}
+
+/// An in-flight instance whose history the new orchestrator would not replay.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Divergence {
+    pub instance_id: String,
+    pub reason: String,
+}
+
+/// Deploys components and restores the routing at start-up.
+pub struct Deployer {
+    executor: Arc<Executor>,
+    /// Grants from the configuration, by activity name: a new version of an activity inherits
+    /// its predecessor's grant (and a name nobody configured gets nothing).
+    grants: HashMap<String, ActivityGrant>,
+}
+
+impl Deployer {
+    pub fn new(executor: Arc<Executor>, grants: HashMap<String, ActivityGrant>) -> Self {
+        Deployer { executor, grants }
+    }
+
+    fn grant_for(&self, names: &[String]) -> ActivityGrant {
+        names
+            .iter()
+            .find_map(|n| self.grants.get(n).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Validates and stores a component; with `activate`, routes its names to it.
+    pub async fn deploy(
+        &self,
+        kind: Kind,
+        bytes: Vec<u8>,
+        activate: bool,
+    ) -> Result<Deployed, DeployError> {
+        let components = self.executor.components();
+        let what = format!("uploaded {} {}", kind.as_str(), digest_of(&bytes));
+        let (digest, names) = match kind {
+            Kind::Orchestrator => components.load_orchestrator(&what, &bytes).await?,
+            Kind::Activity => {
+                let grants = &self.grants;
+                components
+                    .load_activity_with(&what, &bytes, |names| {
+                        names
+                            .iter()
+                            .find_map(|n| grants.get(n).cloned())
+                            .unwrap_or_default()
+                    })
+                    .await?
+            }
+        };
+        self.executor
+            .store()
+            .write(vec![Op::PutComponent {
+                digest: digest.clone(),
+                kind: kind.as_str().to_owned(),
+                names: names.clone(),
+                bytes: Arc::new(bytes),
+            }])
+            .await?;
+        if activate {
+            self.route(kind, &digest, &names).await?;
+        }
+        Ok(Deployed {
+            digest,
+            kind,
+            names,
+            activated: activate,
+            divergent: None,
+            checked: None,
+        })
+    }
+
+    /// Persists and applies a routing of `names` to `digest`.
+    async fn route(&self, kind: Kind, digest: &str, names: &[String]) -> Result<(), DeployError> {
+        self.executor
+            .store()
+            .write(vec![Op::Activate {
+                kind: kind.as_str().to_owned(),
+                names: names.to_vec(),
+                digest: digest.to_owned(),
+                activated_ms: self.executor.now_ms(),
+            }])
+            .await?;
+        let components = self.executor.components();
+        match kind {
+            Kind::Orchestrator => components.route_orchestrations(digest),
+            Kind::Activity => components.route_activities(digest),
+        };
+        tracing::info!(kind = kind.as_str(), %digest, ?names, "activated");
+        Ok(())
+    }
+
+    /// Re-activates a stored component (a rollback, or a roll-forward again).
+    pub async fn activate(&self, digest: &str) -> Result<Deployed, DeployError> {
+        let stored = self.stored(digest).await?;
+        let kind = Kind::parse(&stored.kind)
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
+        self.ensure_loaded(kind, digest, &stored.names).await?;
+        self.route(kind, digest, &stored.names).await?;
+        Ok(Deployed {
+            digest: digest.to_owned(),
+            kind,
+            names: stored.names,
+            activated: true,
+            divergent: None,
+            checked: None,
+        })
+    }
+
+    async fn stored(&self, digest: &str) -> Result<StoredComponent, DeployError> {
+        let all = store::read(self.executor.store(), |s| s.components()).await?;
+        all.into_iter()
+            .find(|c| c.digest == digest)
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))
+    }
+
+    /// Makes sure a stored component is compiled and loaded.
+    async fn ensure_loaded(
+        &self,
+        kind: Kind,
+        digest: &str,
+        names: &[String],
+    ) -> Result<(), DeployError> {
+        let components = self.executor.components();
+        let loaded = match kind {
+            Kind::Orchestrator => components.orchestrator(digest).is_some(),
+            Kind::Activity => components.has_activity(digest),
+        };
+        if loaded {
+            return Ok(());
+        }
+        let key = digest.to_owned();
+        let bytes = store::read(self.executor.store(), move |s| s.component(&key))
+            .await?
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
+        let what = format!("stored {} {digest}", kind.as_str());
+        match kind {
+            Kind::Orchestrator => {
+                components.load_orchestrator(&what, &bytes).await?;
+            }
+            Kind::Activity => {
+                components
+                    .load_activity(&what, &bytes, self.grant_for(names))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored components and the current routing.
+    pub async fn list(&self) -> Result<(Vec<StoredComponent>, Vec<Route>), DeployError> {
+        let components = store::read(self.executor.store(), |s| s.components()).await?;
+        let routes = store::read(self.executor.store(), |s| s.routes()).await?;
+        Ok((components, routes))
+    }
+
+    /// Start-up: components named in the configuration and not seen before are activated (a
+    /// rebuilt file is a new deployment); otherwise the persisted routing wins, so deployments
+    /// and rollbacks survive restarts.
+    pub async fn restore(
+        &self,
+        configured: &[(Kind, String, Vec<String>, bool)],
+    ) -> Result<(), DeployError> {
+        let mut routes = store::read(self.executor.store(), |s| s.routes()).await?;
+        for (kind, digest, names, is_new) in configured {
+            let unrouted: Vec<String> = names
+                .iter()
+                .filter(|n| {
+                    !routes
+                        .iter()
+                        .any(|r| r.kind == kind.as_str() && &r.name == *n)
+                })
+                .cloned()
+                .collect();
+            let to_route = if *is_new { names.clone() } else { unrouted };
+            if !to_route.is_empty() {
+                self.executor
+                    .store()
+                    .write(vec![Op::Activate {
+                        kind: kind.as_str().to_owned(),
+                        names: to_route,
+                        digest: digest.clone(),
+                        activated_ms: self.executor.now_ms(),
+                    }])
+                    .await?;
+            }
+        }
+        routes = store::read(self.executor.store(), |s| s.routes()).await?;
+        let mut by_digest: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for r in routes {
+            by_digest
+                .entry((r.kind, r.digest))
+                .or_default()
+                .push(r.name);
+        }
+        for ((kind, digest), names) in by_digest {
+            let Some(kind) = Kind::parse(&kind) else {
+                continue;
+            };
+            self.ensure_loaded(kind, &digest, &names).await?;
+            let components = self.executor.components();
+            match kind {
+                Kind::Orchestrator => components.route_orchestrations(&digest),
+                Kind::Activity => components.route_activities(&digest),
+            };
+        }
+        Ok(())
+    }
+
+    /// Replays every in-flight instance of the component's orchestrations against it, without
+    /// activating anything, and reports those whose history it would not reproduce.
+    pub async fn check_orchestrator(&self, bytes: Vec<u8>) -> Result<Deployed, DeployError> {
+        let components = self.executor.components();
+        let what = format!("uploaded orchestrator {}", digest_of(&bytes));
+        let (digest, names) = components.load_orchestrator(&what, &bytes).await?;
+        let orchestrator = components
+            .orchestrator(&digest)
+            .ok_or_else(|| DeployError::UnknownDigest(digest.clone()))?;
+        let unfinished = store::read(self.executor.store(), |s| {
+            s.list(&ListQuery {
+                statuses: vec![
+                    crate::engine::RuntimeStatus::Pending,
+                    crate::engine::RuntimeStatus::Running,
+                    crate::engine::RuntimeStatus::Suspended,
+                ],
+                limit: 100_000,
+                ..ListQuery::default()
+            })
+        })
+        .await?;
+        let mut divergent = Vec::new();
+        let mut checked = 0;
+        for instance in unfinished.into_iter().filter(|i| names.contains(&i.name)) {
+            let lookup = instance.instance_id.clone();
+            let history = store::read(self.executor.store(), move |s| s.history(&lookup)).await?;
+            let Ok(exec) = Execution::from_history(
+                instance.instance_id.as_str(),
+                instance.execution_id.as_str(),
+                rebased(history, &digest),
+            ) else {
+                continue;
+            };
+            checked += 1;
+            let result = components
+                .orchestrators
+                .run(&orchestrator, exec, Box::new(ReplayOnly))
+                .await;
+            if let RunEnd::Failed { reason, .. } = result.end {
+                divergent.push(Divergence {
+                    instance_id: instance.instance_id.to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok(Deployed {
+            digest,
+            kind: Kind::Orchestrator,
+            names,
+            activated: false,
+            divergent: Some(divergent),
+            checked: Some(checked),
+        })
+    }
+}
+
+/// The history as if it had started on `digest` (only the pin differs).
+fn rebased(mut history: Vec<Event>, digest: &str) -> Vec<Event> {
+    if let Some(Event {
+        kind:
+            EventKind::ExecutionStarted {
+                orchestrator_digest,
+                ..
+            },
+        ..
+    }) = history.first_mut()
+    {
+        *orchestrator_digest = digest.to_owned();
+    }
+    history
+}
+
+/// A driver for a dry-run replay: reaching the end of the history means "compatible so far".
+struct ReplayOnly;
+
+impl TurnDriver for ReplayOnly {
+    fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
+        Box::pin(async { Err(TurnStop::Abort("end of the recorded history".to_owned())) })
+    }
+    fn now_ms(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,97 @@
+//! Admin routes (master key): deploy, list and activate components.
+//!
+//! - `POST /admin/components/{activity|orchestrator}[?activate=false][&dryRun=true]` with the
+//!   component's bytes as the body: validated, stored by sha256, and (by default) activated.
+//!   For an orchestrator, `dryRun=true` replays every in-flight instance of its orchestrations
+//!   against it instead, and lists those that would diverge.
+//! - `POST /admin/components/{digest}/activate`: route its names to it again (rollback).
+//! - `GET /admin/components`: stored components and the current routing.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::management::Params;
+use super::time::format_ms;
+use super::{ApiError, AppState, AuthLevel};
+use crate::deploy::{DeployError, Kind};
+
+/// Largest component accepted.
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        match e {
+            DeployError::Load(e) => ApiError::BadRequest(e.to_string()),
+            DeployError::UnknownDigest(_) => ApiError::NotFound(e.to_string()),
+            DeployError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub async fn deploy(
+    State(state): State<Arc<AppState>>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    params.key_check(&state, AuthLevel::Admin, &headers)?;
+    let kind = Kind::parse(&kind).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "components are deployed as 'activity' or 'orchestrator', not '{kind}'"
+        ))
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the request body must be the component's bytes (it is empty)".into(),
+        ));
+    }
+    let dry_run = params.flag("dryRun", false)?;
+    let activate = params.flag("activate", true)?;
+    if dry_run {
+        if kind != Kind::Orchestrator {
+            return Err(ApiError::BadRequest(
+                "dryRun checks orchestrators against in-flight histories; activities have none"
+                    .into(),
+            ));
+        }
+        return Ok(Json(state.deployer.check_orchestrator(body.to_vec()).await?).into_response());
+    }
+    let deployed = state.deployer.deploy(kind, body.to_vec(), activate).await?;
+    Ok(Json(deployed).into_response())
+}
+
+pub async fn activate(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Params::parse(raw.as_deref()).key_check(&state, AuthLevel::Admin, &headers)?;
+    Ok(Json(state.deployer.activate(&digest).await?).into_response())
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    Params::parse(raw.as_deref()).key_check(&state, AuthLevel::Admin, &headers)?;
+    let (components, routes) = state.deployer.list().await?;
+    let components: Vec<_> = components
+        .into_iter()
+        .map(|c| json!({"digest": c.digest, "kind": c.kind, "names": c.names, "size": c.size, "addedTime": format_ms(c.added_ms)}))
+        .collect();
+    let routes: Vec<_> = routes
+        .into_iter()
+        .map(|r| json!({"kind": r.kind, "name": r.name, "digest": r.digest, "activatedTime": format_ms(r.activated_ms)}))
+        .collect();
+    Ok(Json(json!({"components": components, "routes": routes})).into_response())
+}
