@@ -38,6 +38,8 @@ fn main() -> Result<()> {
         idle_evict: (args.evict_idle_ms > 0)
             .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
         rpc_listen: (!args.rpc_listen.eq_ignore_ascii_case("off")).then_some(args.rpc_listen),
+        max_hot_instances: args.max_hot_instances,
+        max_queued: args.max_queued,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -26,6 +26,10 @@ pub struct ServeOptions {
     pub idle_evict: Option<std::time::Duration>,
     /// Loopback address of the keyless management listener (`None`: off).
     pub rpc_listen: Option<String>,
+    /// Orchestrations held in memory at once.
+    pub max_hot_instances: u32,
+    /// Instances that may wait for a slot before starters answer 503.
+    pub max_queued: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,10 +81,11 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         .map(|(_, grant)| grant.memory_bytes)
         .max()
         .unwrap_or(64 << 20);
-    let components = Arc::new(Components::new(
-        OrchestratorLimits::default(),
-        max_activity_memory,
-    )?);
+    let limits = OrchestratorLimits {
+        max_hot_instances: options.max_hot_instances,
+        ..OrchestratorLimits::default()
+    };
+    let components = Arc::new(Components::new(limits, max_activity_memory)?);
     let known: std::collections::HashSet<String> =
         store.components()?.into_iter().map(|c| c.digest).collect();
     let mut puts = Vec::new();
@@ -153,6 +158,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         clock,
         ExecutorOptions {
             idle_evict: options.idle_evict,
+            max_queued: options.max_queued,
         },
     );
     let deployer = Arc::new(Deployer::new(Arc::clone(&executor), grants));
@@ -283,6 +289,14 @@ pub async fn serve(
     .await;
     if let Some((_, task)) = rpc {
         let _ = task.await;
+    }
+    // No new work is accepted any more: let what was already queued reach the disk. Turns not
+    // yet submitted, and activities still running, resume from the history on the next start.
+    let flush = host.state.executor.flush();
+    match tokio::time::timeout(std::time::Duration::from_secs(10), flush).await {
+        Ok(Ok(())) => tracing::info!("store flushed; exiting"),
+        Ok(Err(e)) => tracing::warn!("flushing the store failed: {e}"),
+        Err(_) => tracing::warn!("flushing the store took longer than 10 s; exiting anyway"),
     }
     result.map_err(|source| ServeError::Listen {
         addr: addr.to_string(),

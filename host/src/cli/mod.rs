@@ -164,6 +164,12 @@ pub struct ServeArgs {
     /// *without keys* (what Durable Functions' clients call by default); `off` disables it.
     #[arg(long, env = "DURABLE_RPC_LISTEN", default_value = "127.0.0.1:17071")]
     pub rpc_listen: String,
+    /// Orchestrations held in memory at once (pool slots); more wait for a slot.
+    #[arg(long, env = "DURABLE_MAX_HOT_INSTANCES", default_value_t = 4096)]
+    pub max_hot_instances: u32,
+    /// Instances that may wait for a slot; beyond it, starters answer 503 with Retry-After.
+    #[arg(long, env = "DURABLE_MAX_QUEUED", default_value_t = 10_000)]
+    pub max_queued: usize,
     /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
     #[arg(long, hide = true)]
     pub test_clock: bool,

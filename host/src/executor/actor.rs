@@ -134,11 +134,12 @@ impl Executor {
             });
         }
         // Wait for a slot in memory; released when the run ends (finished, evicted or paused).
-        let _slot = self
-            .hot_slots
-            .acquire()
-            .await
-            .map_err(|_| "the executor is shutting down".to_owned())?;
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let slot = self.hot_slots.acquire().await;
+        self.queued
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let _slot = slot.map_err(|_| "the executor is shutting down".to_owned())?;
         let shared = Arc::new(Mutex::new(TurnShared::default()));
         let driver = InstanceDriver {
             executor: Arc::clone(self),

@@ -44,6 +44,10 @@ const RESUME_AFTER_ERROR: Duration = Duration::from_secs(1);
 pub enum StartError {
     #[error("no orchestration named '{0}' is registered")]
     UnknownOrchestration(String),
+    #[error(
+        "the host is at capacity ({0} instances are waiting for a slot in memory); retry shortly"
+    )]
+    Overloaded(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,6 +92,9 @@ pub struct Executor {
     /// Instances idle this long with no activity in flight are dropped from memory (and
     /// replayed from their history when something arrives). `None`: never.
     idle_evict: Option<Duration>,
+    max_queued: usize,
+    /// Instances waiting for a slot in memory right now.
+    pub(crate) queued: std::sync::atomic::AtomicUsize,
 }
 
 /// How the executor behaves.
@@ -95,12 +102,16 @@ pub struct Executor {
 pub struct ExecutorOptions {
     /// See [`Executor`]'s idle eviction; default 5 s.
     pub idle_evict: Option<Duration>,
+    /// Back-pressure: new instances are refused while more than this many wait for a slot in
+    /// memory (default 10,000).
+    pub max_queued: usize,
 }
 
 impl Default for ExecutorOptions {
     fn default() -> Self {
         ExecutorOptions {
             idle_evict: Some(Duration::from_secs(5)),
+            max_queued: 10_000,
         }
     }
 }
@@ -126,6 +137,8 @@ impl Executor {
             finish_waiters: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             idle_evict: options.idle_evict,
+            max_queued: options.max_queued,
+            queued: std::sync::atomic::AtomicUsize::new(0),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -153,6 +166,11 @@ impl Executor {
         self.hot_slots.available_permits() * 4 < self.components.orchestrators.max_hot_instances()
     }
 
+    /// Waits until every store batch submitted so far is committed (clean shutdown).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.store.write(Vec::new()).await
+    }
+
     /// The clock was moved (test clock): timers re-check what is due.
     pub fn clock_changed(&self) {
         self.timers.clock_changed();
@@ -173,6 +191,10 @@ impl Executor {
             .components
             .orchestration_digest(name)
             .ok_or_else(|| StartError::UnknownOrchestration(name.to_owned()))?;
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > self.max_queued {
+            return Err(StartError::Overloaded(queued));
+        }
         let (instance, started) = self.new_instance(
             name,
             instance_id.unwrap_or_else(InstanceId::random),

@@ -88,6 +88,7 @@ impl From<StartError> for ApiError {
         match e {
             // Durable Functions answers 400 for an unknown function name.
             StartError::UnknownOrchestration(_) => ApiError::BadRequest(e.to_string()),
+            StartError::Overloaded(_) => ApiError::Unavailable(e.to_string()),
             StartError::Store(e) => e.into(),
         }
     }
