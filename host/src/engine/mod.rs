@@ -8,4 +8,6 @@ mod history;
 mod replay;
 
 pub use history::{Event, EventKind, RuntimeStatus};
-pub use replay::{Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode};
+pub use replay::{
+    Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode, decision_of,
+};

@@ -208,41 +208,12 @@ impl Execution {
                     timestamp_ms: ev.timestamp_ms,
                     inbound: Vec::new(),
                 }),
-                EventKind::TaskScheduled {
-                    task_id,
-                    name,
-                    input,
-                } => {
-                    exec.scheduled.insert(task_id);
-                    exec.activities_open.insert(task_id);
-                    exec.task_names.insert(task_id, name.clone());
-                    exec.recorded
-                        .push((task_id, Decision::ScheduleActivity { name, input }));
-                }
-                EventKind::TimerCreated {
-                    task_id,
-                    fire_at_ms,
-                } => {
-                    exec.scheduled.insert(task_id);
-                    exec.recorded
-                        .push((task_id, Decision::CreateTimer { fire_at_ms }));
-                }
-                EventKind::SubOrchestrationInstanceCreated {
-                    task_id,
-                    name,
-                    instance_id,
-                    input,
-                } => {
-                    exec.scheduled.insert(task_id);
-                    exec.task_names.insert(task_id, name.clone());
-                    exec.recorded.push((
-                        task_id,
-                        Decision::ScheduleSubOrchestration {
-                            name,
-                            instance_id,
-                            input,
-                        },
-                    ));
+                kind @ (EventKind::TaskScheduled { .. }
+                | EventKind::TimerCreated { .. }
+                | EventKind::SubOrchestrationInstanceCreated { .. }) => {
+                    if let Some((task_id, decision)) = decision_of(&kind) {
+                        exec.note_decision(task_id, decision);
+                    }
                 }
                 kind @ (EventKind::TaskCompleted { .. }
                 | EventKind::TaskFailed { .. }
@@ -332,15 +303,11 @@ impl Execution {
             return Ok((task_id, false));
         }
         let kind = match &decision {
-            Decision::ScheduleActivity { name, input } => {
-                self.activities_open.insert(task_id);
-                self.task_names.insert(task_id, name.clone());
-                EventKind::TaskScheduled {
-                    task_id,
-                    name: name.clone(),
-                    input: input.clone(),
-                }
-            }
+            Decision::ScheduleActivity { name, input } => EventKind::TaskScheduled {
+                task_id,
+                name: name.clone(),
+                input: input.clone(),
+            },
             Decision::CreateTimer { fire_at_ms } => EventKind::TimerCreated {
                 task_id,
                 fire_at_ms: *fire_at_ms,
@@ -349,21 +316,34 @@ impl Execution {
                 name,
                 instance_id,
                 input,
-            } => {
-                self.task_names.insert(task_id, name.clone());
-                EventKind::SubOrchestrationInstanceCreated {
-                    task_id,
-                    name: name.clone(),
-                    instance_id: instance_id.clone(),
-                    input: input.clone(),
-                }
-            }
+            } => EventKind::SubOrchestrationInstanceCreated {
+                task_id,
+                name: name.clone(),
+                instance_id: instance_id.clone(),
+                input: input.clone(),
+            },
         };
         self.record(kind);
-        self.scheduled.insert(task_id);
-        self.recorded.push((task_id, decision));
+        self.note_decision(task_id, decision);
         self.decision_cursor += 1;
         Ok((task_id, true))
+    }
+
+    /// Bookkeeping for a decision, recorded or new: its name for messages, whether it is an
+    /// activity in flight, and its place in the list replays are checked against.
+    fn note_decision(&mut self, task_id: TaskId, decision: Decision) {
+        self.scheduled.insert(task_id);
+        match &decision {
+            Decision::ScheduleActivity { name, .. } => {
+                self.activities_open.insert(task_id);
+                self.task_names.insert(task_id, name.clone());
+            }
+            Decision::ScheduleSubOrchestration { name, .. } => {
+                self.task_names.insert(task_id, name.clone());
+            }
+            Decision::CreateTimer { .. } => {}
+        }
+        self.recorded.push((task_id, decision));
     }
 
     /// Waits for the next external event called `name` (buffered events are delivered in order).
@@ -603,6 +583,46 @@ impl Execution {
                 _ => {}
             }
         }
+    }
+}
+
+/// The decision a history event records, if it records one.
+pub fn decision_of(kind: &EventKind) -> Option<(TaskId, Decision)> {
+    match kind {
+        EventKind::TaskScheduled {
+            task_id,
+            name,
+            input,
+        } => Some((
+            *task_id,
+            Decision::ScheduleActivity {
+                name: name.clone(),
+                input: input.clone(),
+            },
+        )),
+        EventKind::TimerCreated {
+            task_id,
+            fire_at_ms,
+        } => Some((
+            *task_id,
+            Decision::CreateTimer {
+                fire_at_ms: *fire_at_ms,
+            },
+        )),
+        EventKind::SubOrchestrationInstanceCreated {
+            task_id,
+            name,
+            instance_id,
+            input,
+        } => Some((
+            *task_id,
+            Decision::ScheduleSubOrchestration {
+                name: name.clone(),
+                instance_id: instance_id.clone(),
+                input: input.clone(),
+            },
+        )),
+        _ => None,
     }
 }
 

@@ -124,7 +124,7 @@ impl Executor {
         };
         // Work that was in flight before a restart is set going again.
         for (task_id, decision) in exec.open_tasks() {
-            self.restart_task(instance, task_id, decision);
+            self.start_task(instance, task_id, decision);
         }
         for message in inbox {
             let _ = tx.send(Inbound {
@@ -160,7 +160,13 @@ impl Executor {
         self.finish_execution(instance, result, &shared).await
     }
 
-    fn restart_task(self: &Arc<Self>, instance: &Instance, task_id: u32, decision: Decision) {
+    /// Sets a decision's work going: runs the activity, arms the timer, or starts the child.
+    pub(super) fn start_task(
+        self: &Arc<Self>,
+        instance: &Instance,
+        task_id: u32,
+        decision: Decision,
+    ) {
         let id = &instance.instance_id;
         let execution = &instance.execution_id;
         match decision {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::{Executor, Inbound};
-use crate::engine::{EventKind, RuntimeStatus};
+use crate::engine::{EventKind, RuntimeStatus, decision_of};
 use crate::runtime::orchestrator::{TurnDriver, TurnFuture, TurnRecord, TurnStop};
-use crate::store::{CommitTicket, Instance, InstanceUpdate, Op, ParentRef};
+use crate::store::{CommitTicket, Instance, InstanceUpdate, Op};
 
 /// Idle limit used instead of the configured one when the hot set is near capacity.
 const PRESSURE_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -48,54 +48,8 @@ pub(super) struct InstanceDriver {
 impl InstanceDriver {
     /// Starts what the turn's new decisions ask for.
     fn start_work(&self, events: &[crate::engine::Event]) {
-        let id = &self.instance.instance_id;
-        let execution = &self.instance.execution_id;
-        for event in events {
-            match &event.kind {
-                EventKind::TaskScheduled {
-                    task_id,
-                    name,
-                    input,
-                } => {
-                    self.executor.dispatch_activity(
-                        id,
-                        execution,
-                        *task_id,
-                        name.clone(),
-                        input.clone(),
-                    );
-                }
-                EventKind::TimerCreated {
-                    task_id,
-                    fire_at_ms,
-                } => {
-                    self.executor.timers.schedule(
-                        *fire_at_ms,
-                        id.clone(),
-                        execution.clone(),
-                        *task_id,
-                    );
-                }
-                EventKind::SubOrchestrationInstanceCreated {
-                    task_id,
-                    name,
-                    instance_id,
-                    input,
-                } => {
-                    let parent = ParentRef {
-                        instance_id: id.clone(),
-                        execution_id: execution.clone(),
-                        task_id: *task_id,
-                    };
-                    self.executor.start_child(
-                        parent,
-                        name.clone(),
-                        instance_id.clone(),
-                        input.clone(),
-                    );
-                }
-                _ => {}
-            }
+        for (task_id, decision) in events.iter().filter_map(|e| decision_of(&e.kind)) {
+            self.executor.start_task(&self.instance, task_id, decision);
         }
     }
 }

@@ -97,26 +97,23 @@ impl Components {
         bytes: &[u8],
         grant: ActivityGrant,
     ) -> Result<(String, Vec<String>), LoadError> {
-        let digest = digest_of(bytes);
-        let loaded = Arc::new(self.activities.load(what, bytes, grant).await?);
-        let names = loaded.names.clone();
-        write(&self.activities_by_digest).insert(digest.clone(), Arc::clone(&loaded));
-        let mut routes = write(&self.activity_routes);
-        for name in &names {
-            if let Some((other, _)) = routes.get(name)
-                && *other != digest
-            {
-                return Err(LoadError::DuplicateName {
-                    name: "activity",
-                    item: name.clone(),
-                    first: other.clone(),
-                    second: what.to_owned(),
-                });
+        let (digest, names) = self.load_activity(what, bytes, grant).await?;
+        {
+            let routes = read(&self.activity_routes);
+            for name in &names {
+                if let Some((other, _)) = routes.get(name)
+                    && *other != digest
+                {
+                    return Err(LoadError::DuplicateName {
+                        name: "activity",
+                        item: name.clone(),
+                        first: other.clone(),
+                        second: what.to_owned(),
+                    });
+                }
             }
         }
-        for name in &names {
-            routes.insert(name.clone(), (digest.clone(), Arc::clone(&loaded)));
-        }
+        self.route_activities(&digest);
         Ok((digest, names))
     }
 
