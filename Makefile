@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup build guests host run test lint fmt bench clean
+.PHONY: all setup build guests host run test lint fmt bench chaos clean
 
 all: build
 
@@ -53,6 +53,10 @@ run: build
 ## test: unit tests, then end-to-end tests against the real binary and components.
 test: build
 	$(CARGO) test --release --workspace
+
+## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).
+chaos: build
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} $(CARGO) test --release -p e2e --test chaos -- --nocapture
 
 ## bench: the benchmark against the real host (BENCH_ARGS=--short for a quick run).
 bench: build

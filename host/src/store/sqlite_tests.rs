@@ -1,0 +1,208 @@
+//! Unit tests of `sqlite.rs`.
+use super::*;
+
+fn instance(id: &str, status: RuntimeStatus) -> Instance {
+    Instance {
+        instance_id: InstanceId::parse(id).unwrap(),
+        execution_id: ExecutionId::random(),
+        name: "order".into(),
+        status,
+        input: "{}".into(),
+        output: None,
+        custom_status: None,
+        orchestrator_digest: "abc".into(),
+        created_ms: 1,
+        updated_ms: 1,
+        parent: None,
+    }
+}
+
+fn started() -> Event {
+    Event {
+        seq: 0,
+        timestamp_ms: 1,
+        kind: EventKind::ExecutionStarted {
+            name: "order".into(),
+            input: "{}".into(),
+            orchestrator_digest: "abc".into(),
+        },
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn create_append_read_back_and_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+    let inst = instance("a", RuntimeStatus::Pending);
+    rt().block_on(async {
+        store
+            .write(vec![Op::CreateInstance {
+                instance: inst.clone(),
+                started: started(),
+            }])
+            .await
+            .unwrap();
+        // A second start with the same id while it is unfinished is refused; nothing changes.
+        let dup = store
+            .write(vec![Op::CreateInstance {
+                instance: inst.clone(),
+                started: started(),
+            }])
+            .await;
+        assert!(matches!(dup, Err(StoreError::InstanceExists(_))));
+        let append = |seq: u64, status| Op::Append {
+            instance_id: inst.instance_id.clone(),
+            execution_id: inst.execution_id.clone(),
+            events: vec![Event {
+                seq,
+                timestamp_ms: 2,
+                kind: EventKind::ExecutionCompleted { result: "7".into() },
+            }],
+            consumed: Vec::new(),
+            update: InstanceUpdate {
+                status: Some(status),
+                output: Some("7".into()),
+                custom_status: Some(Some("\"s\"".into())),
+                updated_ms: 2,
+            },
+        };
+        store
+            .write(vec![append(1, RuntimeStatus::Completed)])
+            .await
+            .unwrap();
+        // Writing the same sequence number twice is a conflict, and the batch rolls back.
+        let again = store.write(vec![append(1, RuntimeStatus::Failed)]).await;
+        assert!(matches!(
+            again,
+            Err(StoreError::HistoryConflict { seq: 1, .. })
+        ));
+    });
+    let row = store.instance(&inst.instance_id).unwrap().unwrap();
+    assert_eq!(row.status, RuntimeStatus::Completed);
+    assert_eq!(row.output.as_deref(), Some("7"));
+    assert_eq!(row.custom_status.as_deref(), Some("\"s\""));
+    let history = store.history(&inst.instance_id).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[1].kind,
+        EventKind::ExecutionCompleted { result: "7".into() }
+    );
+    assert!(store.unfinished_instances().unwrap().is_empty());
+    assert!(
+        store
+            .instance(&InstanceId::parse("zzz").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn inbox_messages_are_queued_consumed_and_refused_for_finished_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+    let inst = instance("a", RuntimeStatus::Running);
+    let message = |n: u32| InboxMessage {
+        msg_id: format!("m{n}"),
+        execution_id: None,
+        event: EventKind::EventRaised {
+            name: "E".into(),
+            input: n.to_string(),
+        },
+    };
+    let enqueue = |id: &str, n: u32, required: bool| Op::Enqueue {
+        instance_id: InstanceId::parse(id).unwrap(),
+        message: message(n),
+        required,
+    };
+    rt().block_on(async {
+        let missing = store.write(vec![enqueue("nobody", 0, true)]).await;
+        assert!(matches!(missing, Err(StoreError::NoSuchInstance(_))));
+        store
+            .write(vec![enqueue("nobody", 0, false)])
+            .await
+            .unwrap();
+        store
+            .write(vec![Op::CreateInstance {
+                instance: inst.clone(),
+                started: started(),
+            }])
+            .await
+            .unwrap();
+        for n in 1..=3 {
+            store.write(vec![enqueue("a", n, true)]).await.unwrap();
+        }
+        assert_eq!(
+            store.inbox(&inst.instance_id).unwrap(),
+            vec![message(1), message(2), message(3)]
+        );
+        // Consuming m1 with a turn removes it atomically with the turn's events.
+        store
+            .write(vec![Op::Append {
+                instance_id: inst.instance_id.clone(),
+                execution_id: inst.execution_id.clone(),
+                events: vec![],
+                consumed: vec!["m1".into()],
+                update: InstanceUpdate {
+                    updated_ms: 3,
+                    ..InstanceUpdate::default()
+                },
+            }])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.inbox(&inst.instance_id).unwrap(),
+            vec![message(2), message(3)]
+        );
+        // Finishing drops the rest; nothing more can be queued.
+        store
+            .write(vec![Op::Append {
+                instance_id: inst.instance_id.clone(),
+                execution_id: inst.execution_id.clone(),
+                events: vec![],
+                consumed: vec![],
+                update: InstanceUpdate {
+                    status: Some(RuntimeStatus::Completed),
+                    updated_ms: 4,
+                    ..InstanceUpdate::default()
+                },
+            }])
+            .await
+            .unwrap();
+        assert!(store.inbox(&inst.instance_id).unwrap().is_empty());
+        let late = store.write(vec![enqueue("a", 4, true)]).await;
+        assert!(matches!(late, Err(StoreError::InstanceFinished(_))));
+    });
+}
+
+#[test]
+fn group_commit_keeps_each_batch_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+    rt().block_on(async {
+        let tickets: Vec<_> = (0..50)
+            .map(|i| {
+                store.write(vec![Op::CreateInstance {
+                    instance: instance(&format!("i{}", i % 25), RuntimeStatus::Running),
+                    started: started(),
+                }])
+            })
+            .collect();
+        let mut ok = 0;
+        let mut dup = 0;
+        for t in tickets {
+            match t.await {
+                Ok(()) => ok += 1,
+                Err(StoreError::InstanceExists(_)) => dup += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((ok, dup), (25, 25));
+    });
+    assert_eq!(store.unfinished_instances().unwrap().len(), 25);
+}
