@@ -15,6 +15,12 @@ pub enum StoreError {
     HistoryConflict { instance: String, seq: u64 },
     #[error("the database is busy or locked: {0}")]
     Busy(String),
+    #[error(
+        "the disk holding the database is full ({0}); free some space, nothing acknowledged is lost"
+    )]
+    DiskFull(String),
+    #[error("the database is read-only ({0}); check the data directory's permissions and mount")]
+    ReadOnly(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("stored data is corrupt: {0}")]
@@ -30,7 +36,11 @@ impl StoreError {
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
-            StoreError::Busy(_) | StoreError::Database(_) | StoreError::WriterGone
+            StoreError::Busy(_)
+                | StoreError::DiskFull(_)
+                | StoreError::ReadOnly(_)
+                | StoreError::Database(_)
+                | StoreError::WriterGone
         )
     }
 }
@@ -42,6 +52,8 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 StoreError::Busy(e.to_string())
             }
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
             _ => StoreError::Database(e.to_string()),
         }
     }
