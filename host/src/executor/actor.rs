@@ -87,17 +87,7 @@ impl Executor {
                 Ok(exec) => exec,
                 Err(e) => {
                     let reason = format!("the instance's history cannot be replayed: {e}");
-                    tracing::error!(instance = %id, "{reason}");
-                    self.commit_end(
-                        instance,
-                        Vec::new(),
-                        Vec::new(),
-                        RuntimeStatus::Failed,
-                        json_string(&reason),
-                        None,
-                    )
-                    .await?;
-                    return Ok(Next::Done);
+                    return self.fail_unrunnable(instance, Vec::new(), reason).await;
                 }
             };
         if exec.is_finished() {
@@ -110,17 +100,9 @@ impl Executor {
             );
             let mut exec = exec;
             exec.fail(reason.clone(), None);
-            let events = exec.take_new_events();
-            self.commit_end(
-                instance,
-                events,
-                Vec::new(),
-                RuntimeStatus::Failed,
-                json_string(&reason),
-                None,
-            )
-            .await?;
-            return Ok(Next::Done);
+            return self
+                .fail_unrunnable(instance, exec.take_new_events(), reason)
+                .await;
         };
         // Work that was in flight before a restart is set going again.
         for (task_id, decision) in exec.open_tasks() {
@@ -158,6 +140,27 @@ impl Executor {
             .run(&orchestrator, exec, Box::new(driver))
             .await;
         self.finish_execution(instance, result, &shared).await
+    }
+
+    /// Fails an instance that cannot run at all (corrupt history, missing component).
+    async fn fail_unrunnable(
+        self: &Arc<Self>,
+        instance: &Instance,
+        events: Vec<Event>,
+        reason: String,
+    ) -> Result<Next, String> {
+        tracing::error!(instance = %instance.instance_id, "{reason}");
+        let output = json_string(&reason);
+        self.commit_end(
+            instance,
+            events,
+            Vec::new(),
+            RuntimeStatus::Failed,
+            output,
+            None,
+        )
+        .await?;
+        Ok(Next::Done)
     }
 
     /// Sets a decision's work going: runs the activity, arms the timer, or starts the child.
