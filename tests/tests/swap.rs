@@ -233,7 +233,11 @@ fn bad_modules_are_refused_with_the_reason_and_nothing_is_activated() {
         }
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
-        bytes.extend_from_slice(body);
+        // An oversized upload is refused from its Content-Length alone, and the server closes
+        // the connection: send only the headers then, or the write races the close.
+        if body.len() <= 1 << 20 {
+            bytes.extend_from_slice(body);
+        }
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
         s.write_all(&bytes).unwrap();

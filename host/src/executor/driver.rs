@@ -47,8 +47,8 @@ pub(super) struct InstanceDriver {
 
 impl InstanceDriver {
     /// Starts what the turn's new decisions ask for.
-    fn start_work(&self, events: &[crate::engine::Event]) {
-        for (task_id, decision) in events.iter().filter_map(|e| decision_of(&e.kind)) {
+    fn start_work(&self, work: Vec<(u32, crate::engine::Decision)>) {
+        for (task_id, decision) in work {
             self.executor.start_task(&self.instance, task_id, decision);
         }
     }
@@ -106,11 +106,17 @@ impl TurnDriver for InstanceDriver {
                 )));
             }
             self.next_seq += turn.events.len() as u64;
+            // The turn's new work, noted before its events move into the store batch.
+            let work: Vec<_> = turn
+                .events
+                .iter()
+                .filter_map(|e| decision_of(&e.kind))
+                .collect();
             if !turn.events.is_empty() || turn.custom_status.is_some() || !consumed.is_empty() {
                 let ticket = self.executor.store.write(vec![Op::Append {
                     instance_id: self.instance.instance_id.clone(),
                     execution_id: self.instance.execution_id.clone(),
-                    events: turn.events.clone(),
+                    events: turn.events,
                     consumed,
                     update: InstanceUpdate {
                         status: Some(if self.suspended {
@@ -130,7 +136,7 @@ impl TurnDriver for InstanceDriver {
             }
             // Set the work going at once: an activity runs while its TaskScheduled commits. If
             // that commit fails, the instance resumes from the store and schedules it again.
-            self.start_work(&turn.events);
+            self.start_work(work);
             let may_evict = turn.activities_in_flight == 0;
             loop {
                 let first = self.next_inbound(may_evict).await?;

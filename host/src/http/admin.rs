@@ -24,6 +24,31 @@ use crate::deploy::{DeployError, Kind};
 /// Largest component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 
+/// Refuses an oversized upload from its `Content-Length`, before reading any of it (the body
+/// limit on the route still stops uploads that do not declare their length).
+pub async fn refuse_oversized(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_COMPONENT_BYTES) {
+        let message = format!(
+            "components may be at most {} MiB",
+            MAX_COMPONENT_BYTES >> 20
+        );
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": message })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 impl From<DeployError> for ApiError {
     fn from(e: DeployError) -> Self {
         match e {

@@ -71,9 +71,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/admin/components", get(admin::list))
         .route(
             "/admin/components/{kind}",
-            post(admin::deploy).layer(axum::extract::DefaultBodyLimit::max(
-                admin::MAX_COMPONENT_BYTES,
-            )),
+            post(admin::deploy)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_COMPONENT_BYTES,
+                ))
+                .layer(axum::middleware::from_fn(admin::refuse_oversized)),
         )
         .route("/admin/components/{digest}/activate", post(admin::activate))
         .route("/healthz", get(|| async { "ok" }))
