@@ -1,14 +1,14 @@
 //! `GET /runtime/webhooks/durabletask/instances/{id}` and the check-status payload.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::management::Params;
 use super::time::format_ms;
 use super::{ApiError, AppState, AuthLevel, WEBHOOK_PREFIX};
 use crate::engine::Event;
@@ -23,14 +23,15 @@ pub async fn get_status(
     State(state): State<Arc<AppState>>,
     Path(instance_id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let params = Params::parse(raw.as_deref());
+    let key = params.key_check(&state, AuthLevel::Function, &headers)?;
     let id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
-    let show_history = flag(&query, "showHistory")?;
-    let show_input = !query.contains_key("showInput") || flag(&query, "showInput")?;
-    let error_on_failure = flag(&query, "returnInternalServerErrorOnFailure")?;
+    let show_history = params.flag("showHistory", false)?;
+    let show_input = params.flag("showInput", true)?;
+    let error_on_failure = params.flag("returnInternalServerErrorOnFailure", false)?;
     let lookup = id.clone();
     let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
         .await?
@@ -81,18 +82,6 @@ pub fn status_body(instance: &Instance) -> Value {
         );
     }
     body
-}
-
-/// A boolean query parameter (`true`/`false`, any case); absent is false.
-fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
-    match query.get(name).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v == "true" => Ok(true),
-        Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(ApiError::BadRequest(format!(
-            "query parameter {name} must be true or false, not '{v}'"
-        ))),
-    }
 }
 
 /// One history event in Durable Functions' shape: `EventType`, `EventId`, `Timestamp`, and the
@@ -229,10 +218,16 @@ mod tests {
         assert_eq!(v["EventId"], 3);
         assert_eq!(v["TaskScheduledId"], 1);
         assert_eq!(v["Result"]["a"], 1);
-        let q = HashMap::from([("showHistory".to_owned(), "TRUE".to_owned())]);
-        assert!(flag(&q, "showHistory").unwrap());
-        let bad = HashMap::from([("showHistory".to_owned(), "yes".to_owned())]);
-        assert!(flag(&bad, "showHistory").is_err());
+        assert!(
+            Params::parse(Some("showHistory=TRUE"))
+                .flag("showHistory", false)
+                .unwrap()
+        );
+        assert!(
+            Params::parse(Some("showHistory=yes"))
+                .flag("showHistory", false)
+                .is_err()
+        );
     }
 
     #[test]
