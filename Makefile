@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup build guests host run test lint fmt bench chaos clean
+.PHONY: all setup build guests host run test clients lint fmt bench chaos clean
 
 all: build
 
@@ -50,8 +50,22 @@ guests: setup $(COMPONENTIZE)
 run: build
 	$(HOST) serve --config durable.toml
 
-## test: unit tests, then end-to-end tests against the real binary and components.
-test: build
+## clients: the official Durable Functions clients the e2e tests drive (npm durable-functions,
+## PyPI azure-functions-durable), at the versions pinned in tests/clients/.
+CLIENTS_VENV := target/clients-venv
+NODE_CLIENT  := tests/clients/node/node_modules/.package-lock.json
+clients: $(NODE_CLIENT) $(CLIENTS_VENV)/.installed
+
+$(NODE_CLIENT): tests/clients/node/package.json tests/clients/node/package-lock.json
+	npm ci --prefix tests/clients/node --no-audit --no-fund
+
+$(CLIENTS_VENV)/.installed: tests/clients/python/requirements.txt
+	python3 -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/clients/python/requirements.txt
+	touch $@
+
+## test: unit tests, then end-to-end tests against the real binary, components and clients.
+test: build clients
 	$(CARGO) test --release --workspace
 
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).

@@ -61,12 +61,23 @@ fn an_order_completes_with_the_seeds_confirmation() {
     assert_eq!(server.request("GET", path, None).unwrap().status, 200);
 
     // The history is the typed, gapless sequence of the three activity calls.
-    let history = server
+    let without_output = server
         .status(id, "?showHistory=true")
         .unwrap()
         .json()
         .unwrap();
+    let events = without_output["historyEvents"].as_array().unwrap();
+    assert!(
+        events.iter().all(|e| e.get("Result").is_none()),
+        "results are shown only with showHistoryOutput=true"
+    );
+    let history = server
+        .status(id, "?showHistory=true&showHistoryOutput=TRUE")
+        .unwrap()
+        .json()
+        .unwrap();
     let events = history["historyEvents"].as_array().unwrap();
+    assert_eq!(&history["history"], &history["historyEvents"]);
     let scheduled: Vec<_> = events
         .iter()
         .filter(|e| e["EventType"] == "TaskScheduled")

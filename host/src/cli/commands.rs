@@ -239,7 +239,10 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
         }
         Command::History { host, id } => {
             let (client, json) = connect(&host)?;
-            let path = format!("{API}/instances/{}?showHistory=true", encode(&id));
+            let path = format!(
+                "{API}/instances/{}?showHistory=true&showHistoryOutput=true",
+                encode(&id)
+            );
             let answer = expect(client.send("GET", &path, None, &[])?, &[200, 202])?;
             let body = answer.json()?;
             if json {

@@ -56,7 +56,10 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        // `Message`/`ExceptionMessage` as the Durable Functions extension's error bodies have
+        // them: its Python client raises `ExceptionMessage` when a start is refused.
+        let body = json!({ "error": message, "Message": message, "ExceptionMessage": message });
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -21,8 +21,9 @@ use crate::store::{self, ListQuery, StoreError};
 pub const CONTINUATION: &str = "x-ms-continuation-token";
 /// Largest page a list may return.
 const MAX_TOP: usize = 1000;
-/// Page size when `top` is not given.
-const DEFAULT_TOP: usize = 100;
+/// Page size when `top` is not given: the largest page, because the Python client's
+/// `get_status_all` does not follow continuation tokens (the Node.js one does).
+const DEFAULT_TOP: usize = MAX_TOP;
 
 /// Query parameters, with Durable Functions' leniency: names in any case, booleans in any case,
 /// lists comma-separated or repeated.

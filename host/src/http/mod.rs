@@ -111,6 +111,11 @@ fn management_routes(prefix: &str) -> Router<Arc<AppState>> {
             &format!("{prefix}/instances"),
             get(management::list).delete(management::purge_many),
         )
+        // The official clients ask for `instances/` (trailing slash) when listing or purging.
+        .route(
+            &format!("{prefix}/instances/"),
+            get(management::list).delete(management::purge_many),
+        )
         .route(
             &format!("{prefix}/instances/{{instance_id}}"),
             get(status::get_status).delete(management::purge_one),

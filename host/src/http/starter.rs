@@ -162,7 +162,22 @@ pub(super) fn parse_input(body: &[u8], allow_empty: bool) -> Result<String, ApiE
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
-    Ok(value.to_string())
+    Ok(unwrap_json_string(value).to_string())
+}
+
+/// Durable Functions' Python client serialises a payload to JSON text and then posts that text
+/// as a JSON string (`"{\"a\": 1}"`). A string body whose content is itself a JSON object,
+/// array or string is taken as that value; any other string (`"42"`, `"true"`, prose) stays a
+/// string, so a caller that means the string "42" still gets it.
+fn unwrap_json_string(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    if let Value::String(text) = &value
+        && let Ok(inner @ (Value::Object(_) | Value::Array(_) | Value::String(_))) =
+            serde_json::from_str::<Value>(text)
+    {
+        return inner;
+    }
+    value
 }
 
 #[cfg(test)]
@@ -177,5 +192,17 @@ mod tests {
         assert!(err.contains("empty"), "{err}");
         let err = parse_input(b"{not json", true).unwrap_err().to_string();
         assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn json_text_posted_as_a_string_is_unwrapped() {
+        // What the Python client sends for {"a": 1}, ["x"] and "hi".
+        assert_eq!(parse_input(br#""{\"a\": 1}""#, true).unwrap(), r#"{"a":1}"#);
+        assert_eq!(parse_input(br#""[\"x\"]""#, true).unwrap(), r#"["x"]"#);
+        assert_eq!(parse_input(br#""\"hi\"""#, true).unwrap(), r#""hi""#);
+        // Strings that are not JSON documents, or only scalars, stay strings.
+        assert_eq!(parse_input(br#""42""#, true).unwrap(), r#""42""#);
+        assert_eq!(parse_input(br#""hello""#, true).unwrap(), r#""hello""#);
+        assert_eq!(parse_input(br#""{not""#, true).unwrap(), r#""{not""#);
     }
 }

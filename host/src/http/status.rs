@@ -30,6 +30,7 @@ pub async fn get_status(
     let id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
     let show_history = params.flag("showHistory", false)?;
+    let show_output = params.flag("showHistoryOutput", false)?;
     let show_input = params.flag("showInput", true)?;
     let error_on_failure = params.flag("returnInternalServerErrorOnFailure", false)?;
     let lookup = id.clone();
@@ -43,7 +44,20 @@ pub async fn get_status(
     if show_history {
         let lookup = instance.instance_id.clone();
         let history = store::read(state.executor.store(), move |s| s.history(&lookup)).await?;
-        body["historyEvents"] = Value::Array(history.iter().map(history_event).collect());
+        let events: Vec<Value> = history
+            .iter()
+            .map(|e| {
+                let mut shown = history_event(e);
+                if !show_output && let Value::Object(fields) = &mut shown {
+                    fields.remove("Result");
+                }
+                shown
+            })
+            .collect();
+        // Durable Functions' HTTP API names the list `historyEvents`; its Node.js and Python
+        // clients read `history`. Both are served.
+        body["history"] = Value::Array(events.clone());
+        body["historyEvents"] = Value::Array(events);
     }
     if instance.status == crate::engine::RuntimeStatus::Failed && error_on_failure {
         return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
