@@ -19,6 +19,14 @@
 //! route = "/api/orchestrators/order-processing"
 //! orchestration = "orderProcessingOrchestrator"
 //! auth_level = "function"   # anonymous | function | admin
+//!
+//! [[keys]]                  # named function keys (the master key is always accepted)
+//! name = "dashboard"
+//! env = "DASHBOARD_KEY"     # or value = "..." (local use only)
+//!
+//! [auth_levels]             # per route, by the operation id /openapi.json lists
+//! getStatus = "anonymous"
+//! purgeInstances = "admin"
 //! ```
 //! Component paths are relative to the file's directory.
 
@@ -52,7 +60,25 @@ struct RawConfig {
     activities: Vec<RawActivity>,
     #[serde(default)]
     starters: Vec<RawStarter>,
+    /// Named function keys.
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    /// Auth level per route, by the operation id `/openapi.json` lists.
+    #[serde(default)]
+    auth_levels: std::collections::BTreeMap<String, AuthLevel>,
 }
+
+/// A named function key: its value from the environment (`env`) or, for local use, inline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    name: String,
+    env: Option<String>,
+    value: Option<String>,
+}
+
+/// Shortest function key accepted.
+const MIN_KEY_LEN: usize = 16;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +134,10 @@ pub struct Config {
     pub orchestrators: Vec<PathBuf>,
     pub activities: Vec<(PathBuf, ActivityGrant)>,
     pub starters: Vec<Starter>,
+    /// Named function keys: (name, value).
+    pub keys: Vec<(String, String)>,
+    /// Auth levels set per route (operation id).
+    pub auth_levels: std::collections::HashMap<String, AuthLevel>,
 }
 
 impl Config {
@@ -200,7 +230,59 @@ impl Config {
             }
             activities.push((base.join(a.component), grant));
         }
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for k in raw.keys {
+            if k.name.is_empty() || keys.iter().any(|(n, _)| *n == k.name) {
+                return Err(invalid(format!(
+                    "key names must be non-empty and unique ('{}')",
+                    k.name
+                )));
+            }
+            let value = match (&k.env, &k.value) {
+                (Some(var), None) => std::env::var(var).map_err(|_| {
+                    invalid(format!(
+                        "key '{}' is read from environment variable {var}, which is not set",
+                        k.name
+                    ))
+                })?,
+                (None, Some(v)) => v.clone(),
+                _ => {
+                    return Err(invalid(format!(
+                        "key '{}' needs exactly one of env = \"VARIABLE\" or value = \"...\"",
+                        k.name
+                    )));
+                }
+            };
+            if value.len() < MIN_KEY_LEN {
+                return Err(invalid(format!(
+                    "key '{}' is shorter than {MIN_KEY_LEN} characters; use 32 random characters (e.g. `openssl rand -hex 16`)",
+                    k.name
+                )));
+            }
+            keys.push((k.name, value));
+        }
+        let mut auth_levels = std::collections::HashMap::new();
+        for (id, level) in raw.auth_levels {
+            let route = crate::http::ROUTES
+                .iter()
+                .find(|r| r.id == id)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
+                    invalid(format!(
+                        "auth_levels names route '{id}', which does not exist (known: {})",
+                        known.join(", ")
+                    ))
+                })?;
+            if route.level == AuthLevel::Admin && level != AuthLevel::Admin {
+                return Err(invalid(format!(
+                    "route '{id}' is admin-only; its auth level cannot be lowered"
+                )));
+            }
+            auth_levels.insert(id, level);
+        }
         Ok(Config {
+            keys,
+            auth_levels,
             orchestrators: raw
                 .orchestrators
                 .into_iter()

@@ -169,8 +169,9 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     let recovered = executor.recover().await?;
     let state = Arc::new(AppState {
         executor,
-        keys: Keys::new(master, Vec::new()),
+        keys: Keys::new(master, config.keys),
         starters: config.starters,
+        auth_levels: config.auth_levels,
         test_clock,
         deployer,
     });
@@ -275,6 +276,7 @@ pub async fn serve(
                 starters: Vec::new(),
                 test_clock: None,
                 deployer: Arc::clone(&host.state.deployer),
+                auth_levels: Default::default(),
             });
             let serve_rpc = http::run(listener, http::rpc_app(state), stopped(stop_rx.clone()));
             Some((bound, tokio::spawn(serve_rpc)))

@@ -21,7 +21,8 @@ pub enum AuthLevel {
 #[derive(Clone)]
 pub struct Keys {
     master: String,
-    function: Vec<String>,
+    /// Named function keys: (name, value).
+    function: Vec<(String, String)>,
     /// Accept every request without a key (the loopback RPC listener only).
     open: bool,
 }
@@ -33,7 +34,7 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
-    pub fn new(master: String, function: Vec<String>) -> Self {
+    pub fn new(master: String, function: Vec<(String, String)>) -> Self {
         Keys {
             master,
             function,
@@ -84,7 +85,7 @@ impl Keys {
             (AuthLevel::Function, Some(key)) => {
                 // Check every key (no early exit) so timing does not reveal which one matched.
                 let mut ok = constant_time_eq(key, &self.master);
-                for k in &self.function {
+                for (_, k) in &self.function {
                     ok |= constant_time_eq(key, k);
                 }
                 ok
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn keys_are_checked_per_level() {
-        let keys = Keys::new("master".into(), vec!["fn1".into()]);
+        let keys = Keys::new("master".into(), vec![("ci".into(), "fn1".into())]);
         let none = HashMap::new();
         let headers = HeaderMap::new();
         assert!(keys.check(AuthLevel::Anonymous, &headers, &none).is_ok());

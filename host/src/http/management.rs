@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::routes::Caller;
 use super::status::{base_url, check_status_body, status_body};
-use super::{ApiError, AppState, AuthLevel};
+use super::{ApiError, AppState};
 use crate::engine::RuntimeStatus;
 use crate::ids::InstanceId;
 use crate::store::{self, ListQuery, StoreError};
@@ -77,15 +78,6 @@ impl Params {
                 "query parameter {name} must be an ISO 8601 time such as 2026-11-26T13:45:00Z, not '{text}'"
             ))
         })
-    }
-
-    pub fn key_check(
-        &self,
-        state: &AppState,
-        level: AuthLevel,
-        headers: &HeaderMap,
-    ) -> Result<Option<String>, ApiError> {
-        state.keys.check_code(level, headers, self.get("code"))
     }
 }
 
@@ -153,7 +145,6 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    params.key_check(&state, AuthLevel::Function, &headers)?;
     let top = match params.get("top").filter(|t| !t.is_empty()) {
         None => DEFAULT_TOP,
         Some(t) => t
@@ -205,29 +196,54 @@ pub async fn list(
     Ok(response)
 }
 
-/// `POST instances/{id}/terminate|suspend|resume?reason=`: 202, 404 unknown, 410 finished.
-pub async fn control(
+/// `POST instances/{id}/terminate?reason=`: 202, 404 unknown, 410 finished.
+pub async fn terminate(
     State(state): State<Arc<AppState>>,
-    Path((instance_id, operation)): Path<(String, String)>,
-    headers: HeaderMap,
+    Path(instance_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref());
-    params.key_check(&state, AuthLevel::Function, &headers)?;
-    let id = parse_id(&instance_id)?;
+    control(&state, &instance_id, raw.as_deref(), Control::Terminate).await
+}
+
+/// `POST instances/{id}/suspend?reason=`: 202, 404 unknown, 410 finished.
+pub async fn suspend(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    control(&state, &instance_id, raw.as_deref(), Control::Suspend).await
+}
+
+/// `POST instances/{id}/resume?reason=`: 202, 404 unknown, 410 finished.
+pub async fn resume(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    control(&state, &instance_id, raw.as_deref(), Control::Resume).await
+}
+
+#[derive(Clone, Copy)]
+enum Control {
+    Terminate,
+    Suspend,
+    Resume,
+}
+
+async fn control(
+    state: &AppState,
+    instance_id: &str,
+    raw: Option<&str>,
+    operation: Control,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(raw);
+    let id = parse_id(instance_id)?;
     let reason = params.get("reason").unwrap_or("").to_owned();
     let executor = &state.executor;
-    let result = match operation.as_str() {
-        "terminate" => executor.terminate(&id, reason).await,
-        "suspend" => executor.suspend(&id, reason).await,
-        "resume" => executor.resume_suspended(&id, reason).await,
-        "rewind" => return rewind(&state, &id).await,
-        "restart" => return restart(&state, &id, &params, &headers).await,
-        other => {
-            return Err(ApiError::NotFound(format!(
-                "no instance operation '{other}'"
-            )));
-        }
+    let (result, verb) = match operation {
+        Control::Terminate => (executor.terminate(&id, reason).await, "terminated"),
+        Control::Suspend => (executor.suspend(&id, reason).await, "suspended"),
+        Control::Resume => (executor.resume_suspended(&id, reason).await, "resumed"),
     };
     match result {
         Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
@@ -235,13 +251,18 @@ pub async fn control(
             Err(ApiError::NotFound(format!("no instance with id '{id}'")))
         }
         Err(StoreError::InstanceFinished(_)) => Err(ApiError::Gone(format!(
-            "instance '{id}' has already finished; it cannot be {operation}d"
+            "instance '{id}' has already finished; it cannot be {verb}"
         ))),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn rewind(state: &AppState, id: &InstanceId) -> Result<Response, ApiError> {
+/// `POST instances/{id}/rewind?reason=`: 202, 404 unknown, 412 unless Failed.
+pub async fn rewind(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&instance_id)?;
     let lookup = id.clone();
     let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
         .await?
@@ -257,13 +278,17 @@ async fn rewind(state: &AppState, id: &InstanceId) -> Result<Response, ApiError>
     ))
 }
 
-async fn restart(
-    state: &AppState,
-    id: &InstanceId,
-    params: &Params,
-    headers: &HeaderMap,
+/// `POST instances/{id}/restart[?restartWithNewInstanceId=false]`: 202 with the new instance's
+/// check-status payload.
+pub async fn restart(
+    State(state): State<Arc<AppState>>,
+    Path(instance_id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let key = params.key_check(state, AuthLevel::Function, headers)?;
+    let params = Params::parse(raw.as_deref());
+    let id = parse_id(&instance_id)?;
     let new_id = params.flag("restartWithNewInstanceId", true)?;
     let lookup = id.clone();
     let old = store::read(state.executor.store(), move |s| s.instance(&lookup))
@@ -278,7 +303,11 @@ async fn restart(
         .executor
         .start(&old.name, target, old.input.clone())
         .await?;
-    let body = check_status_body(&base_url(headers), &started.instance_id, key.as_deref());
+    let body = check_status_body(
+        &base_url(&headers),
+        &started.instance_id,
+        caller.key.as_deref(),
+    );
     Ok(super::starter::accepted(body))
 }
 
@@ -286,11 +315,7 @@ async fn restart(
 pub async fn purge_one(
     State(state): State<Arc<AppState>>,
     Path(instance_id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref());
-    params.key_check(&state, AuthLevel::Function, &headers)?;
     let id = parse_id(&instance_id)?;
     match state.executor.purge(vec![id.clone()], true).await {
         Ok(()) => Ok(Json(json!({"instancesDeleted": 1})).into_response()),
@@ -308,11 +333,9 @@ pub async fn purge_one(
 /// instances in the range; 200 with the count, 404 when none matched.
 pub async fn purge_many(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    params.key_check(&state, AuthLevel::Function, &headers)?;
     let from = params.time("createdTimeFrom")?.ok_or_else(|| {
         ApiError::BadRequest("createdTimeFrom is required to purge by filter".into())
     })?;

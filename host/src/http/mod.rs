@@ -11,6 +11,8 @@ pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;
 mod management;
+mod openapi;
+mod routes;
 mod starter;
 mod status;
 mod time;
@@ -19,10 +21,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 
 pub use auth::{AuthLevel, Keys};
 pub use error::ApiError;
+pub use routes::ROUTES;
 
 use crate::executor::Executor;
 
@@ -46,40 +48,20 @@ pub struct AppState {
     /// Set with `--test-clock`: lets tests move time forward.
     pub test_clock: Option<Arc<crate::clock::OffsetClock>>,
     pub deployer: Arc<crate::deploy::Deployer>,
+    /// Auth levels set in `durable.toml`, by operation id (the route table's defaults otherwise).
+    pub auth_levels: std::collections::HashMap<String, AuthLevel>,
 }
 
-/// Builds the router.
-pub fn app(state: Arc<AppState>) -> Router {
-    let mut router = Router::new();
-    for starter in &state.starters {
-        let starter = starter.clone();
-        router = router.route(
-            &starter.route.clone(),
-            post(move |st, headers, query, body| {
-                starter::start_configured(st, starter.clone(), headers, query, body)
-            }),
-        );
+impl AppState {
+    /// The auth level of route `id`: `durable.toml`'s, else the route's default.
+    pub fn level_of(&self, id: &str, default: AuthLevel) -> AuthLevel {
+        self.auth_levels.get(id).copied().unwrap_or(default)
     }
-    router
-        .route("/api/orchestrators/{name}", post(starter::start_generic))
-        .route(
-            "/api/orchestrators/{name}/{instance_id}",
-            post(starter::start_generic_with_id),
-        )
-        .merge(management_routes(WEBHOOK_PREFIX))
-        .route("/admin/test/clock/advance", post(events::advance_clock))
-        .route("/admin/components", get(admin::list))
-        .route(
-            "/admin/components/{kind}",
-            post(admin::deploy)
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    admin::MAX_COMPONENT_BYTES,
-                ))
-                .layer(axum::middleware::from_fn(admin::refuse_oversized)),
-        )
-        .route("/admin/components/{digest}/activate", post(admin::activate))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+}
+
+/// Builds the router of the main listener from the route table.
+pub fn app(state: Arc<AppState>) -> Router {
+    routes::router(&state, true)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
@@ -90,48 +72,15 @@ pub const RPC_PREFIX: &str = "/durabletask";
 /// The management API without keys under `/durabletask/`, for the loopback RPC listener that
 /// Durable Functions' clients call in their default mode. `state` must hold open keys.
 pub fn rpc_app(state: Arc<AppState>) -> Router {
-    management_routes(RPC_PREFIX)
-        .route("/healthz", get(|| async { "ok" }))
+    routes::router(&state, false)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
 
-/// Start, status, list, raise, control and purge, under `prefix`.
-fn management_routes(prefix: &str) -> Router<Arc<AppState>> {
-    Router::new()
-        .route(
-            &format!("{prefix}/orchestrators/{{name}}"),
-            post(starter::start_generic),
-        )
-        .route(
-            &format!("{prefix}/orchestrators/{{name}}/{{instance_id}}"),
-            post(starter::start_generic_with_id),
-        )
-        .route(
-            &format!("{prefix}/instances"),
-            get(management::list).delete(management::purge_many),
-        )
-        // The official clients ask for `instances/` (trailing slash) when listing or purging.
-        .route(
-            &format!("{prefix}/instances/"),
-            get(management::list).delete(management::purge_many),
-        )
-        .route(
-            &format!("{prefix}/instances/{{instance_id}}"),
-            get(status::get_status).delete(management::purge_one),
-        )
-        .route(
-            &format!("{prefix}/instances/{{instance_id}}/{{operation}}"),
-            post(management::control),
-        )
-        .route(
-            &format!("{prefix}/instances/{{instance_id}}/raiseEvent/{{event_name}}"),
-            post(events::raise_event),
-        )
-}
-
 /// Prometheus text exposition of the host's counters (no key: counters only, no data).
-async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+pub(crate) async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let c = &state.executor.counters;
     let store = state.executor.store().stats();

@@ -6,23 +6,25 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::routes::Caller;
 use super::status::{base_url, check_status_body};
-use super::{ApiError, AppState, AuthLevel, Starter};
+use super::{ApiError, AppState, Starter};
 use crate::ids::InstanceId;
 
 /// `POST <configured route>`: starts the configured orchestration with the body as input.
 pub async fn start_configured(
     State(state): State<Arc<AppState>>,
     starter: Starter,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = state.keys.check(starter.auth_level, &headers, &query)?;
+    let key = caller.key;
     let input = parse_input(&body, false)?;
     start(
         &state,
@@ -40,11 +42,12 @@ pub async fn start_configured(
 pub async fn start_generic(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let key = caller.key;
     let input = parse_input(&body, true)?;
     start(&state, &name, None, input, &headers, &query, key).await
 }
@@ -53,11 +56,12 @@ pub async fn start_generic(
 pub async fn start_generic_with_id(
     State(state): State<Arc<AppState>>,
     Path((name, instance_id)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = state.keys.check(AuthLevel::Function, &headers, &query)?;
+    let key = caller.key;
     let instance_id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
     let input = parse_input(&body, true)?;

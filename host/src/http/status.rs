@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::management::Params;
+use super::routes::Caller;
 use super::time::format_ms;
-use super::{ApiError, AppState, AuthLevel, WEBHOOK_PREFIX};
+use super::{ApiError, AppState, WEBHOOK_PREFIX};
 use crate::engine::Event;
 use crate::ids::InstanceId;
 use crate::store::{self, Instance};
@@ -22,11 +23,12 @@ const TASK_HUB: &str = "durable";
 pub async fn get_status(
     State(state): State<Arc<AppState>>,
     Path(instance_id): Path<String>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let key = params.key_check(&state, AuthLevel::Function, &headers)?;
+    let key = caller.key;
     let id = InstanceId::parse(&instance_id)
         .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
     let show_history = params.flag("showHistory", false)?;
