@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup build guests host run test clients lint fmt bench chaos clean
+.PHONY: all setup build guests host run test clients lint fmt bench chaos schemathesis clean
 
 all: build
 
@@ -71,6 +71,10 @@ test: build clients
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).
 chaos: build
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} $(CARGO) test --release -p e2e --test chaos -- --nocapture
+
+## schemathesis: property-based API test from /openapi.json (SCHEMATHESIS_SECONDS, default 120).
+schemathesis: build
+	scripts/schemathesis.sh $${SCHEMATHESIS_SECONDS:-120}
 
 ## bench: the benchmark against the real host (BENCH_ARGS=--short for a quick run).
 bench: build

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{Server, seed_config};
+use e2e::{Server, count_events, guest, seed_config};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -262,15 +262,30 @@ fn purge_restart_rewind_and_status_options() {
         400
     );
 
-    // Rewind: only failed instances qualify, and this host does not rewind yet.
+    // Rewind: only failed instances qualify. This one fails for good (bad input): rewinding it
+    // re-runs the failed activity, which fails again.
     assert_eq!(
         post(&server, &format!("{API}/instances/{done}/rewind")).status,
         412
     );
+    assert_eq!(
+        post(&server, &format!("{API}/instances/nobody/rewind")).status,
+        404
+    );
     let failed = server.start_order(&json!({"orderId": "P-2"})).unwrap();
     server.wait_finished(&failed, T).unwrap();
-    let r = post(&server, &format!("{API}/instances/{failed}/rewind"));
-    assert_eq!(r.status, 501, "{}", r.body);
+    let r = post(
+        &server,
+        &format!("{API}/instances/{failed}/rewind?reason=retry"),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let again = server.wait_finished(&failed, T).unwrap();
+    assert_eq!(again["runtimeStatus"], "Failed", "{again}");
+    assert_eq!(count_events(&server, &failed, "TaskFailed").unwrap(), 2);
+    assert_eq!(
+        count_events(&server, &failed, "ExecutionRewound").unwrap(),
+        1
+    );
 
     // Status options.
     let s = server
@@ -380,4 +395,83 @@ fn the_loopback_rpc_listener_serves_the_management_api_without_keys() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("only binds loopback"), "{err}");
+}
+
+#[test]
+fn rewind_reruns_the_failed_activity_and_completes_after_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let extra = format!(
+        r#"
+[[orchestrators]]
+component = "{orch}"
+
+[[activities]]
+component = "{acts}"
+[[activities.dirs]]
+host = "{files}"
+guest = "/files"
+"#,
+        orch = guest("test-orchestrator").display(),
+        acts = guest("test-activities").display(),
+        files = files.display(),
+    );
+    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let id = server
+        .start_orchestration(
+            "callActivity",
+            &json!({"name": "readRequired", "input": "/files/config.txt"}).to_string(),
+        )
+        .unwrap();
+    let failed = server.wait_finished(&id, T).unwrap();
+    assert_eq!(failed["runtimeStatus"], "Failed", "{failed}");
+    assert!(
+        failed["output"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read /files/config.txt"),
+        "{failed}"
+    );
+
+    // The operator fixes the cause and rewinds: the failed activity runs again, the instance
+    // completes, and nothing before the failure ran twice.
+    std::fs::write(files.join("config.txt"), "fixed").unwrap();
+    let r = post(
+        &server,
+        &format!("{API}/instances/{id}/rewind?reason=file%20restored"),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let done = server.wait_finished(&id, T).unwrap();
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    assert_eq!(done["output"], "fixed");
+    assert_eq!(count_events(&server, &id, "TaskScheduled").unwrap(), 1);
+    assert_eq!(count_events(&server, &id, "TaskFailed").unwrap(), 1);
+    assert_eq!(count_events(&server, &id, "TaskCompleted").unwrap(), 1);
+    assert_eq!(count_events(&server, &id, "ExecutionCompleted").unwrap(), 1);
+    let history = server
+        .status(&id, "?showHistory=true")
+        .unwrap()
+        .json()
+        .unwrap();
+    let rewound = history["historyEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["EventType"] == "ExecutionRewound")
+        .unwrap();
+    assert_eq!(rewound["Reason"], "file restored");
+    // A second rewind of a completed instance is refused.
+    assert_eq!(
+        post(&server, &format!("{API}/instances/{id}/rewind")).status,
+        412
+    );
+
+    // The rewound state survives a restart: the history replays to the same result.
+    let (config, data) = (server.config.clone(), server.data_dir.clone());
+    server.kill9();
+    let server = Server::start_with(&config, &data).unwrap();
+    let after = server.wait_finished(&id, T).unwrap();
+    assert_eq!(after["runtimeStatus"], "Completed");
+    assert_eq!(after["output"], "fixed");
 }

@@ -93,6 +93,13 @@ pub enum EventKind {
     ExecutionResumed {
         reason: String,
     },
+    /// A failed execution was rewound: the events at `voided` (its final failures, the decisions
+    /// of the turn that failed, and `ExecutionFailed`) no longer count, so replay reaches the
+    /// failed tasks again and they are re-run. The voided events stay in the history, for audit.
+    ExecutionRewound {
+        reason: String,
+        voided: Vec<u64>,
+    },
 }
 
 impl EventKind {
@@ -118,8 +125,36 @@ impl EventKind {
             EventKind::ContinuedAsNew { .. } => "ContinuedAsNew",
             EventKind::ExecutionSuspended { .. } => "ExecutionSuspended",
             EventKind::ExecutionResumed { .. } => "ExecutionResumed",
+            EventKind::ExecutionRewound { .. } => "ExecutionRewound",
         }
     }
+}
+
+/// What rewinding a failed execution voids: `ExecutionFailed`, and, of the turn that failed
+/// (the events after its `OrchestratorStarted`), the failed results and the decisions made in
+/// response. Completed results and raised events of that turn are kept. `None` if the history
+/// does not end in `ExecutionFailed`.
+pub fn rewind_voids(history: &[Event]) -> Option<Vec<u64>> {
+    let (failed, before) = history.split_last()?;
+    if !matches!(failed.kind, EventKind::ExecutionFailed { .. }) {
+        return None;
+    }
+    let mut voided = vec![failed.seq];
+    for event in before.iter().rev() {
+        match event.kind {
+            EventKind::OrchestratorStarted
+            | EventKind::ExecutionStarted { .. }
+            | EventKind::ExecutionRewound { .. } => break,
+            EventKind::TaskFailed { .. }
+            | EventKind::SubOrchestrationInstanceFailed { .. }
+            | EventKind::TaskScheduled { .. }
+            | EventKind::TimerCreated { .. }
+            | EventKind::SubOrchestrationInstanceCreated { .. } => voided.push(event.seq),
+            _ => {}
+        }
+    }
+    voided.sort_unstable();
+    Some(voided)
 }
 
 /// An instance's status, with Durable Functions' names.
@@ -188,6 +223,72 @@ mod tests {
         assert_eq!(json["eventType"], e.type_name());
         let back: EventKind = serde_json::from_value(json).unwrap();
         assert_eq!(back, e);
+    }
+
+    fn ev(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            timestamp_ms: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn rewind_voids_the_failed_turn_but_keeps_its_successes() {
+        let scheduled = |seq, task_id| {
+            ev(
+                seq,
+                EventKind::TaskScheduled {
+                    task_id,
+                    name: "a".into(),
+                    input: "1".into(),
+                },
+            )
+        };
+        let failed = |seq, task_id| {
+            ev(
+                seq,
+                EventKind::TaskFailed {
+                    task_id,
+                    reason: "boom".into(),
+                    details: None,
+                    digest: None,
+                },
+            )
+        };
+        let history = vec![
+            ev(
+                0,
+                EventKind::ExecutionStarted {
+                    name: "o".into(),
+                    input: "null".into(),
+                    orchestrator_digest: "d".into(),
+                },
+            ),
+            scheduled(1, 0),
+            scheduled(2, 1),
+            failed(3, 9), // an earlier turn's failure, survived: kept
+            ev(4, EventKind::OrchestratorStarted),
+            ev(
+                5,
+                EventKind::TaskCompleted {
+                    task_id: 1,
+                    result: "2".into(),
+                    digest: None,
+                },
+            ),
+            failed(6, 0),
+            scheduled(7, 2), // a decision made in reaction to the failure
+            ev(
+                8,
+                EventKind::ExecutionFailed {
+                    reason: "boom".into(),
+                    details: None,
+                },
+            ),
+        ];
+        assert_eq!(rewind_voids(&history), Some(vec![6, 7, 8]));
+        assert_eq!(rewind_voids(&history[..8]), None, "not failed");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod history;
 mod replay;
 
-pub use history::{Event, EventKind, RuntimeStatus};
+pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};
 pub use replay::{
     Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode, decision_of,
 };

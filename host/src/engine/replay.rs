@@ -191,6 +191,16 @@ impl Execution {
         });
         exec.turn_cursor = 1;
 
+        let events: Vec<Event> = events.collect();
+        // Events a rewind voided are skipped (their sequence numbers still count).
+        let voided: std::collections::HashSet<u64> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         for ev in events {
             if ev.seq != exec.next_seq {
                 return Err(HistoryError::BadSequence {
@@ -199,6 +209,9 @@ impl Execution {
                 });
             }
             exec.next_seq += 1;
+            if voided.contains(&ev.seq) {
+                continue;
+            }
             let kind_name = ev.kind.type_name();
             match ev.kind {
                 EventKind::ExecutionStarted { .. } => {
@@ -238,6 +251,7 @@ impl Execution {
                 | EventKind::ExecutionTerminated { .. }
                 | EventKind::ContinuedAsNew { .. } => exec.finished = true,
                 EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
+                EventKind::ExecutionRewound { .. } => exec.finished = false,
             }
         }
         Ok(exec)

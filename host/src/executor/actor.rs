@@ -149,7 +149,7 @@ impl Executor {
         events: Vec<Event>,
         reason: String,
     ) -> Result<Next, String> {
-        tracing::error!(instance = %instance.instance_id, "{reason}");
+        tracing::error!("{reason}");
         let output = json_string(&reason);
         self.commit_end(
             instance,
@@ -214,12 +214,12 @@ impl Executor {
         let (status, output) = match end {
             RunEnd::Aborted(why) => return Err(why),
             RunEnd::Evicted => {
-                tracing::debug!(instance = %instance.instance_id, "evicted while idle");
+                tracing::debug!("evicted while idle");
                 return Ok(Next::Done);
             }
             RunEnd::Terminated(reason) => {
                 exec.terminate(reason.clone());
-                tracing::info!(instance = %instance.instance_id, "terminated: {reason}");
+                tracing::info!("terminated: {reason}");
                 (RuntimeStatus::Terminated, json_string(&reason))
             }
             RunEnd::ContinueAsNew(input) => {
@@ -239,7 +239,7 @@ impl Executor {
             }
         };
         if status == RuntimeStatus::Failed {
-            tracing::info!(instance = %instance.instance_id, "orchestration failed: {output}");
+            tracing::info!("orchestration failed: {output}");
         }
         let events = exec.take_new_events();
         self.commit_end(instance, events, consumed, status, output, custom_status)
@@ -361,7 +361,7 @@ impl Executor {
             });
         }
         self.store.write(ops).await.map_err(|e| e.to_string())?;
-        tracing::debug!(instance = %instance.instance_id, execution = %next.execution_id, "continued as new");
+        tracing::debug!(execution = %next.execution_id, "continued as new");
         Ok(Next::Continue(Box::new((next, started))))
     }
 }

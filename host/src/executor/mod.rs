@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
 
 pub use timers::TimerService;
 
@@ -360,6 +361,51 @@ impl Executor {
             .await
     }
 
+    /// Rewinds a failed instance (Durable Functions' rewind): records `ExecutionRewound`, which
+    /// voids the failures the instance ended on (see [`crate::engine::rewind_voids`]), sets it
+    /// Running and starts it again; replay reaches the failed tasks, which run again.
+    pub async fn rewind(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let lookup = instance_id.clone();
+        let (instance, history) = store::read(&self.store, move |s| {
+            let instance = s
+                .instance(&lookup)?
+                .ok_or_else(|| StoreError::NoSuchInstance(lookup.to_string()))?;
+            let history = s.history(&lookup)?;
+            Ok((instance, history))
+        })
+        .await?;
+        if instance.status != RuntimeStatus::Failed {
+            return Err(StoreError::NotFailed(instance_id.to_string()));
+        }
+        let voided = crate::engine::rewind_voids(&history)
+            .ok_or_else(|| StoreError::NotFailed(instance_id.to_string()))?;
+        let now = self.now_ms();
+        let event = Event {
+            seq: history.len() as u64,
+            timestamp_ms: now,
+            kind: EventKind::ExecutionRewound { reason, voided },
+        };
+        self.store
+            .write(vec![Op::Rewind {
+                instance_id: instance_id.clone(),
+                execution_id: instance.execution_id.clone(),
+                event,
+                updated_ms: now,
+            }])
+            .await?;
+        tracing::info!(instance = %instance_id, "rewound; re-running its failed steps");
+        let mut running = instance;
+        running.status = RuntimeStatus::Running;
+        running.output = None;
+        running.updated_ms = now;
+        self.spawn_actor(running, None);
+        Ok(())
+    }
+
     /// Queues `event` in the instance's durable inbox, then wakes the instance.
     async fn send(
         self: &Arc<Self>,
@@ -436,7 +482,9 @@ impl Executor {
         rx: mpsc::UnboundedReceiver<Inbound>,
     ) {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        // Every log line of the instance's actor (turns, guest logs, failures) names it.
+        let span = tracing::info_span!("instance", id = %instance.instance_id);
+        let actor = async move {
             let id = instance.instance_id.clone();
             let mut tx = tx;
             let outcome = this.run_actor(instance, history, &mut tx, rx).await;
@@ -451,7 +499,8 @@ impl Executor {
                 tokio::time::sleep(RESUME_AFTER_ERROR).await;
                 this.resume(id).await;
             }
-        });
+        };
+        tokio::spawn(actor.instrument(span));
     }
 
     /// Starts an actor for an instance from its stored state, if it is unfinished and not live.
@@ -566,7 +615,9 @@ impl Executor {
         let this = Arc::clone(self);
         let instance = instance.clone();
         let execution = execution.clone();
-        tokio::spawn(async move {
+        let span =
+            tracing::info_span!("activity", instance = %instance, task = task_id, name = %name);
+        let call = async move {
             let tag = format!("{instance}/{task_id}");
             let (digest, result) = match this.components.activity(&name) {
                 None => (
@@ -612,7 +663,8 @@ impl Executor {
                     event,
                 },
             );
-        });
+        };
+        tokio::spawn(call.instrument(span));
     }
 }
 

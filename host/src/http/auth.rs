@@ -71,18 +71,24 @@ impl Keys {
         headers: &HeaderMap,
         code: Option<&str>,
     ) -> Result<Option<String>, ApiError> {
-        let presented = code.map(str::to_owned).or_else(|| {
-            headers
-                .get("x-functions-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-        let accepted = match (level, &presented) {
-            _ if self.open => true,
-            (AuthLevel::Anonymous, _) => true,
-            (_, None) => false,
-            (AuthLevel::Admin, Some(key)) => constant_time_eq(key, &self.master),
-            (AuthLevel::Function, Some(key)) => {
+        let header = headers.get("x-functions-key").and_then(|v| v.to_str().ok());
+        if self.open || level == AuthLevel::Anonymous {
+            return Ok(code.or(header).map(str::to_owned));
+        }
+        // Either credential may carry the key (a stale `?code=` beside a good header is fine).
+        [code, header]
+            .into_iter()
+            .flatten()
+            .find(|key| self.grants(level, key))
+            .map(|key| Some(key.to_owned()))
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    fn grants(&self, level: AuthLevel, key: &str) -> bool {
+        match level {
+            AuthLevel::Anonymous => true,
+            AuthLevel::Admin => constant_time_eq(key, &self.master),
+            AuthLevel::Function => {
                 // Check every key (no early exit) so timing does not reveal which one matched.
                 let mut ok = constant_time_eq(key, &self.master);
                 for (_, k) in &self.function {
@@ -90,11 +96,6 @@ impl Keys {
                 }
                 ok
             }
-        };
-        if accepted {
-            Ok(presented)
-        } else {
-            Err(ApiError::Unauthorized)
         }
     }
 }
@@ -156,6 +157,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-functions-key", "master".parse().unwrap());
         assert!(keys.check(AuthLevel::Admin, &h, &none).is_ok());
+        // A wrong ?code= beside a good header still passes, with the good key echoed.
+        assert_eq!(
+            keys.check(AuthLevel::Admin, &h, &query("wrong")).unwrap(),
+            Some("master".to_owned())
+        );
     }
 
     #[test]

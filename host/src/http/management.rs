@@ -59,7 +59,7 @@ impl Params {
 
     pub fn flag(&self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.get(name).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") => Ok(default),
+            None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
             Some(other) => Err(ApiError::BadRequest(format!(
@@ -70,7 +70,7 @@ impl Params {
 
     /// An ISO 8601 / RFC 3339 time (or a bare date) as ms since the epoch.
     pub fn time(&self, name: &str) -> Result<Option<u64>, ApiError> {
-        let Some(text) = self.get(name).filter(|t| !t.is_empty()) else {
+        let Some(text) = self.get(name) else {
             return Ok(None);
         };
         parse_time(text).map(Some).ok_or_else(|| {
@@ -145,7 +145,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let top = match params.get("top").filter(|t| !t.is_empty()) {
+    let top = match params.get("top") {
         None => DEFAULT_TOP,
         Some(t) => t
             .parse::<usize>()
@@ -261,21 +261,21 @@ async fn control(
 pub async fn rewind(
     State(state): State<Arc<AppState>>,
     Path(instance_id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let params = Params::parse(raw.as_deref());
     let id = parse_id(&instance_id)?;
-    let lookup = id.clone();
-    let instance = store::read(state.executor.store(), move |s| s.instance(&lookup))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no instance with id '{id}'")))?;
-    if instance.status != RuntimeStatus::Failed {
-        return Err(ApiError::PreconditionFailed(format!(
-            "only failed instances can be rewound; '{id}' is {}",
-            instance.status.as_str()
-        )));
+    let reason = params.get("reason").unwrap_or("").to_owned();
+    match state.executor.rewind(&id, reason).await {
+        Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+        Err(StoreError::NoSuchInstance(_)) => {
+            Err(ApiError::NotFound(format!("no instance with id '{id}'")))
+        }
+        Err(StoreError::NotFailed(_)) => Err(ApiError::PreconditionFailed(format!(
+            "only failed instances can be rewound; '{id}' has not failed"
+        ))),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::NotImplemented(
-        "rewind is not supported by this host yet; restart the instance instead".into(),
-    ))
 }
 
 /// `POST instances/{id}/restart[?restartWithNewInstanceId=false]`: 202 with the new instance's

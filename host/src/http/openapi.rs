@@ -234,8 +234,8 @@ fn responses(route: &Route) -> Value {
     }
     for (code, description) in route.errors {
         // A failed instance's status is the body of getStatus's 500.
-        let schema = if *code == 500 {
-            json!({})
+        let schema = if *code == 500 && route.answer == Answer::Status {
+            schema_ref("Status")
         } else {
             schema_ref("Error")
         };

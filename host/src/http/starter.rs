@@ -101,6 +101,15 @@ async fn start(
                 })?,
         ),
     };
+    // Accepted for compatibility (this host is notified of completion; it does not poll), but
+    // checked like `timeout` so that a malformed value is not silently taken.
+    if let Some(p) = query.get("pollingInterval")
+        && !p.parse::<f64>().is_ok_and(|s| s.is_finite() && s >= 0.0)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "pollingInterval must be a non-negative number of seconds, not '{p}'"
+        )));
+    }
     let instance = state.executor.start(name, instance_id, input).await?;
     if let Some(timeout) = wait
         && state

@@ -11,6 +11,8 @@ pub enum StoreError {
     InstanceFinished(String),
     #[error("instance '{0}' has not finished")]
     NotFinished(String),
+    #[error("instance '{0}' has not failed")]
+    NotFailed(String),
     #[error("history conflict for instance '{instance}': event {seq} already exists")]
     HistoryConflict { instance: String, seq: u64 },
     #[error("the database is busy or locked: {0}")]

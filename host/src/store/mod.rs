@@ -102,6 +102,15 @@ pub enum Op {
         consumed: Vec<String>,
         updated_ms: u64,
     },
+    /// Rewinds a failed execution: appends `event` (`ExecutionRewound`), sets the instance
+    /// Running and clears its output. Fails with [`StoreError::NotFailed`] unless it is Failed
+    /// (checked in the transaction, so two rewinds cannot both succeed).
+    Rewind {
+        instance_id: InstanceId,
+        execution_id: ExecutionId,
+        event: Event,
+        updated_ms: u64,
+    },
     /// Stores a component's bytes under its digest, with the names it exports (no-op if present).
     PutComponent {
         digest: String,

@@ -244,6 +244,25 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             ])?;
             Ok(())
         }
+        Op::Rewind {
+            instance_id,
+            execution_id,
+            event,
+            updated_ms,
+        } => {
+            match instance_status(conn, instance_id)? {
+                None => return Err(StoreError::NoSuchInstance(instance_id.to_string())),
+                Some(RuntimeStatus::Failed) => {}
+                Some(_) => return Err(StoreError::NotFailed(instance_id.to_string())),
+            }
+            insert_event(conn, instance_id, execution_id, event)?;
+            conn.prepare_cached(
+                "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
+                 WHERE instance_id = ?1",
+            )?
+            .execute(params![instance_id.as_str(), *updated_ms as i64])?;
+            Ok(())
+        }
         Op::Purge {
             instance_id,
             required,

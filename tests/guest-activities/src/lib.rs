@@ -12,6 +12,7 @@ durable_sdk::activities! {
     "getEnv" => get_env,
     "connect" => connect,
     "spinForever" => spin_forever,
+    "readRequired" => read_required,
 }
 
 /// `{"ok": content}` or `{"error": message}`.
@@ -24,6 +25,11 @@ fn report<T: Into<Json>>(result: Result<T, String>) -> Result<Json, Error> {
 
 pub fn read_file(path: String) -> Result<Json, Error> {
     report(std::fs::read_to_string(&path).map_err(|e| e.to_string()))
+}
+
+/// The file's contents; the task fails if it cannot be read (for the rewind tests).
+pub fn read_required(path: String) -> Result<String, Error> {
+    std::fs::read_to_string(&path).map_err(|e| Error::new(format!("cannot read {path}: {e}")))
 }
 
 pub fn write_file(args: Json) -> Result<Json, Error> {
