@@ -40,6 +40,7 @@ fn main() -> Result<()> {
         rpc_listen: (!args.rpc_listen.eq_ignore_ascii_case("off")).then_some(args.rpc_listen),
         max_hot_instances: args.max_hot_instances,
         max_queued: args.max_queued,
+        shutdown_grace: std::time::Duration::from_millis(args.shutdown_grace_ms),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

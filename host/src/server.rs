@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub max_hot_instances: u32,
     /// Instances that may wait for a slot before starters answer 503.
     pub max_queued: usize,
+    /// On shutdown, how long running activity calls may take to finish.
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,8 +246,11 @@ pub async fn serve(
     })?;
     // One shutdown signal for both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let draining = Arc::clone(&host.state.executor);
     tokio::spawn(async move {
         shutdown.await;
+        // From now on no activity call starts, and results of running ones go to the disk.
+        draining.begin_drain();
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -292,8 +297,17 @@ pub async fn serve(
     if let Some((_, task)) = rpc {
         let _ = task.await;
     }
-    // No new work is accepted any more: let what was already queued reach the disk. Turns not
-    // yet submitted, and activities still running, resume from the history on the next start.
+    // No new work is accepted any more. Activity calls already running may finish within the
+    // grace period (their results are written to the inbox, so they do not run again); then
+    // let what was already queued reach the disk. Turns not yet submitted, and calls still
+    // running, resume from the history on the next start.
+    let unfinished = host.state.executor.drain(options.shutdown_grace).await;
+    if unfinished > 0 {
+        tracing::warn!(
+            "{unfinished} activity calls still running after {:?}; they run again on the next start",
+            options.shutdown_grace
+        );
+    }
     let flush = host.state.executor.flush();
     match tokio::time::timeout(std::time::Duration::from_secs(10), flush).await {
         Ok(Ok(())) => tracing::info!("store flushed; exiting"),

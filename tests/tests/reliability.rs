@@ -85,3 +85,65 @@ fn sigterm_exits_cleanly_and_the_next_start_finishes_the_work() {
         assert_eq!(count_events(&server, id, "ExecutionCompleted").unwrap(), 1);
     }
 }
+
+#[test]
+fn sigterm_lets_running_activities_finish_and_keeps_their_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let extra = format!(
+        r#"
+[[orchestrators]]
+component = "{orch}"
+
+[[activities]]
+component = "{acts}"
+[[activities.dirs]]
+host = "{out}"
+guest = "/out"
+access = "read-write"
+"#,
+        orch = e2e::guest("test-orchestrator").display(),
+        acts = e2e::guest("test-activities").display(),
+        out = out.display(),
+    );
+    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            let input = json!({"name": "slowAppend", "input": {"ms": 1500, "path": "/out/runs.txt", "line": format!("run-{i}")}});
+            server
+                .start_orchestration("callActivity", &input.to_string())
+                .unwrap()
+        })
+        .collect();
+    // The calls are running (each sleeps 1.5 s) when SIGTERM arrives.
+    std::thread::sleep(Duration::from_millis(400));
+    let (config, data) = (server.config.clone(), server.data_dir.clone());
+    let began = std::time::Instant::now();
+    assert!(
+        server.terminate(Duration::from_secs(20)).unwrap(),
+        "SIGTERM must exit with status 0"
+    );
+    let waited = began.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "the host must wait for the running calls ({waited:?})"
+    );
+    let runs = || {
+        std::fs::read_to_string(out.join("runs.txt"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(runs(), 4, "every running call finished before exit");
+
+    // After the restart every instance completes, and no call ran a second time.
+    let server = Server::start_with(&config, &data).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let s = server.wait_finished(id, T).unwrap();
+        assert_eq!(s["runtimeStatus"], "Completed", "{s}");
+        assert_eq!(s["output"], format!("run-{i}"));
+        assert_eq!(count_events(&server, id, "TaskCompleted").unwrap(), 1);
+    }
+    assert_eq!(runs(), 4, "a call whose result was kept must not run again");
+}

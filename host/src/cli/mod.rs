@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// Instances that may wait for a slot; beyond it, starters answer 503 with Retry-After.
     #[arg(long, env = "DURABLE_MAX_QUEUED", default_value_t = 10_000)]
     pub max_queued: usize,
+    /// On SIGTERM: how long activity calls already running may take to finish (their results
+    /// are kept, so they do not run again); calls still running then are re-run on the next start.
+    #[arg(long, env = "DURABLE_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
     #[arg(long, hide = true)]
     pub test_clock: bool,

@@ -10,4 +10,5 @@ mod replay;
 pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};
 pub use replay::{
     Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode, decision_of,
+    result_task_id,
 };

@@ -640,7 +640,8 @@ pub fn decision_of(kind: &EventKind) -> Option<(TaskId, Decision)> {
     }
 }
 
-fn result_task_id(kind: &EventKind) -> Option<TaskId> {
+/// The task a result event (completion, failure, timer, child outcome) answers.
+pub fn result_task_id(kind: &EventKind) -> Option<TaskId> {
     match kind {
         EventKind::TaskCompleted { task_id, .. }
         | EventKind::TaskFailed { task_id, .. }

@@ -104,9 +104,17 @@ impl Executor {
                 .fail_unrunnable(instance, exec.take_new_events(), reason)
                 .await;
         };
-        // Work that was in flight before a restart is set going again.
+        // Work that was in flight before a restart is set going again, unless its result is
+        // already waiting in the inbox (an activity that finished during a clean shutdown).
+        let answered: HashSet<u32> = inbox
+            .iter()
+            .filter(|m| m.execution_id.as_ref() == Some(&instance.execution_id))
+            .filter_map(|m| crate::engine::result_task_id(&m.event))
+            .collect();
         for (task_id, decision) in exec.open_tasks() {
-            self.start_task(instance, task_id, decision);
+            if !answered.contains(&task_id) {
+                self.start_task(instance, task_id, decision);
+            }
         }
         for message in inbox {
             let _ = tx.send(Inbound {

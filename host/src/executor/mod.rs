@@ -96,6 +96,12 @@ pub struct Executor {
     max_queued: usize,
     /// Instances waiting for a slot in memory right now.
     pub(crate) queued: std::sync::atomic::AtomicUsize,
+    /// Set on shutdown: no activity call starts, and results go to the durable inbox.
+    draining: std::sync::atomic::AtomicBool,
+    /// Activity calls running right now.
+    activities_running: std::sync::atomic::AtomicUsize,
+    /// Notified when `activities_running` drops.
+    activity_done: tokio::sync::Notify,
 }
 
 /// How the executor behaves.
@@ -140,6 +146,9 @@ impl Executor {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            activities_running: std::sync::atomic::AtomicUsize::new(0),
+            activity_done: tokio::sync::Notify::new(),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -165,6 +174,34 @@ impl Executor {
     /// True when few orchestrator slots are left: idle instances should make room.
     pub(crate) fn under_pressure(&self) -> bool {
         self.hot_slots.available_permits() * 4 < self.components.orchestrators.max_hot_instances()
+    }
+
+    /// Shutdown begins: no activity call starts from now on (scheduled ones stay pending in the
+    /// history and run on the next start), and the results of running calls are written to the
+    /// durable inbox as well as handed to their instance, so none is lost at exit.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits up to `grace` for running activity calls to finish and their results to be
+    /// written; returns how many were still running.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        self.begin_drain();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let done = self.activity_done.notified();
+            let running = self.activities_running.load(Ordering::SeqCst);
+            if running == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return self.activities_running.load(Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Waits until every store batch submitted so far is committed (clean shutdown).
@@ -619,6 +656,9 @@ impl Executor {
             tracing::info_span!("activity", instance = %instance, task = task_id, name = %name);
         let call = async move {
             let tag = format!("{instance}/{task_id}");
+            if this.draining() {
+                return;
+            }
             let (digest, result) = match this.components.activity(&name) {
                 None => (
                     None,
@@ -629,6 +669,11 @@ impl Executor {
                 ),
                 Some((digest, activity)) => {
                     let _permit = this.activity_slots.acquire().await;
+                    if this.draining() {
+                        // Not started: it stays pending in the history for the next start.
+                        return;
+                    }
+                    this.activities_running.fetch_add(1, Ordering::SeqCst);
                     let began = std::time::Instant::now();
                     let result = this
                         .components
@@ -642,6 +687,7 @@ impl Executor {
                     (Some(digest), result)
                 }
             };
+            let ran = digest.is_some();
             let event = match result {
                 ActivityResult::Completed(result) => EventKind::TaskCompleted {
                     task_id,
@@ -655,14 +701,39 @@ impl Executor {
                     digest,
                 },
             };
+            let mut msg_id = None;
+            if this.draining() {
+                // Shutting down: keep the result in the durable inbox so that the call does
+                // not run again; the instance consumes (and deletes) it with the turn that
+                // records it, now or after the restart.
+                let message = InboxMessage {
+                    msg_id: uuid::Uuid::new_v4().simple().to_string(),
+                    execution_id: Some(execution.clone()),
+                    event: event.clone(),
+                };
+                msg_id = Some(message.msg_id.clone());
+                let write = this.store.write(vec![Op::Enqueue {
+                    instance_id: instance.clone(),
+                    message,
+                    required: false,
+                }]);
+                if let Err(e) = write.await {
+                    tracing::warn!("keeping an activity result at shutdown failed: {e}");
+                    msg_id = None;
+                }
+            }
             this.deliver(
                 &instance,
                 Inbound {
                     execution_id: Some(execution),
-                    msg_id: None,
+                    msg_id,
                     event,
                 },
             );
+            if ran {
+                this.activities_running.fetch_sub(1, Ordering::SeqCst);
+                this.activity_done.notify_waiters();
+            }
         };
         tokio::spawn(call.instrument(span));
     }

@@ -13,6 +13,7 @@ durable_sdk::activities! {
     "connect" => connect,
     "spinForever" => spin_forever,
     "readRequired" => read_required,
+    "slowAppend" => slow_append,
 }
 
 /// `{"ok": content}` or `{"error": message}`.
@@ -30,6 +31,22 @@ pub fn read_file(path: String) -> Result<Json, Error> {
 /// The file's contents; the task fails if it cannot be read (for the rewind tests).
 pub fn read_required(path: String) -> Result<String, Error> {
     std::fs::read_to_string(&path).map_err(|e| Error::new(format!("cannot read {path}: {e}")))
+}
+
+/// Sleeps `ms`, then appends `line` to the file at `path` (so a test can count the runs).
+pub fn slow_append(args: Json) -> Result<String, Error> {
+    use std::io::Write;
+    let ms = args["ms"].as_u64().unwrap_or(0);
+    let path = args["path"].as_str().unwrap_or_default().to_owned();
+    let line = args["line"].as_str().unwrap_or_default().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|e| Error::new(format!("appending to {path}: {e}")))?;
+    Ok(line)
 }
 
 pub fn write_file(args: Json) -> Result<Json, Error> {
