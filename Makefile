@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup build guests host run test clients lint fmt bench chaos schemathesis clean
+.PHONY: all setup build guests host run test clients lint fmt bench chaos schemathesis fuzz clean
 
 all: build
 
@@ -75,6 +75,15 @@ chaos: build
 ## schemathesis: property-based API test from /openapi.json (SCHEMATHESIS_SECONDS, default 120).
 schemathesis: build
 	scripts/schemathesis.sh $${SCHEMATHESIS_SECONDS:-120}
+
+## fuzz: cargo-fuzz on the pure engine (history decoding, replay), FUZZ_SECONDS per target
+## (default 60). The machine has only a stable toolchain, so RUSTC_BOOTSTRAP=1 lets cargo-fuzz
+## pass its -Z sanitizer flags.
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in replay history_json; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t -- -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; \
+	done
 
 ## bench: the benchmark against the real host (BENCH_ARGS=--short for a quick run).
 bench: build

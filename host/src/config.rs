@@ -10,6 +10,9 @@
 //! memory_mib = 64        # optional
 //! env = ["GREETING"]     # host environment variables passed through, by name
 //! connect = ["127.0.0.1:8080"]   # outbound TCP/UDP allowed to these addresses only
+//! max_result_kib = 1024  # a larger result fails the call
+//! max_concurrency = 8    # calls of this component at once
+//! retry = { max_attempts = 3, first_delay_ms = 100, backoff = 2.0, max_delay_ms = 60000 }
 //! [[activities.dirs]]    # preopened directories (cap-std: nothing outside them)
 //! host = "data"          # relative to this file
 //! guest = "/data"
@@ -36,7 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::http::{AuthLevel, Starter};
-use crate::runtime::activity::{ActivityGrant, DirGrant};
+use crate::runtime::activity::{ActivityGrant, DirGrant, RetryGrant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -100,6 +103,34 @@ struct RawActivity {
     /// `IP:port` addresses the activity may connect to.
     #[serde(default)]
     connect: Vec<String>,
+    /// Largest result a call may return, KiB (default 1024).
+    max_result_kib: Option<u64>,
+    /// Calls of this component that may run at once.
+    max_concurrency: Option<usize>,
+    /// Host-side retries of failed calls.
+    retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: u32,
+    #[serde(default = "default_first_delay_ms")]
+    first_delay_ms: u64,
+    #[serde(default = "default_backoff")]
+    backoff: f64,
+    #[serde(default = "default_max_delay_ms")]
+    max_delay_ms: u64,
+}
+
+fn default_first_delay_ms() -> u64 {
+    100
+}
+fn default_backoff() -> f64 {
+    2.0
+}
+fn default_max_delay_ms() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +258,39 @@ impl Config {
                     ))
                 })?;
                 grant.connect.push(parsed);
+            }
+            if let Some(kib) = a.max_result_kib {
+                if !(1..=65_536).contains(&kib) {
+                    return Err(invalid(
+                        "activity max_result_kib must be between 1 and 65536".into(),
+                    ));
+                }
+                grant.max_result_bytes = (kib as usize) << 10;
+            }
+            if let Some(n) = a.max_concurrency {
+                if n == 0 {
+                    return Err(invalid(
+                        "activity max_concurrency must be at least 1".into(),
+                    ));
+                }
+                grant.max_concurrency = Some(n);
+            }
+            if let Some(r) = a.retry {
+                if !(2..=100).contains(&r.max_attempts)
+                    || !r.backoff.is_finite()
+                    || r.backoff < 1.0
+                    || r.max_delay_ms < r.first_delay_ms
+                {
+                    return Err(invalid(
+                        "activity retry needs max_attempts from 2 to 100, backoff >= 1 and max_delay_ms >= first_delay_ms".into(),
+                    ));
+                }
+                grant.retry = Some(RetryGrant {
+                    max_attempts: r.max_attempts,
+                    first_delay: Duration::from_millis(r.first_delay_ms),
+                    backoff: r.backoff,
+                    max_delay: Duration::from_millis(r.max_delay_ms),
+                });
             }
             activities.push((base.join(a.component), grant));
         }

@@ -35,6 +35,7 @@ fn main() -> Result<()> {
         data_dir: args.data_dir,
         master_key: args.master_key,
         test_clock: args.test_clock,
+        watch: args.watch,
         idle_evict: (args.evict_idle_ms > 0)
             .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
         rpc_listen: (!args.rpc_listen.eq_ignore_ascii_case("off")).then_some(args.rpc_listen),

@@ -22,6 +22,8 @@ pub struct ServeOptions {
     pub master_key: Option<String>,
     /// Use a clock that `POST /admin/test/clock/advance` can move forward (tests only).
     pub test_clock: bool,
+    /// Deploy component files of the config again when they change (local development).
+    pub watch: bool,
     /// Drop instances idle this long from memory (`None`: keep them).
     pub idle_evict: Option<std::time::Duration>,
     /// Loopback address of the keyless management listener (`None`: off).
@@ -64,6 +66,8 @@ pub struct Host {
     pub state: Arc<AppState>,
     pub key_source: KeySource,
     pub recovered: usize,
+    /// The component files of the config, for `--watch`.
+    pub files: Vec<(Kind, PathBuf)>,
 }
 
 /// Opens the store, loads and checks every component, resumes unfinished instances.
@@ -177,10 +181,22 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         test_clock,
         deployer,
     });
+    let files = config
+        .orchestrators
+        .iter()
+        .map(|p| (Kind::Orchestrator, p.clone()))
+        .chain(
+            config
+                .activities
+                .iter()
+                .map(|(p, _)| (Kind::Activity, p.clone())),
+        )
+        .collect();
     Ok(Host {
         state,
         key_source,
         recovered,
+        files,
     })
 }
 
@@ -288,6 +304,16 @@ pub async fn serve(
         }
     };
     print_banner(&host, addr, rpc.as_ref().map(|(a, _)| *a));
+    if options.watch {
+        println!(
+            "watching {} component file(s) for changes",
+            host.files.len()
+        );
+        tokio::spawn(watch_files(
+            Arc::clone(&host.state.deployer),
+            host.files.clone(),
+        ));
+    }
     let result = http::run(
         listener,
         http::app(Arc::clone(&host.state)),
@@ -318,6 +344,47 @@ pub async fn serve(
         addr: addr.to_string(),
         source,
     })
+}
+
+/// How often `--watch` looks at the component files.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// `--watch`: deploys a component file again when its size or modification time changes (and
+/// has stopped changing, so a file still being written is not taken half-done).
+async fn watch_files(deployer: Arc<Deployer>, files: Vec<(Kind, PathBuf)>) {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut seen: Vec<_> = files.iter().map(|(_, p)| stamp(p)).collect();
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        for ((kind, path), last) in files.iter().zip(seen.iter_mut()) {
+            let now = stamp(path);
+            if now.is_none() || now == *last {
+                continue;
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+            if stamp(path) != now {
+                continue; // still being written; look again next round
+            }
+            *last = now;
+            let shown = path.display();
+            match std::fs::read(path) {
+                Err(e) => tracing::warn!("{shown} changed but cannot be read: {e}"),
+                Ok(bytes) => match deployer.deploy(*kind, bytes, true).await {
+                    Ok(d) => tracing::info!(
+                        "{shown} changed: deployed {} {} ({})",
+                        kind.as_str(),
+                        d.digest,
+                        d.names.join(", ")
+                    ),
+                    Err(e) => tracing::warn!("{shown} changed but was refused: {e}"),
+                },
+            }
+        }
+    }
 }
 
 fn print_banner(host: &Host, addr: SocketAddr, rpc: Option<SocketAddr>) {

@@ -175,3 +175,101 @@ fn bad_grants_are_refused_at_startup_with_the_reason() {
         assert!(err.contains(expected), "expected '{expected}' in: {err}");
     }
 }
+
+#[test]
+fn hostile_activities_are_contained_and_limits_come_from_the_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let extra = format!(
+        r#"
+[[orchestrators]]
+component = "{orch}"
+
+[[activities]]
+component = "{acts}"
+memory_mib = 64
+max_result_kib = 16
+max_concurrency = 1
+retry = {{ max_attempts = 3, first_delay_ms = 10 }}
+[[activities.dirs]]
+host = "{out}"
+guest = "/out"
+access = "read-write"
+"#,
+        orch = guest("test-orchestrator").display(),
+        acts = guest("test-activities").display(),
+        out = out.display(),
+    );
+    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let failure = |s: &Value| {
+        assert_eq!(s["runtimeStatus"], "Failed", "{s}");
+        s["output"].as_str().unwrap().to_owned()
+    };
+
+    // A memory bomb hits the grant's cap; deep recursion overflows the stack; both are named.
+    let bomb = failure(&call(&server, "allocate", json!(1000)));
+    assert!(bomb.contains("memory limit of 64 MiB exceeded"), "{bomb}");
+    let deep = failure(&call(&server, "recurse", json!(10_000_000)));
+    assert!(
+        deep.contains("stack overflow") || deep.contains("deep recursion"),
+        "{deep}"
+    );
+    // A huge result fails the call; a small one passes.
+    let huge = failure(&call(&server, "bigResult", json!(100_000)));
+    assert!(huge.contains("over the limit of 16 KiB"), "{huge}");
+    let small = call(&server, "bigResult", json!(100));
+    assert_eq!(small["output"].as_str().unwrap().len(), 100);
+
+    // Host-side retries: two failures then success completes; a third failure is reported with
+    // the number of attempts.
+    let ok = call(
+        &server,
+        "failTimes",
+        json!({"path": "/out/a.count", "times": 3}),
+    );
+    assert_eq!(ok["runtimeStatus"], "Completed", "{ok}");
+    assert_eq!(ok["output"], 3);
+    let gave_up = failure(&call(
+        &server,
+        "failTimes",
+        json!({"path": "/out/b.count", "times": 5}),
+    ));
+    assert!(gave_up.contains("(after 3 attempts)"), "{gave_up}");
+    assert_eq!(std::fs::read_to_string(out.join("b.count")).unwrap(), "3");
+
+    // max_concurrency = 1: calls of this component never overlap.
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let input = json!({"name": "slowAppend", "input": {"ms": 100, "path": "/out/log.txt", "line": i.to_string(), "marks": true}});
+            server
+                .start_orchestration("callActivity", &input.to_string())
+                .unwrap()
+        })
+        .collect();
+    for id in &ids {
+        assert_eq!(
+            server.wait_finished(id, T).unwrap()["runtimeStatus"],
+            "Completed"
+        );
+    }
+    let log = std::fs::read_to_string(out.join("log.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    for pair in lines.chunks(2) {
+        assert_eq!(
+            pair[0].strip_prefix("start-"),
+            Some(pair[1]),
+            "calls overlapped:\n{log}"
+        );
+    }
+
+    // The host kept serving throughout.
+    let id = server
+        .start_order(&json!({"orderId": "H-1", "customerId": "c"}))
+        .unwrap();
+    assert_eq!(
+        server.wait_finished(&id, T).unwrap()["runtimeStatus"],
+        "Completed"
+    );
+}

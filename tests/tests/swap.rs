@@ -284,3 +284,47 @@ fn bad_modules_are_refused_with_the_reason_and_nothing_is_activated() {
     assert_eq!(status, 413, "oversized uploads are refused");
     assert_eq!(routes(&server), before, "nothing was activated");
 }
+
+#[test]
+fn serve_watch_deploys_a_rebuilt_component_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let acts = dir.path().join("activities.wasm");
+    std::fs::copy(guest("activities"), &acts).unwrap();
+    let config = dir.path().join("durable.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[orchestrators]]\ncomponent = \"{}\"\n\n[[activities]]\ncomponent = \"{}\"\n\n\
+             [[starters]]\nroute = \"/api/orchestrators/order-processing\"\n\
+             orchestration = \"orderProcessingOrchestrator\"\n",
+            guest("orchestrator").display(),
+            acts.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_args(&config, &dir.path().join("data"), &["--watch"]).unwrap();
+    assert_eq!(order_output(&server, "W-1")["reservationId"], "W-1-inv");
+
+    // "Rebuild": the file changes in place; new orders use it within a second or so.
+    std::fs::copy(guest("activities-v2"), &acts).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 2;
+    loop {
+        let order_id = format!("W-{n}");
+        let out = order_output(&server, &order_id);
+        if out["reservationId"] == format!("{order_id}-inv-v2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilt file was not deployed: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        n += 1;
+    }
+    // A broken rebuild is refused (logged) and the working version stays active.
+    std::fs::write(&acts, b"not a component").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = order_output(&server, "W-after");
+    assert_eq!(out["reservationId"], "W-after-inv-v2", "{out}");
+}

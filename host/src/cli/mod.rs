@@ -174,6 +174,10 @@ pub struct ServeArgs {
     /// are kept, so they do not run again); calls still running then are re-run on the next start.
     #[arg(long, env = "DURABLE_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// Local development: when a component file named in the config changes (a rebuild), deploy
+    /// it (validated, stored, activated) without a restart.
+    #[arg(long, env = "DURABLE_WATCH")]
+    pub watch: bool,
     /// Testing only: serve POST /admin/test/clock/advance?ms=N to move time forward.
     #[arg(long, hide = true)]
     pub test_clock: bool,

@@ -668,22 +668,54 @@ impl Executor {
                     },
                 ),
                 Some((digest, activity)) => {
+                    // The component's own limit first, then a host-wide slot.
+                    let _own = match &activity.slots {
+                        Some(slots) => Some(slots.acquire().await),
+                        None => None,
+                    };
                     let _permit = this.activity_slots.acquire().await;
                     if this.draining() {
                         // Not started: it stays pending in the history for the next start.
                         return;
                     }
                     this.activities_running.fetch_add(1, Ordering::SeqCst);
-                    let began = std::time::Instant::now();
-                    let result = this
-                        .components
-                        .activities
-                        .invoke(&activity, &name, &input, &tag)
-                        .await;
-                    this.counters.activities.fetch_add(1, Ordering::Relaxed);
-                    this.counters
-                        .activity_micros
-                        .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    let mut attempt = 1;
+                    let result = loop {
+                        let began = std::time::Instant::now();
+                        let result = this
+                            .components
+                            .activities
+                            .invoke(&activity, &name, &input, &tag)
+                            .await;
+                        this.counters.activities.fetch_add(1, Ordering::Relaxed);
+                        this.counters
+                            .activity_micros
+                            .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        let retry = activity.grant.retry.as_ref();
+                        match (result, retry) {
+                            (ActivityResult::Failed { reason, .. }, Some(policy))
+                                if attempt < policy.max_attempts && !this.draining() =>
+                            {
+                                attempt += 1;
+                                let delay = policy.delay_before(attempt);
+                                tracing::info!(
+                                    "attempt {} of {} failed ({reason}); again in {delay:?}",
+                                    attempt - 1,
+                                    policy.max_attempts
+                                );
+                                tokio::time::sleep(delay).await;
+                            }
+                            (ActivityResult::Failed { reason, details }, Some(_))
+                                if attempt > 1 =>
+                            {
+                                break ActivityResult::Failed {
+                                    reason: format!("{reason} (after {attempt} attempts)"),
+                                    details,
+                                };
+                            }
+                            (result, _) => break result,
+                        }
+                    };
                     (Some(digest), result)
                 }
             };

@@ -33,7 +33,37 @@ pub struct ActivityGrant {
     pub dirs: Vec<DirGrant>,
     /// Addresses the guest may open TCP connections (or send UDP datagrams) to.
     pub connect: Vec<SocketAddr>,
+    /// Largest result (JSON text) a call may return; a larger one fails the call.
+    pub max_result_bytes: usize,
+    /// Calls of this component that may run at once (`None`: only the host-wide limit).
+    pub max_concurrency: Option<usize>,
+    /// Failed calls are tried again by the host, per this policy, before the orchestration
+    /// sees the failure (`None`: one attempt; the orchestrator's own retries still apply).
+    pub retry: Option<RetryGrant>,
 }
+
+/// A host-side retry policy for an activity component's failed calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryGrant {
+    /// Attempts in all, including the first (at least 2).
+    pub max_attempts: u32,
+    pub first_delay: Duration,
+    /// Each delay is the previous one times this (at least 1).
+    pub backoff: f64,
+    pub max_delay: Duration,
+}
+
+impl RetryGrant {
+    /// The delay before attempt `attempt` (2, 3, ...).
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt.saturating_sub(2)).unwrap_or(i32::MAX);
+        let ms = self.first_delay.as_millis() as f64 * self.backoff.powi(exponent);
+        Duration::from_millis(ms.min(self.max_delay.as_millis() as f64) as u64)
+    }
+}
+
+/// Default cap on an activity's result: 1 MiB of JSON.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
 
 /// A preopened directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +82,9 @@ impl Default for ActivityGrant {
             env: Vec::new(),
             dirs: Vec::new(),
             connect: Vec::new(),
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            max_concurrency: None,
+            retry: None,
         }
     }
 }
@@ -86,6 +119,8 @@ impl WasiView for ActState {
 pub struct LoadedActivity {
     pub names: Vec<String>,
     pub grant: ActivityGrant,
+    /// The component's own concurrency limit (`max_concurrency` of its grant).
+    pub slots: Option<Arc<tokio::sync::Semaphore>>,
     pre: ActivityPre<ActState>,
 }
 
@@ -162,9 +197,13 @@ impl ActivitySandbox {
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
         let pre = ActivityPre::new(pre).map_err(wrong_world)?;
+        let slots = grant
+            .max_concurrency
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         let mut loaded = LoadedActivity {
             names: Vec::new(),
             grant,
+            slots,
             pre,
         };
         let (mut store, _, _) = self
@@ -286,6 +325,16 @@ impl ActivitySandbox {
             tracing::warn!(target: "guest", call = tag, activity = name, "stderr: {line}");
         }
         match result {
+            Ok(Ok(output)) if output.len() > activity.grant.max_result_bytes => {
+                ActivityResult::Failed {
+                    reason: format!(
+                        "the result is {} bytes, over the limit of {} KiB (max_result_kib in durable.toml)",
+                        output.len(),
+                        activity.grant.max_result_bytes >> 10
+                    ),
+                    details: None,
+                }
+            }
             Ok(Ok(output)) => ActivityResult::Completed(output),
             Ok(Err(failure)) => ActivityResult::Failed {
                 reason: failure.message,
@@ -300,6 +349,18 @@ impl ActivitySandbox {
                     Some(wasmtime::Trap::Interrupt)
                 ) {
                     format!("timed out after {:?}", activity.grant.timeout)
+                } else if matches!(
+                    trap.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::StackOverflow)
+                ) {
+                    "stack overflow: the activity recursed too deeply".to_owned()
+                } else if matches!(
+                    trap.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::MemoryOutOfBounds)
+                ) {
+                    // Rust puts the wasm stack at the bottom of linear memory: overflowing it
+                    // runs below address 0.
+                    "out of bounds memory access (deep recursion overflowing the guest's stack ends this way)".to_owned()
                 } else if let Some(panic) = panic_message(&err) {
                     panic
                 } else {

@@ -14,6 +14,10 @@ durable_sdk::activities! {
     "spinForever" => spin_forever,
     "readRequired" => read_required,
     "slowAppend" => slow_append,
+    "allocate" => allocate,
+    "recurse" => recurse,
+    "bigResult" => big_result,
+    "failTimes" => fail_times,
 }
 
 /// `{"ok": content}` or `{"error": message}`.
@@ -39,14 +43,63 @@ pub fn slow_append(args: Json) -> Result<String, Error> {
     let ms = args["ms"].as_u64().unwrap_or(0);
     let path = args["path"].as_str().unwrap_or_default().to_owned();
     let line = args["line"].as_str().unwrap_or_default().to_owned();
+    let append = |text: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{text}"))
+            .map_err(|e| Error::new(format!("appending to {path}: {e}")))
+    };
+    if args["marks"] == true {
+        append(&format!("start-{line}"))?;
+    }
     std::thread::sleep(std::time::Duration::from_millis(ms));
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| writeln!(f, "{line}"))
-        .map_err(|e| Error::new(format!("appending to {path}: {e}")))?;
+    append(&line)?;
     Ok(line)
+}
+
+/// Holds `mib` MiB at once (every page written): a memory bomb when `mib` exceeds the grant.
+pub fn allocate(mib: u64) -> Result<u64, Error> {
+    let blocks: Vec<Vec<u8>> = (0..mib).map(|_| vec![1u8; 1 << 20]).collect();
+    Ok(blocks.iter().map(|b| b.len() as u64).sum::<u64>() >> 20)
+}
+
+/// Recurses `depth` levels deep (each level keeps a frame): a stack overflow when deep enough.
+pub fn recurse(depth: u64) -> Result<u64, Error> {
+    Ok(down(depth))
+}
+
+#[inline(never)]
+fn down(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let frame = std::hint::black_box([n; 32]);
+    1 + down(std::hint::black_box(n - 1)) + frame[31] - n
+}
+
+/// A result of `bytes` bytes.
+pub fn big_result(bytes: usize) -> Result<String, Error> {
+    Ok("x".repeat(bytes))
+}
+
+/// Fails until it has been called `times` times (counted in the file at `path`), then returns
+/// the count.
+pub fn fail_times(args: Json) -> Result<u64, Error> {
+    let path = args["path"].as_str().unwrap_or_default().to_owned();
+    let times = args["times"].as_u64().unwrap_or(0);
+    let calls = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    std::fs::write(&path, calls.to_string())
+        .map_err(|e| Error::new(format!("counting in {path}: {e}")))?;
+    if calls < times {
+        return Err(Error::new(format!("failure {calls} of {}", times - 1)));
+    }
+    Ok(calls)
 }
 
 pub fn write_file(args: Json) -> Result<Json, Error> {
