@@ -114,3 +114,66 @@ fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     assert_eq!(server.wait_finished(&waiting, T).unwrap()["output"], "back");
     drop(server);
 }
+
+#[test]
+fn a_locked_database_is_waited_for_then_refused_with_503_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    let first = server
+        .start_order(&json!({"orderId": "L-1", "customerId": "c"}))
+        .unwrap();
+    server.wait_finished(&first, T).unwrap();
+    let db = server.data_dir.join("durable.sqlite");
+    let order = |n: &str| json!({"orderId": n, "customerId": "c"}).to_string();
+    let post = |body: &str| {
+        server
+            .request(
+                "POST",
+                &Server::keyed("/api/orchestrators/order-processing"),
+                Some(body),
+            )
+            .unwrap()
+    };
+
+    // Another process holds the write lock briefly: the host waits for it (busy timeout) and
+    // the start succeeds.
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        locker.execute_batch("COMMIT").unwrap();
+    });
+    let r = post(&order("L-2"));
+    assert_eq!(r.status, 202, "a short lock is waited out: {}", r.body);
+    release.join().unwrap();
+
+    // Held past the busy timeout: 503 with the reason and Retry-After, nothing stored.
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = post(&order("L-3"));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("busy or locked"), "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    locker.execute_batch("COMMIT").unwrap();
+    drop(locker);
+
+    // And everything works again.
+    let id = server
+        .start_order(&json!({"orderId": "L-4", "customerId": "c"}))
+        .unwrap();
+    assert_eq!(
+        server.wait_finished(&id, T).unwrap()["output"],
+        confirmation("L-4")
+    );
+    let listed = server
+        .request(
+            "GET",
+            &Server::keyed("/runtime/webhooks/durabletask/instances?instanceIdPrefix=&top=100"),
+            None,
+        )
+        .unwrap();
+    assert!(
+        !listed.body.contains("L-3"),
+        "the refused start stored nothing"
+    );
+}

@@ -96,3 +96,30 @@ impl From<StartError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_faults_are_503_with_the_reason_and_client_errors_4xx() {
+        let r = ApiError::from(StoreError::ReadOnly(
+            "attempt to write a readonly database".into(),
+        ))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = ApiError::from(StoreError::DiskFull("database or disk is full".into()));
+        assert!(
+            r.to_string()
+                .contains("the disk holding the database is full"),
+            "{r}"
+        );
+        let r = ApiError::from(StoreError::Busy("database is locked".into()));
+        assert!(r.to_string().contains("busy or locked"), "{r}");
+        let r = ApiError::from(StoreError::NoSuchInstance("x".into())).into_response();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = ApiError::from(StoreError::Corrupt("bad row".into())).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

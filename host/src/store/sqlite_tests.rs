@@ -206,3 +206,26 @@ fn group_commit_keeps_each_batch_atomic() {
     });
     assert_eq!(store.unfinished_instances().unwrap().len(), 25);
 }
+
+#[test]
+fn sqlite_failures_map_to_errors_that_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let writer = Connection::open(&path).unwrap();
+    writer.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+    // A database that cannot be written: ReadOnly, retriable (503), with the fix in the message.
+    let reader =
+        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let err = StoreError::from(reader.execute("INSERT INTO t VALUES (1)", []).unwrap_err());
+    assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");
+    assert!(err.is_retriable());
+    assert!(err.to_string().contains("read-only"), "{err}");
+    // A lock held elsewhere past the busy timeout: Busy, retriable.
+    writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let other = Connection::open(&path).unwrap();
+    other.busy_timeout(Duration::from_millis(10)).unwrap();
+    let err = StoreError::from(other.execute("INSERT INTO t VALUES (2)", []).unwrap_err());
+    assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+    assert!(err.is_retriable());
+    writer.execute_batch("COMMIT").unwrap();
+}
