@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::engine::{Event, EventKind, Execution};
+use crate::engine::{Event, Execution};
 use crate::executor::Executor;
 use crate::runtime::LoadError;
 use crate::runtime::activity::ActivityGrant;
@@ -68,6 +68,9 @@ pub struct Deployed {
     /// How many in-flight instances were checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked: Option<usize>,
+    /// With migration: the instances moved onto this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrated: Option<Vec<String>>,
 }
 
 /// An in-flight instance whose history the new orchestrator would not replay.
@@ -140,6 +143,7 @@ impl Deployer {
             activated: activate,
             divergent: None,
             checked: None,
+            migrated: None,
         })
     }
 
@@ -177,6 +181,7 @@ impl Deployer {
             activated: true,
             divergent: None,
             checked: None,
+            migrated: None,
         })
     }
 
@@ -286,9 +291,52 @@ impl Deployer {
         let components = self.executor.components();
         let what = format!("uploaded orchestrator {}", digest_of(&bytes));
         let (digest, names) = components.load_orchestrator(&what, &bytes).await?;
+        let check = self.check_in_flight(&digest, &names).await?;
+        Ok(Deployed {
+            digest,
+            kind: Kind::Orchestrator,
+            names,
+            activated: false,
+            divergent: Some(check.divergent),
+            checked: Some(check.checked),
+            migrated: None,
+        })
+    }
+
+    /// Deploys and activates an orchestrator, then moves every in-flight instance of its
+    /// orchestrations that it replays exactly onto it (each is checked again by its own actor
+    /// just before it moves, since its history may have grown meanwhile). Instances it would
+    /// not reproduce stay on their version and are listed as divergent.
+    pub async fn deploy_and_migrate(&self, bytes: Vec<u8>) -> Result<Deployed, DeployError> {
+        let mut deployed = self.deploy(Kind::Orchestrator, bytes, true).await?;
+        let check = self
+            .check_in_flight(&deployed.digest, &deployed.names)
+            .await?;
+        let mut migrated = Vec::new();
+        for id in check.compatible {
+            match self.executor.migrate(&id, deployed.digest.clone()).await {
+                Ok(()) => migrated.push(id.to_string()),
+                // Finished meanwhile: nothing to move.
+                Err(StoreError::InstanceFinished(_) | StoreError::NoSuchInstance(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        deployed.divergent = Some(check.divergent);
+        deployed.checked = Some(check.checked);
+        deployed.migrated = Some(migrated);
+        Ok(deployed)
+    }
+
+    /// Replays the in-flight instances of `names` not already on `digest` against it.
+    async fn check_in_flight(
+        &self,
+        digest: &str,
+        names: &[String],
+    ) -> Result<InFlightCheck, DeployError> {
+        let components = self.executor.components();
         let orchestrator = components
-            .orchestrator(&digest)
-            .ok_or_else(|| DeployError::UnknownDigest(digest.clone()))?;
+            .orchestrator(digest)
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
         let unfinished = store::read(self.executor.store(), |s| {
             s.list(&ListQuery {
                 statuses: vec![
@@ -301,55 +349,62 @@ impl Deployer {
             })
         })
         .await?;
-        let mut divergent = Vec::new();
-        let mut checked = 0;
-        for instance in unfinished.into_iter().filter(|i| names.contains(&i.name)) {
+        let mut check = InFlightCheck::default();
+        for instance in unfinished
+            .into_iter()
+            .filter(|i| names.contains(&i.name) && i.orchestrator_digest != digest)
+        {
             let lookup = instance.instance_id.clone();
             let history = store::read(self.executor.store(), move |s| s.history(&lookup)).await?;
-            let Ok(exec) = Execution::from_history(
-                instance.instance_id.as_str(),
-                instance.execution_id.as_str(),
-                rebased(history, &digest),
-            ) else {
+            let Some(verdict) = replay_check(components, &orchestrator, &instance, history).await
+            else {
                 continue;
             };
-            checked += 1;
-            let result = components
-                .orchestrators
-                .run(&orchestrator, exec, Box::new(ReplayOnly))
-                .await;
-            if let RunEnd::Failed { reason, .. } = result.end {
-                divergent.push(Divergence {
+            check.checked += 1;
+            match verdict {
+                // A suspended instance holds its events in memory: it is not moved (resume
+                // it, then migrate).
+                Ok(()) if instance.status == crate::engine::RuntimeStatus::Suspended => {}
+                Ok(()) => check.compatible.push(instance.instance_id),
+                Err(reason) => check.divergent.push(Divergence {
                     instance_id: instance.instance_id.to_string(),
                     reason,
-                });
+                }),
             }
         }
-        Ok(Deployed {
-            digest,
-            kind: Kind::Orchestrator,
-            names,
-            activated: false,
-            divergent: Some(divergent),
-            checked: Some(checked),
-        })
+        Ok(check)
     }
 }
 
-/// The history as if it had started on `digest` (only the pin differs).
-fn rebased(mut history: Vec<Event>, digest: &str) -> Vec<Event> {
-    if let Some(Event {
-        kind:
-            EventKind::ExecutionStarted {
-                orchestrator_digest,
-                ..
-            },
-        ..
-    }) = history.first_mut()
-    {
-        *orchestrator_digest = digest.to_owned();
-    }
-    history
+#[derive(Default)]
+struct InFlightCheck {
+    checked: usize,
+    compatible: Vec<crate::ids::InstanceId>,
+    divergent: Vec<Divergence>,
+}
+
+/// Replays `history` against `orchestrator` without recording anything. `None` if the history
+/// cannot be loaded at all; `Err(reason)` where the orchestrator would not reproduce it.
+pub(crate) async fn replay_check(
+    components: &crate::runtime::Components,
+    orchestrator: &Arc<crate::runtime::orchestrator::LoadedOrchestrator>,
+    instance: &crate::store::Instance,
+    history: Vec<Event>,
+) -> Option<Result<(), String>> {
+    let exec = Execution::from_history(
+        instance.instance_id.as_str(),
+        instance.execution_id.as_str(),
+        history,
+    )
+    .ok()?;
+    let result = components
+        .orchestrators
+        .run(orchestrator, exec, Box::new(ReplayOnly))
+        .await;
+    Some(match result.end {
+        RunEnd::Failed { reason, .. } => Err(reason),
+        _ => Ok(()),
+    })
 }
 
 /// A driver for a dry-run replay: reaching the end of the history means "compatible so far".
@@ -361,5 +416,8 @@ impl TurnDriver for ReplayOnly {
     }
     fn now_ms(&self) -> u64 {
         0
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }

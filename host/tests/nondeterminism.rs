@@ -24,6 +24,9 @@ impl TurnDriver for NoNewTurns {
     fn now_ms(&self) -> u64 {
         0
     }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
 }
 
 fn event(seq: u64, kind: EventKind) -> Event {

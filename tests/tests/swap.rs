@@ -219,6 +219,99 @@ fn orchestrators_are_checked_against_in_flight_histories_and_instances_stay_pinn
 }
 
 #[test]
+fn compatible_in_flight_instances_migrate_to_a_new_orchestrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &seed_config("")).unwrap();
+    // `a` runs approvalWorkflow, which v2 changes; `m` runs monitor, which v2 leaves alone.
+    let a = server
+        .start_orchestration("approvalWorkflow", "{}")
+        .unwrap();
+    let m = server
+        .start_orchestration(
+            "monitor",
+            &json!({"round": 0, "target": 1, "intervalMs": 60_000}).to_string(),
+        )
+        .unwrap();
+    server
+        .wait_until(&a, T, |s| s["customStatus"] == "waiting for approval")
+        .unwrap();
+    server
+        .wait_until(&m, T, |s| s["customStatus"]["round"] == 0)
+        .unwrap();
+
+    let v2_file = guest("orchestrator-v2");
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "deploy",
+            "orchestrator",
+            v2_file.to_str().unwrap(),
+            "--migrate",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("1 would diverge") && out.contains(&a), "{out}");
+    assert!(
+        out.contains("1 migrated") && out.contains(&format!("migrated {m}")),
+        "{out}"
+    );
+    let v2 = digest_of_route(&server, "monitor");
+
+    // The monitor records the move and goes on, on v2, across continue-as-new.
+    let deadline = Instant::now() + T;
+    while e2e::count_events(&server, &m, "ExecutionMigrated").unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the monitor never migrated");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let history = server
+        .status(&m, "?showHistory=true")
+        .unwrap()
+        .json()
+        .unwrap();
+    let moved = history["historyEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["EventType"] == "ExecutionMigrated")
+        .unwrap()
+        .clone();
+    assert_eq!(moved["OrchestratorDigest"], v2.as_str());
+    server.advance_clock(60_000).unwrap();
+    let done = server.wait_finished(&m, T).unwrap();
+    assert_eq!(done["runtimeStatus"], "Completed", "{done}");
+    assert_eq!(done["output"], json!({"rounds": 2}));
+    let history = server
+        .status(&m, "?showHistory=true")
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        history["historyEvents"][0]["OrchestratorDigest"],
+        v2.as_str(),
+        "the next execution starts on the migrated version"
+    );
+
+    // The incompatible instance stayed on v1 and finishes there (v2 would greet first).
+    assert_eq!(server.raise(&a, "Approval", "1").unwrap(), 202);
+    assert_eq!(
+        server.wait_finished(&a, T).unwrap()["runtimeStatus"],
+        "Completed"
+    );
+    assert_eq!(e2e::count_events(&server, &a, "TaskScheduled").unwrap(), 0);
+
+    // migrate goes only with an activated orchestrator.
+    let r = e2e::request(
+        &server.addr,
+        "POST",
+        &Server::keyed("/admin/components/orchestrator?migrate=true&dryRun=true"),
+        Some("x"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
 fn bad_modules_are_refused_with_the_reason_and_nothing_is_activated() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &seed_config("")).unwrap();

@@ -156,12 +156,15 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             file,
             check,
             no_activate,
+            migrate,
         } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?;
             let (client, json) = connect(&host)?;
             let query = if check {
                 "?dryRun=true"
+            } else if migrate {
+                "?migrate=true"
             } else if no_activate {
                 "?activate=false"
             } else {
@@ -184,6 +187,16 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
                     text(&d["digest"]),
                     divergent.len()
                 );
+                if let Some(migrated) = d["migrated"].as_array() {
+                    out = format!(
+                        "activated {} for: {names}\n{out}; {} migrated",
+                        text(&d["digest"]),
+                        migrated.len()
+                    );
+                    for m in migrated {
+                        out.push_str(&format!("\n  migrated {}", text(m)));
+                    }
+                }
                 for v in divergent {
                     out.push_str(&format!(
                         "\n  {}: {}",

@@ -104,6 +104,10 @@ pub enum Command {
         /// Store it without routing any name to it.
         #[arg(long)]
         no_activate: bool,
+        /// Orchestrators: activate it, then move every in-flight instance it replays exactly
+        /// onto it (the others stay on their version and are listed).
+        #[arg(long)]
+        migrate: bool,
     },
     /// List deployed components and which one serves each name.
     Components {

@@ -100,6 +100,11 @@ pub enum EventKind {
         reason: String,
         voided: Vec<u64>,
     },
+    /// An operator moved the instance to another orchestrator version, after checking that the
+    /// new version replays this history exactly: from here on it runs on `orchestrator_digest`.
+    ExecutionMigrated {
+        orchestrator_digest: String,
+    },
 }
 
 impl EventKind {
@@ -126,6 +131,7 @@ impl EventKind {
             EventKind::ExecutionSuspended { .. } => "ExecutionSuspended",
             EventKind::ExecutionResumed { .. } => "ExecutionResumed",
             EventKind::ExecutionRewound { .. } => "ExecutionRewound",
+            EventKind::ExecutionMigrated { .. } => "ExecutionMigrated",
         }
     }
 }

@@ -252,6 +252,9 @@ impl Execution {
                 | EventKind::ContinuedAsNew { .. } => exec.finished = true,
                 EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
                 EventKind::ExecutionRewound { .. } => exec.finished = false,
+                EventKind::ExecutionMigrated {
+                    orchestrator_digest,
+                } => exec.orchestrator_digest = orchestrator_digest,
             }
         }
         Ok(exec)

@@ -18,6 +18,8 @@ enum Next {
     Done,
     /// Continue-as-new committed: run a fresh execution.
     Continue(Box<(Instance, Event)>),
+    /// Run the same execution again from its history (after a migration), on the same channel.
+    Restart(Box<(Instance, mpsc::UnboundedReceiver<Inbound>)>),
 }
 
 impl Executor {
@@ -33,12 +35,19 @@ impl Executor {
         // A fresh start's history comes with it and its channel was live before it existed:
         // no inbox to read. A resumed or continued execution reads its inbox.
         let mut read_inbox = history.is_none();
+        let mut redispatch = true;
         loop {
             match self
-                .run_execution(&instance, history.take(), read_inbox, tx, rx)
+                .run_execution(&instance, history.take(), read_inbox, redispatch, tx, rx)
                 .await?
             {
                 Next::Done => return Ok(()),
+                Next::Restart(next) => {
+                    // Work in flight keeps running and answers on this same channel.
+                    (instance, rx) = *next;
+                    read_inbox = true;
+                    redispatch = false;
+                }
                 Next::Continue(next) => {
                     let (next, started) = *next;
                     // A fresh channel: anything still queued for the old execution is stale.
@@ -50,6 +59,7 @@ impl Executor {
                     instance = next;
                     history = Some(vec![started]);
                     read_inbox = true;
+                    redispatch = true;
                 }
             }
         }
@@ -60,6 +70,7 @@ impl Executor {
         instance: &Instance,
         history: Option<Vec<Event>>,
         read_inbox: bool,
+        redispatch: bool,
         tx: &Inbox,
         rx: mpsc::UnboundedReceiver<Inbound>,
     ) -> Result<Next, String> {
@@ -112,7 +123,7 @@ impl Executor {
             .filter_map(|m| crate::engine::result_task_id(&m.event))
             .collect();
         for (task_id, decision) in exec.open_tasks() {
-            if !answered.contains(&task_id) {
+            if redispatch && !answered.contains(&task_id) {
                 self.start_task(instance, task_id, decision);
             }
         }
@@ -141,6 +152,7 @@ impl Executor {
             seen_messages: HashSet::new(),
             suspended: instance.status == RuntimeStatus::Suspended,
             held: Vec::new(),
+            requeued: std::collections::VecDeque::new(),
         };
         let result = self
             .components
@@ -213,7 +225,7 @@ impl Executor {
             mut exec,
             custom_status,
             end,
-            ..
+            driver,
         } = result;
         let (pending, consumed) = TurnShared::take(shared);
         if let Some(ticket) = pending {
@@ -221,6 +233,15 @@ impl Executor {
         }
         let (status, output) = match end {
             RunEnd::Aborted(why) => return Err(why),
+            RunEnd::Migrated(digest) => {
+                let driver = driver
+                    .into_any()
+                    .downcast::<InstanceDriver>()
+                    .map_err(|_| "internal: an instance ran without its driver".to_owned())?;
+                return self
+                    .migrate_instance(instance, digest, consumed, driver.rx)
+                    .await;
+            }
             RunEnd::Evicted => {
                 tracing::debug!("evicted while idle");
                 return Ok(Next::Done);
@@ -255,6 +276,66 @@ impl Executor {
         Ok(Next::Done)
     }
 
+    /// Moves the instance onto orchestrator `digest` if that version replays its history
+    /// exactly (checked now, on the committed history), recording `ExecutionMigrated`; either
+    /// way the execution then runs again from its history, on the same channel.
+    async fn migrate_instance(
+        self: &Arc<Self>,
+        instance: &Instance,
+        digest: String,
+        consumed: Vec<String>,
+        rx: mpsc::UnboundedReceiver<Inbound>,
+    ) -> Result<Next, String> {
+        let lookup = instance.instance_id.clone();
+        let history = store::read(&self.store, move |s| s.history(&lookup))
+            .await
+            .map_err(|e| e.to_string())?;
+        let seq = history.len() as u64;
+        let verdict = match self.orchestrator_for(&digest).await {
+            None => Err(format!("orchestrator {digest} is not available")),
+            Some(orchestrator) => {
+                crate::deploy::replay_check(&self.components, &orchestrator, instance, history)
+                    .await
+                    .unwrap_or_else(|| Err("its history cannot be loaded".to_owned()))
+            }
+        };
+        let now = self.now_ms();
+        let mut next = instance.clone();
+        let (events, pin) = match verdict {
+            Ok(()) => {
+                tracing::info!("migrated to orchestrator {digest}");
+                next.orchestrator_digest = digest.clone();
+                let event = Event {
+                    seq,
+                    timestamp_ms: now,
+                    kind: EventKind::ExecutionMigrated {
+                        orchestrator_digest: digest.clone(),
+                    },
+                };
+                (vec![event], Some(digest))
+            }
+            Err(reason) => {
+                tracing::warn!("not migrated to orchestrator {digest}: {reason}");
+                (Vec::new(), None)
+            }
+        };
+        self.store
+            .write(vec![Op::Append {
+                instance_id: instance.instance_id.clone(),
+                execution_id: instance.execution_id.clone(),
+                events,
+                consumed,
+                update: InstanceUpdate {
+                    updated_ms: now,
+                    orchestrator_digest: pin,
+                    ..InstanceUpdate::default()
+                },
+            }])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Next::Restart(Box::new((next, rx))))
+    }
+
     /// Commits a terminal status (and tells the parent, if this is a child, in the same batch).
     async fn commit_end(
         self: &Arc<Self>,
@@ -275,6 +356,7 @@ impl Executor {
                 output: Some(output.clone()),
                 custom_status,
                 updated_ms: self.now_ms(),
+                orchestrator_digest: None,
             },
         }];
         let notify = instance.parent.as_ref().map(|parent| {

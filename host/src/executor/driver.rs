@@ -43,6 +43,8 @@ pub(super) struct InstanceDriver {
     pub suspended: bool,
     /// Inbound events held while suspended, in arrival order.
     pub held: Vec<EventKind>,
+    /// Inbound messages put back for the next turn (those after a migration request).
+    pub requeued: std::collections::VecDeque<Inbound>,
 }
 
 impl InstanceDriver {
@@ -127,6 +129,7 @@ impl TurnDriver for InstanceDriver {
                         output: None,
                         custom_status: turn.custom_status,
                         updated_ms: self.executor.now_ms(),
+                        orchestrator_digest: None,
                     },
                 }]);
                 self.shared
@@ -139,14 +142,50 @@ impl TurnDriver for InstanceDriver {
             self.start_work(work);
             let may_evict = turn.activities_in_flight == 0;
             loop {
-                let first = self.next_inbound(may_evict).await?;
+                let first = match self.requeued.pop_front() {
+                    Some(inbound) => inbound,
+                    None => self.next_inbound(may_evict).await?,
+                };
                 let mut batch = vec![first];
+                batch.extend(self.requeued.drain(..));
                 while let Ok(more) = self.rx.try_recv() {
                     batch.push(more);
                 }
                 let mut events = Vec::new();
                 let mut consumed = Vec::new();
-                for inbound in batch {
+                let mut batch = std::collections::VecDeque::from(batch);
+                while let Some(inbound) = batch.pop_front() {
+                    // A migration is taken alone, at a turn boundary: what came before it in
+                    // this batch is handed over first, what came after it goes to the next run.
+                    if let EventKind::ExecutionMigrated {
+                        orchestrator_digest,
+                    } = &inbound.event
+                        && !self.suspended
+                        && *orchestrator_digest != self.instance.orchestrator_digest
+                        && inbound
+                            .execution_id
+                            .as_ref()
+                            .is_none_or(|e| *e == self.instance.execution_id)
+                    {
+                        if !events.is_empty() {
+                            self.requeued.push_back(inbound);
+                            self.requeued.extend(batch);
+                            break;
+                        }
+                        let digest = orchestrator_digest.clone();
+                        if let Some(msg_id) = inbound.msg_id {
+                            consumed.push(msg_id);
+                        }
+                        for rest in batch {
+                            let _ = self.own_inbox.send(rest);
+                        }
+                        self.shared
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .consumed
+                            .extend(consumed);
+                        return Err(TurnStop::Migrate(digest));
+                    }
                     if let Some(msg_id) = &inbound.msg_id
                         && !self.seen_messages.insert(msg_id.clone())
                     {
@@ -179,6 +218,11 @@ impl TurnDriver for InstanceDriver {
                                 events.push(event);
                                 events.append(&mut self.held);
                             }
+                            EventKind::ExecutionMigrated { .. } => {
+                                // Already on that version, or suspended (held events live in
+                                // memory only: resume the instance, then migrate it).
+                                tracing::info!("not migrated: suspended or already there");
+                            }
                             event if self.suspended => self.held.push(event),
                             event => events.push(event),
                         }
@@ -198,5 +242,9 @@ impl TurnDriver for InstanceDriver {
 
     fn now_ms(&self) -> u64 {
         self.executor.now_ms()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }

@@ -443,6 +443,22 @@ impl Executor {
         Ok(())
     }
 
+    /// Asks an unfinished instance to move onto orchestrator `digest`; its actor checks that the
+    /// version replays its history exactly before it moves (see `deploy_and_migrate`).
+    pub async fn migrate(
+        self: &Arc<Self>,
+        instance_id: &InstanceId,
+        orchestrator_digest: String,
+    ) -> Result<(), StoreError> {
+        self.send(
+            instance_id,
+            EventKind::ExecutionMigrated {
+                orchestrator_digest,
+            },
+        )
+        .await
+    }
+
     /// Queues `event` in the instance's durable inbox, then wakes the instance.
     async fn send(
         self: &Arc<Self>,

@@ -77,6 +77,17 @@ pub async fn deploy(
     }
     let dry_run = params.flag("dryRun", false)?;
     let activate = params.flag("activate", true)?;
+    let migrate = params.flag("migrate", false)?;
+    if migrate {
+        if kind != Kind::Orchestrator || dry_run || !activate {
+            return Err(ApiError::BadRequest(
+                "migrate moves in-flight instances onto a new orchestrator it activates; \
+                 it goes with neither dryRun nor activate=false, and not with activities"
+                    .into(),
+            ));
+        }
+        return Ok(Json(state.deployer.deploy_and_migrate(body.to_vec()).await?).into_response());
+    }
     if dry_run {
         if kind != Kind::Orchestrator {
             return Err(ApiError::BadRequest(

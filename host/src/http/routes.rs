@@ -456,6 +456,11 @@ pub static ROUTES: &[Route] = &[
                 "boolean",
                 "Orchestrators: replay every in-flight history against it and report divergences instead.",
             ),
+            (
+                "migrate",
+                "boolean",
+                "Orchestrators: activate it, then move every in-flight instance it replays exactly onto it.",
+            ),
         ],
         body: Body::Wasm,
         answer: Answer::Object,

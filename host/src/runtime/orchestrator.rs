@@ -65,6 +65,9 @@ pub enum TurnStop {
     Terminate(String),
     /// Stop the guest without recording anything (the store failed, shutdown, ...).
     Abort(String),
+    /// An operator asked to move the instance to this orchestrator digest: stop the guest,
+    /// so the instance can be checked and replayed on the new version.
+    Migrate(String),
 }
 
 /// The boxed future a driver returns for one turn.
@@ -78,6 +81,8 @@ pub trait TurnDriver: Send + 'static {
     fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_>;
     /// The time to stamp on the next turn.
     fn now_ms(&self) -> u64;
+    /// The driver itself, for its owner to take back what it lent (its inbox channel).
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
 
 /// How a run ended.
@@ -96,6 +101,8 @@ pub enum RunEnd {
     Evicted,
     /// An operator terminated the instance; to be recorded as `ExecutionTerminated`.
     Terminated(String),
+    /// An operator asked to move the instance to this orchestrator digest.
+    Migrated(String),
 }
 
 /// Everything a finished run hands back to its caller.
@@ -113,6 +120,7 @@ enum Abort {
     Driver(String),
     Evicted,
     Terminated(String),
+    Migrated(String),
 }
 
 /// Memory cap that remembers it was hit, so the failure can say so.
@@ -357,6 +365,7 @@ impl OrchestratorSandbox {
                 Some(Abort::Driver(why)) => RunEnd::Aborted(why),
                 Some(Abort::Evicted) => RunEnd::Evicted,
                 Some(Abort::Terminated(reason)) => RunEnd::Terminated(reason),
+                Some(Abort::Migrated(digest)) => RunEnd::Migrated(digest),
                 None => {
                     let reason = if let Some(panic) = &state.panic_message {
                         format!("Orchestrator function '{name}' failed: {panic}")
@@ -404,6 +413,9 @@ impl TurnDriver for NoTurns {
     fn now_ms(&self) -> u64 {
         0
     }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
 }
 
 impl OrchState {
@@ -449,6 +461,10 @@ impl OrchState {
             Err(TurnStop::Abort(why)) => {
                 self.abort = Some(Abort::Driver(why.clone()));
                 Err(wasmtime::Error::msg(why))
+            }
+            Err(TurnStop::Migrate(digest)) => {
+                self.abort = Some(Abort::Migrated(digest));
+                Err(wasmtime::Error::msg("migrating"))
             }
         }
     }

@@ -135,6 +135,8 @@ pub struct InstanceUpdate {
     /// `Some(None)` clears the custom status.
     pub custom_status: Option<Option<String>>,
     pub updated_ms: u64,
+    /// A new orchestrator pin (migration).
+    pub orchestrator_digest: Option<String>,
 }
 
 /// Resolves once the batch it was given for is durably committed (or failed).

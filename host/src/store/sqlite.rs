@@ -441,7 +441,8 @@ fn update_instance(
                  status = COALESCE(?2, status),
                  output = COALESCE(?3, output),
                  custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
-                 updated_ms = ?6
+                 updated_ms = ?6,
+                 orchestrator_digest = COALESCE(?7, orchestrator_digest)
              WHERE instance_id = ?1",
         )?
         .execute(params![
@@ -451,6 +452,7 @@ fn update_instance(
             set_custom,
             custom,
             update.updated_ms as i64,
+            update.orchestrator_digest,
         ])?;
     if changed == 0 {
         return Err(StoreError::NoSuchInstance(id.to_string()));

@@ -70,6 +70,7 @@ fn create_append_read_back_and_conflicts() {
                 output: Some("7".into()),
                 custom_status: Some(Some("\"s\"".into())),
                 updated_ms: 2,
+                orchestrator_digest: None,
             },
         };
         store
