@@ -458,3 +458,26 @@ pub fn count_events(server: &Server, id: &str, event_type: &str) -> Result<usize
         .filter(|e| e["EventType"] == event_type)
         .count())
 }
+
+/// The seed config plus the test guests (`test-orchestrator`, `test-activities`), the test
+/// activities granted `grant` (extra TOML lines of their `[[activities]]` entry) and `dir`,
+/// read-write, at `guest_path`.
+pub fn test_guests_config(grant: &str, dir: &Path, guest_path: &str) -> String {
+    seed_config(&format!(
+        r#"
+[[orchestrators]]
+component = "{orch}"
+
+[[activities]]
+component = "{acts}"
+{grant}
+[[activities.dirs]]
+host = "{dir}"
+guest = "{guest_path}"
+access = "read-write"
+"#,
+        orch = guest("test-orchestrator").display(),
+        acts = guest("test-activities").display(),
+        dir = dir.display(),
+    ))
+}

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use e2e::{Server, guest, seed_config};
+use e2e::{Server, guest, seed_config, test_guests_config};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -181,27 +181,7 @@ fn hostile_activities_are_contained_and_limits_come_from_the_grant() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let extra = format!(
-        r#"
-[[orchestrators]]
-component = "{orch}"
-
-[[activities]]
-component = "{acts}"
-memory_mib = 64
-max_result_kib = 16
-max_concurrency = 1
-retry = {{ max_attempts = 3, first_delay_ms = 10 }}
-[[activities.dirs]]
-host = "{out}"
-guest = "/out"
-access = "read-write"
-"#,
-        orch = guest("test-orchestrator").display(),
-        acts = guest("test-activities").display(),
-        out = out.display(),
-    );
-    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let server = Server::start(dir.path(), &test_guests_config("memory_mib = 64\nmax_result_kib = 16\nmax_concurrency = 1\nretry = { max_attempts = 3, first_delay_ms = 10 }", &out, "/out")).unwrap();
     let failure = |s: &Value| {
         assert_eq!(s["runtimeStatus"], "Failed", "{s}");
         s["output"].as_str().unwrap().to_owned()

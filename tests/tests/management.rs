@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{Server, count_events, guest, seed_config};
+use e2e::{Server, count_events, seed_config, test_guests_config};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -402,22 +402,7 @@ fn rewind_reruns_the_failed_activity_and_completes_after_a_fix() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
-    let extra = format!(
-        r#"
-[[orchestrators]]
-component = "{orch}"
-
-[[activities]]
-component = "{acts}"
-[[activities.dirs]]
-host = "{files}"
-guest = "/files"
-"#,
-        orch = guest("test-orchestrator").display(),
-        acts = guest("test-activities").display(),
-        files = files.display(),
-    );
-    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let server = Server::start(dir.path(), &test_guests_config("", &files, "/files")).unwrap();
     let id = server
         .start_orchestration(
             "callActivity",

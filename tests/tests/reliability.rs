@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use e2e::{Server, confirmation, count_events, seed_config};
+use e2e::{Server, confirmation, count_events, seed_config, test_guests_config};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
@@ -91,23 +91,7 @@ fn sigterm_lets_running_activities_finish_and_keeps_their_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let extra = format!(
-        r#"
-[[orchestrators]]
-component = "{orch}"
-
-[[activities]]
-component = "{acts}"
-[[activities.dirs]]
-host = "{out}"
-guest = "/out"
-access = "read-write"
-"#,
-        orch = e2e::guest("test-orchestrator").display(),
-        acts = e2e::guest("test-activities").display(),
-        out = out.display(),
-    );
-    let server = Server::start(dir.path(), &seed_config(&extra)).unwrap();
+    let server = Server::start(dir.path(), &test_guests_config("", &out, "/out")).unwrap();
     let ids: Vec<String> = (0..4)
         .map(|i| {
             let input = json!({"name": "slowAppend", "input": {"ms": 1500, "path": "/out/runs.txt", "line": format!("run-{i}")}});
