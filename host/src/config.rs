@@ -165,8 +165,8 @@ pub struct Config {
     pub orchestrators: Vec<PathBuf>,
     pub activities: Vec<(PathBuf, ActivityGrant)>,
     pub starters: Vec<Starter>,
-    /// Named function keys: (name, value).
-    pub keys: Vec<(String, String)>,
+    /// Function keys' values (their names only need to be unique).
+    pub keys: Vec<String>,
     /// Auth levels set per route (operation id).
     pub auth_levels: std::collections::HashMap<String, AuthLevel>,
 }
@@ -294,9 +294,10 @@ impl Config {
             }
             activities.push((base.join(a.component), grant));
         }
-        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut keys = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for k in raw.keys {
-            if k.name.is_empty() || keys.iter().any(|(n, _)| *n == k.name) {
+            if k.name.is_empty() || !names.insert(k.name.clone()) {
                 return Err(invalid(format!(
                     "key names must be non-empty and unique ('{}')",
                     k.name
@@ -323,7 +324,7 @@ impl Config {
                     k.name
                 )));
             }
-            keys.push((k.name, value));
+            keys.push(value);
         }
         let mut auth_levels = std::collections::HashMap::new();
         for (id, level) in raw.auth_levels {

@@ -1,7 +1,5 @@
 //! Keys, as Azure Functions has them: a master key (accepted everywhere) and function keys.
 
-use std::collections::HashMap;
-
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
@@ -21,8 +19,8 @@ pub enum AuthLevel {
 #[derive(Clone)]
 pub struct Keys {
     master: String,
-    /// Named function keys: (name, value).
-    function: Vec<(String, String)>,
+    /// Function keys (their names live in the config only).
+    function: Vec<String>,
     /// Accept every request without a key (the loopback RPC listener only).
     open: bool,
 }
@@ -34,7 +32,7 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
-    pub fn new(master: String, function: Vec<(String, String)>) -> Self {
+    pub fn new(master: String, function: Vec<String>) -> Self {
         Keys {
             master,
             function,
@@ -54,17 +52,8 @@ impl Keys {
         &self.master
     }
 
-    /// Checks the caller's key for `level`; returns the key presented (to echo in URIs).
-    pub fn check(
-        &self,
-        level: AuthLevel,
-        headers: &HeaderMap,
-        query: &HashMap<String, String>,
-    ) -> Result<Option<String>, ApiError> {
-        self.check_code(level, headers, query.get("code").map(String::as_str))
-    }
-
-    /// Like [`Keys::check`], with the `code` query parameter already extracted.
+    /// Checks the caller's key for `level`, from `?code=` or the `x-functions-key` header;
+    /// returns the key presented (to echo in URIs).
     pub fn check_code(
         &self,
         level: AuthLevel,
@@ -91,7 +80,7 @@ impl Keys {
             AuthLevel::Function => {
                 // Check every key (no early exit) so timing does not reveal which one matched.
                 let mut ok = constant_time_eq(key, &self.master);
-                for (_, k) in &self.function {
+                for k in &self.function {
                     ok |= constant_time_eq(key, k);
                 }
                 ok
@@ -127,39 +116,41 @@ pub fn generate_key() -> Result<String, getrandom::Error> {
 mod tests {
     use super::*;
 
-    fn query(code: &str) -> HashMap<String, String> {
-        HashMap::from([("code".to_owned(), code.to_owned())])
-    }
-
     #[test]
     fn keys_are_checked_per_level() {
-        let keys = Keys::new("master".into(), vec![("ci".into(), "fn1".into())]);
-        let none = HashMap::new();
+        let keys = Keys::new("master".into(), vec!["fn1".into()]);
         let headers = HeaderMap::new();
-        assert!(keys.check(AuthLevel::Anonymous, &headers, &none).is_ok());
-        assert!(keys.check(AuthLevel::Function, &headers, &none).is_err());
         assert!(
-            keys.check(AuthLevel::Function, &headers, &query("fn1"))
+            keys.check_code(AuthLevel::Anonymous, &headers, None)
                 .is_ok()
         );
         assert!(
-            keys.check(AuthLevel::Function, &headers, &query("master"))
-                .is_ok()
-        );
-        assert!(
-            keys.check(AuthLevel::Function, &headers, &query("wrong"))
+            keys.check_code(AuthLevel::Function, &headers, None)
                 .is_err()
         );
         assert!(
-            keys.check(AuthLevel::Admin, &headers, &query("fn1"))
+            keys.check_code(AuthLevel::Function, &headers, Some("fn1"))
+                .is_ok()
+        );
+        assert!(
+            keys.check_code(AuthLevel::Function, &headers, Some("master"))
+                .is_ok()
+        );
+        assert!(
+            keys.check_code(AuthLevel::Function, &headers, Some("wrong"))
+                .is_err()
+        );
+        assert!(
+            keys.check_code(AuthLevel::Admin, &headers, Some("fn1"))
                 .is_err()
         );
         let mut h = HeaderMap::new();
         h.insert("x-functions-key", "master".parse().unwrap());
-        assert!(keys.check(AuthLevel::Admin, &h, &none).is_ok());
+        assert!(keys.check_code(AuthLevel::Admin, &h, None).is_ok());
         // A wrong ?code= beside a good header still passes, with the good key echoed.
         assert_eq!(
-            keys.check(AuthLevel::Admin, &h, &query("wrong")).unwrap(),
+            keys.check_code(AuthLevel::Admin, &h, Some("wrong"))
+                .unwrap(),
             Some("master".to_owned())
         );
     }

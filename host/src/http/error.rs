@@ -25,8 +25,6 @@ pub enum ApiError {
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
-    NotImplemented(String),
-    #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
@@ -41,7 +39,6 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

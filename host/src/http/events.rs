@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::ids::InstanceId;
 use crate::store::StoreError;
 
 /// Raises an external event: 202 once it is durably queued; 404 for an unknown instance, 410 for
@@ -21,8 +20,7 @@ pub async fn raise_event(
     Path((instance_id, event_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = InstanceId::parse(&instance_id)
-        .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let id = super::management::parse_id(&instance_id)?;
     if event_name.is_empty() || event_name.len() > 256 {
         return Err(ApiError::BadRequest(
             "event name must be 1 to 256 characters".into(),

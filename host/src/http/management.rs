@@ -96,7 +96,7 @@ fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))
 }
 

@@ -61,9 +61,7 @@ impl AppState {
 
 /// Builds the router of the main listener from the route table.
 pub fn app(state: Arc<AppState>) -> Router {
-    routes::router(&state, true)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .with_state(state)
+    router(state, true)
 }
 
 /// Path prefix of the keyless management API on the loopback RPC listener.
@@ -72,7 +70,11 @@ pub const RPC_PREFIX: &str = "/durabletask";
 /// The management API without keys under `/durabletask/`, for the loopback RPC listener that
 /// Durable Functions' clients call in their default mode. `state` must hold open keys.
 pub fn rpc_app(state: Arc<AppState>) -> Router {
-    routes::router(&state, false)
+    router(state, false)
+}
+
+fn router(state: Arc<AppState>, main: bool) -> Router {
+    routes::router(&state, main)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }

@@ -62,8 +62,7 @@ pub async fn start_generic_with_id(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let key = caller.key;
-    let instance_id = InstanceId::parse(&instance_id)
-        .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let instance_id = super::management::parse_id(&instance_id)?;
     let input = parse_input(&body, true)?;
     start(
         &state,

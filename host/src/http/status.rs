@@ -29,8 +29,7 @@ pub async fn get_status(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let key = caller.key;
-    let id = InstanceId::parse(&instance_id)
-        .map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))?;
+    let id = super::management::parse_id(&instance_id)?;
     let show_history = params.flag("showHistory", false)?;
     let show_output = params.flag("showHistoryOutput", false)?;
     let show_input = params.flag("showInput", true)?;
