@@ -3,7 +3,7 @@
 //! whatever it appends continues the history without gaps.
 #![no_main]
 
-use durable_fuzz::engine::{Decision, Event, EventKind, Execution, WaitMode};
+use durable_fuzz::engine::{Decision, Event, EventKind, Execution, WaitMode, arbitrary};
 use libfuzzer_sys::fuzz_target;
 
 struct Bytes<'a>(&'a [u8]);
@@ -24,74 +24,7 @@ impl Bytes<'_> {
 }
 
 fn kind(b: &mut Bytes) -> EventKind {
-    let task_id = u32::from(b.below(6));
-    let name = ["a", "b", "E"][usize::from(b.below(3))].to_owned();
-    match b.below(16) {
-        0 => EventKind::OrchestratorStarted,
-        1 => EventKind::TaskScheduled {
-            task_id,
-            name,
-            input: "1".into(),
-        },
-        2 => EventKind::TaskCompleted {
-            task_id,
-            result: "2".into(),
-            digest: None,
-        },
-        3 => EventKind::TaskFailed {
-            task_id,
-            reason: "no".into(),
-            details: None,
-            digest: None,
-        },
-        4 => EventKind::TimerCreated {
-            task_id,
-            fire_at_ms: 5,
-        },
-        5 => EventKind::TimerFired {
-            task_id,
-            fire_at_ms: 5,
-        },
-        6 => EventKind::EventRaised {
-            name,
-            input: "3".into(),
-        },
-        7 => EventKind::SubOrchestrationInstanceCreated {
-            task_id,
-            name,
-            instance_id: "c".into(),
-            input: "4".into(),
-        },
-        8 => EventKind::SubOrchestrationInstanceCompleted {
-            task_id,
-            result: "5".into(),
-        },
-        9 => EventKind::SubOrchestrationInstanceFailed {
-            task_id,
-            reason: "child".into(),
-            details: None,
-        },
-        10 => EventKind::ExecutionCompleted { result: "6".into() },
-        11 => EventKind::ExecutionFailed {
-            reason: "x".into(),
-            details: None,
-        },
-        12 => EventKind::ExecutionSuspended {
-            reason: String::new(),
-        },
-        13 => EventKind::ExecutionResumed {
-            reason: String::new(),
-        },
-        14 => EventKind::ExecutionRewound {
-            reason: String::new(),
-            voided: (0..b.below(4)).map(|_| u64::from(b.below(40))).collect(),
-        },
-        _ => EventKind::ExecutionStarted {
-            name: "o".into(),
-            input: "null".into(),
-            orchestrator_digest: "d".into(),
-        },
-    }
+    arbitrary::event_kind(&mut |n| u64::from(b.next()) % n)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -105,11 +38,7 @@ fuzz_target!(|data: &[u8]| {
             _ => seq,
         };
         let kind = if seq == 0 && b.below(8) != 0 {
-            EventKind::ExecutionStarted {
-                name: "o".into(),
-                input: "null".into(),
-                orchestrator_digest: "d".into(),
-            }
+            arbitrary::start()
         } else {
             kind(&mut b)
         };

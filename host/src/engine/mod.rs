@@ -4,6 +4,8 @@
 //! history and the orchestrator's calls; the execution answers with values (replayed results,
 //! new decisions to record, or a [`Nondeterminism`] error) and the runtime does the IO.
 
+#[cfg(any(test, fuzzing))]
+pub mod arbitrary;
 mod history;
 mod replay;
 

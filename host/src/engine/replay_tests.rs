@@ -295,58 +295,7 @@ impl Rng {
 }
 
 fn random_kind(rng: &mut Rng) -> EventKind {
-    let task_id = rng.below(6) as u32;
-    let name = ["a", "b", "E"][rng.below(3) as usize].to_owned();
-    match rng.below(12) {
-        0 => EventKind::OrchestratorStarted,
-        1 => EventKind::TaskScheduled {
-            task_id,
-            name,
-            input: "1".into(),
-        },
-        2 => EventKind::TaskCompleted {
-            task_id,
-            result: "2".into(),
-            digest: None,
-        },
-        3 => EventKind::TaskFailed {
-            task_id,
-            reason: "no".into(),
-            details: None,
-            digest: None,
-        },
-        4 => EventKind::TimerCreated {
-            task_id,
-            fire_at_ms: 5,
-        },
-        5 => EventKind::TimerFired {
-            task_id,
-            fire_at_ms: 5,
-        },
-        6 => EventKind::EventRaised {
-            name,
-            input: "3".into(),
-        },
-        7 => EventKind::SubOrchestrationInstanceCreated {
-            task_id,
-            name,
-            instance_id: "c".into(),
-            input: "4".into(),
-        },
-        8 => EventKind::SubOrchestrationInstanceCompleted {
-            task_id,
-            result: "5".into(),
-        },
-        9 => EventKind::ExecutionCompleted { result: "6".into() },
-        10 => EventKind::ExecutionSuspended {
-            reason: String::new(),
-        },
-        _ => EventKind::ExecutionStarted {
-            name: "o".into(),
-            input: "null".into(),
-            orchestrator_digest: "d".into(),
-        },
-    }
+    crate::engine::arbitrary::event_kind(&mut |n| rng.below(n))
 }
 
 /// Random histories (valid or not) and random guest calls never panic the engine: a history is

@@ -415,9 +415,8 @@ impl Executor {
             Ok((instance, history))
         })
         .await?;
-        if instance.status != RuntimeStatus::Failed {
-            return Err(StoreError::NotFailed(instance_id.to_string()));
-        }
+        // Only a failed execution's history ends in ExecutionFailed; the store checks the
+        // status again in the rewind's own transaction.
         let voided = crate::engine::rewind_voids(&history)
             .ok_or_else(|| StoreError::NotFailed(instance_id.to_string()))?;
         let now = self.now_ms();
