@@ -81,7 +81,7 @@ struct RawKey {
 }
 
 /// Shortest function key accepted.
-const MIN_KEY_LEN: usize = 16;
+pub(crate) const MIN_KEY_LEN: usize = 16;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -401,18 +401,35 @@ pub(crate) async fn replay_check(
         .orchestrators
         .run(orchestrator, exec, Box::new(ReplayOnly))
         .await;
-    Some(match result.end {
-        RunEnd::Failed { reason, .. } => Err(reason),
-        _ => Ok(()),
-    })
+    let mut exec = result.exec;
+    Some(verdict(result.end, &mut exec))
 }
+
+/// Whether a dry-run replay that ended with `end` reproduced the history in `exec`: it must
+/// reach the end of the recorded history, or end (return, continue as new) only after making
+/// every recorded decision again.
+fn verdict(end: RunEnd, exec: &mut Execution) -> Result<(), String> {
+    match end {
+        RunEnd::Aborted(why) if why == END_OF_HISTORY => Ok(()),
+        RunEnd::Aborted(why) => Err(why),
+        RunEnd::Failed { reason, .. } => Err(reason),
+        RunEnd::Completed(output) => exec.complete(Ok(output)).map_err(|n| n.to_string()),
+        RunEnd::ContinueAsNew(_) => exec
+            .check_all_replayed("continues as new without making it")
+            .map_err(|n| n.to_string()),
+        // Not produced by the replay-only driver.
+        RunEnd::Evicted | RunEnd::Terminated(_) | RunEnd::Migrated(_) => Ok(()),
+    }
+}
+
+const END_OF_HISTORY: &str = "end of the recorded history";
 
 /// A driver for a dry-run replay: reaching the end of the history means "compatible so far".
 struct ReplayOnly;
 
 impl TurnDriver for ReplayOnly {
     fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async { Err(TurnStop::Abort("end of the recorded history".to_owned())) })
+        Box::pin(async { Err(TurnStop::Abort(END_OF_HISTORY.to_owned())) })
     }
     fn now_ms(&self) -> u64 {
         0

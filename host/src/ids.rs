@@ -76,6 +76,26 @@ impl ExecutionId {
     }
 }
 
+/// The id a sub-orchestration gets when its parent names none: `<parent>:<task>:<execution>`
+/// (the first 8 digits of the parent's execution id), the same on every replay, and different
+/// for every execution, so a parent started again under its id, restarted, or continued as new
+/// never collides with the children of an earlier execution. A parent id too long to leave room
+/// is cut and followed by a hash of the whole id, so the result is always a valid id.
+pub fn default_child_id(parent: &InstanceId, execution: &str, task: TaskId) -> String {
+    use sha2::Digest;
+    let execution: String = execution.chars().take(8).collect();
+    let suffix = format!(":{task}:{execution}");
+    let id = format!("{}{suffix}", parent.as_str());
+    if id.chars().count() <= InstanceId::MAX_LEN {
+        return id;
+    }
+    let hash = sha2::Sha256::digest(parent.as_str().as_bytes());
+    let hash: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let room = InstanceId::MAX_LEN - suffix.chars().count() - hash.len() - 1;
+    let head: String = parent.as_str().chars().take(room).collect();
+    format!("{head}~{hash}{suffix}")
+}
+
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -109,5 +129,30 @@ mod tests {
             Err(InvalidInstanceId::TooLong { .. })
         ));
         assert_eq!(InstanceId::random().as_str().len(), 32);
+    }
+
+    #[test]
+    fn default_child_ids_differ_per_execution_and_are_always_valid() {
+        let parent = InstanceId::parse("order-1").unwrap();
+        let a = default_child_id(&parent, "0123456789abcdef", 3);
+        assert_eq!(a, "order-1:3:01234567");
+        assert_eq!(
+            a,
+            default_child_id(&parent, "0123456789abcdef", 3),
+            "replay-stable"
+        );
+        assert_ne!(a, default_child_id(&parent, "fedcba9876543210", 3));
+        assert_ne!(a, default_child_id(&parent, "0123456789abcdef", 4));
+        for len in [240, 250, 256] {
+            let long = InstanceId::parse(&"p".repeat(len)).unwrap();
+            let other = InstanceId::parse(&format!("{}q", "p".repeat(len - 1))).unwrap();
+            let id = default_child_id(&long, "0123456789abcdef", 4_000_000_000);
+            assert!(InstanceId::parse(&id).is_ok(), "{len}: {id}");
+            assert_ne!(
+                id,
+                default_child_id(&other, "0123456789abcdef", 4_000_000_000)
+            );
+            assert_ne!(id, long.as_str());
+        }
     }
 }

@@ -1,11 +1,33 @@
 //! The `durable` binary.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::Parser;
 use durable::cli::{Cli, Command, run_client_command};
 use durable::server::{ServeOptions, serve};
 
-fn main() -> Result<()> {
+/// Errors are printed as their message chain alone (no backtrace, even with `RUST_BACKTRACE`
+/// set): what failed at start is the user's to fix, not a bug report.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, each once (many of our messages already name their cause).
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Serve(args) => args,
@@ -40,6 +62,7 @@ fn main() -> Result<()> {
             .then(|| std::time::Duration::from_millis(args.evict_idle_ms)),
         rpc_listen: (!args.rpc_listen.eq_ignore_ascii_case("off")).then_some(args.rpc_listen),
         max_hot_instances: args.max_hot_instances,
+        fuel_per_turn: args.fuel_per_turn,
         max_queued: args.max_queued,
         shutdown_grace: std::time::Duration::from_millis(args.shutdown_grace_ms),
     };

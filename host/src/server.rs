@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub rpc_listen: Option<String>,
     /// Orchestrations held in memory at once.
     pub max_hot_instances: u32,
+    /// See `--fuel-per-turn`.
+    pub fuel_per_turn: u64,
     /// Instances that may wait for a slot before starters answer 503.
     pub max_queued: usize,
     /// On shutdown, how long running activity calls may take to finish.
@@ -73,7 +75,13 @@ pub struct Host {
 /// Opens the store, loads and checks every component, resumes unfinished instances.
 pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     let config = Config::load(&options.config)?;
-    std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+    http::check_starter_routes(&config.starters).map_err(|message| {
+        ServeError::Config(crate::config::ConfigError::Invalid {
+            path: options.config.display().to_string(),
+            message,
+        })
+    })?;
+    create_private_dir(&options.data_dir).map_err(|e| {
         ServeError::Setup(format!(
             "creating data dir {}: {e}",
             options.data_dir.display()
@@ -89,6 +97,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         .unwrap_or(64 << 20);
     let limits = OrchestratorLimits {
         max_hot_instances: options.max_hot_instances,
+        fuel_per_turn: options.fuel_per_turn.max(1),
         ..OrchestratorLimits::default()
     };
     let components = Arc::new(Components::new(limits, max_activity_memory)?);
@@ -180,6 +189,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         auth_levels: config.auth_levels,
         test_clock,
         deployer,
+        prefix: http::WEBHOOK_PREFIX,
     });
     let files = config
         .orchestrators
@@ -211,14 +221,49 @@ fn read_component(path: &Path) -> Result<(Vec<u8>, String), ServeError> {
     Ok((bytes, what))
 }
 
+/// The data directory, readable by its owner only (it holds the history and the master key).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let mut perms = std::fs::metadata(dir)?.permissions();
+        if perms.mode() & 0o077 != 0 {
+            perms.set_mode(perms.mode() & 0o700);
+            std::fs::set_permissions(dir, perms)?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// A master key must be as hard to guess as a function key.
+fn checked_key(key: String, from: &str) -> Result<String, ServeError> {
+    let n = key.chars().count();
+    if n < crate::config::MIN_KEY_LEN {
+        return Err(ServeError::Setup(format!(
+            "the master key from {from} has {n} characters, shorter than {}; use 32 random \
+             characters (e.g. `openssl rand -hex 16`), or unset it and a key is generated",
+            crate::config::MIN_KEY_LEN
+        )));
+    }
+    Ok(key)
+}
+
 fn master_key(options: &ServeOptions) -> Result<(String, KeySource), ServeError> {
     if let Some(key) = options.master_key.as_ref().filter(|k| !k.is_empty()) {
-        return Ok((key.clone(), KeySource::Environment));
+        let key = checked_key(key.clone(), "DURABLE_MASTER_KEY / --master-key")?;
+        return Ok((key, KeySource::Environment));
     }
     let path = options.data_dir.join("master.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let key = text.trim().to_owned();
         if !key.is_empty() {
+            let key = checked_key(key, &path.display().to_string())?;
             return Ok((key, KeySource::File(path)));
         }
     }
@@ -298,8 +343,13 @@ pub async fn serve(
                 test_clock: None,
                 deployer: Arc::clone(&host.state.deployer),
                 auth_levels: Default::default(),
+                prefix: http::RPC_PREFIX,
             });
-            let serve_rpc = http::run(listener, http::rpc_app(state), stopped(stop_rx.clone()));
+            let serve_rpc = http::run(
+                listener,
+                http::rpc_app(state, bound.port()),
+                stopped(stop_rx.clone()),
+            );
             Some((bound, tokio::spawn(serve_rpc)))
         }
     };

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 /// The key every test host runs with.
-pub const KEY: &str = "e2e-test-key";
+pub const KEY: &str = "e2e-test-key-0123456789";
 
 /// The repository root.
 pub fn root() -> PathBuf {

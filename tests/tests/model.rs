@@ -203,9 +203,15 @@ fn sub_orchestrations_run_as_children_visible_from_both_sides() {
         .filter(|e| e["EventType"] == "SubOrchestrationInstanceCreated")
         .map(|e| e["InstanceId"].as_str().unwrap().to_owned())
         .collect();
+    // Default child ids: `<parent>:<task>:<8 digits of the parent's execution id>`.
+    assert_eq!(children.len(), 3, "{children:?}");
+    let execution = children[0].rsplit(':').next().unwrap().to_owned();
+    assert_eq!(execution.len(), 8, "{children:?}");
     assert_eq!(
         children,
-        [format!("{id}:0"), format!("{id}:1"), format!("{id}:2")]
+        (0..3)
+            .map(|task| format!("{id}:{task}:{execution}"))
+            .collect::<Vec<_>>()
     );
     let child = server.wait_finished(&children[0], T).unwrap();
     assert_eq!(child["output"], confirmation("B-1"));

@@ -177,3 +177,62 @@ fn a_locked_database_is_waited_for_then_refused_with_503_and_recovers() {
         "the refused start stored nothing"
     );
 }
+
+#[test]
+fn on_a_nearly_full_disk_every_answer_says_what_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = TinyFs::mount(&dir.path().join("fs"), "16m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here, so a full disk cannot be simulated");
+        return;
+    };
+    let config = dir.path().join("durable.toml");
+    std::fs::write(&config, seed_config("")).unwrap();
+    let data = fs.0.join("data");
+    let server = Server::start_with(&config, &data).unwrap();
+    // Leave about 2 MiB free, then start many instances at once (so that they share
+    // transactions), some large enough that the disk fills in the middle of a batch.
+    let filler = fs.0.join("filler");
+    fill(&filler);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len.saturating_sub(2 << 20)).unwrap();
+    drop(file);
+    let answers: Vec<(String, u16)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || {
+                    let id = format!("G-{i}");
+                    let pad = if i % 3 == 0 { 400_000 } else { 10 };
+                    let input = json!({"orderId": id, "customerId": "c", "pad": "p".repeat(pad)});
+                    let path = Server::keyed(&format!("/api/orchestrators/echo/{id}"));
+                    let r = server
+                        .request("POST", &path, Some(&input.to_string()))
+                        .unwrap();
+                    (id, r.status)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refused = answers.iter().filter(|(_, s)| *s == 503).count();
+    let accepted = answers.iter().filter(|(_, s)| *s == 202).count();
+    eprintln!("nearly full disk: {accepted} accepted, {refused} refused");
+    assert_eq!(accepted + refused, answers.len(), "{answers:?}");
+    assert!(refused > 0, "the disk never filled: {answers:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    server.kill9();
+    let server = Server::start_with(&config, &data).unwrap();
+    for (id, status) in &answers {
+        let r = server.status(id, "").unwrap();
+        // Before the fix, starts answered 503 existed (and completed) after the restart.
+        match status {
+            202 => assert_ne!(r.status, 404, "{id} was acknowledged but is gone"),
+            _ => assert_eq!(r.status, 404, "{id} was refused but exists: {}", r.body),
+        }
+    }
+}

@@ -168,6 +168,10 @@ pub struct ServeArgs {
     /// *without keys* (what Durable Functions' clients call by default); `off` disables it.
     #[arg(long, env = "DURABLE_RPC_LISTEN", default_value = "127.0.0.1:17071")]
     pub rpc_listen: String,
+    /// Fuel (roughly, wasm instructions) one orchestrator turn may use before the instance
+    /// fails as an endless loop; the same on every replay.
+    #[arg(long, env = "DURABLE_FUEL_PER_TURN", default_value_t = 500_000_000)]
+    pub fuel_per_turn: u64,
     /// Orchestrations held in memory at once (pool slots); more wait for a slot.
     #[arg(long, env = "DURABLE_MAX_HOT_INSTANCES", default_value_t = 4096)]
     pub max_hot_instances: u32,

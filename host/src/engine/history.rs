@@ -136,6 +136,49 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// Roughly how many bytes the event stores: its text fields, plus a little for the rest.
+    /// The store uses it to bound the size of one group-commit transaction.
+    pub fn approx_bytes(&self) -> usize {
+        let text = match self {
+            EventKind::ExecutionStarted {
+                name,
+                input,
+                orchestrator_digest,
+            } => name.len() + input.len() + orchestrator_digest.len(),
+            EventKind::TaskScheduled { name, input, .. }
+            | EventKind::EventRaised { name, input }
+            | EventKind::SubOrchestrationInstanceCreated { name, input, .. } => {
+                name.len() + input.len()
+            }
+            EventKind::TaskCompleted { result, .. }
+            | EventKind::SubOrchestrationInstanceCompleted { result, .. }
+            | EventKind::ExecutionCompleted { result } => result.len(),
+            EventKind::TaskFailed {
+                reason, details, ..
+            }
+            | EventKind::SubOrchestrationInstanceFailed {
+                reason, details, ..
+            }
+            | EventKind::ExecutionFailed { reason, details } => {
+                reason.len() + details.as_ref().map_or(0, String::len)
+            }
+            EventKind::ExecutionTerminated { reason }
+            | EventKind::ExecutionSuspended { reason }
+            | EventKind::ExecutionResumed { reason } => reason.len(),
+            EventKind::ContinuedAsNew { input } => input.len(),
+            EventKind::ExecutionRewound { reason, voided } => reason.len() + voided.len() * 8,
+            EventKind::ExecutionMigrated {
+                orchestrator_digest,
+            } => orchestrator_digest.len(),
+            EventKind::OrchestratorStarted
+            | EventKind::TimerCreated { .. }
+            | EventKind::TimerFired { .. } => 0,
+        };
+        text + 64
+    }
+}
+
 /// What rewinding a failed execution voids: `ExecutionFailed`, and, of the turn that failed
 /// (the events after its `OrchestratorStarted`), the failed results and the decisions made in
 /// response. Completed results and raised events of that turn are kept. `None` if the history

@@ -7,6 +7,7 @@
 #[cfg(any(test, fuzzing))]
 pub mod arbitrary;
 mod history;
+pub mod limits;
 mod replay;
 
 pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};

@@ -460,13 +460,7 @@ impl Execution {
         &mut self,
         result: Result<String, (String, Option<String>)>,
     ) -> Result<(), Nondeterminism> {
-        if let Some((task_id, recorded)) = self.recorded.get(self.decision_cursor) {
-            return Err(Nondeterminism {
-                position: self.decision_cursor + 1,
-                recorded: describe_recorded(*task_id, recorded),
-                new: "returns without making it".to_owned(),
-            });
-        }
+        self.check_all_replayed("returns without making it")?;
         let kind = match result {
             Ok(result) => EventKind::ExecutionCompleted { result },
             Err((reason, details)) => EventKind::ExecutionFailed { reason, details },
@@ -474,6 +468,30 @@ impl Execution {
         self.record(kind);
         self.finished = true;
         Ok(())
+    }
+
+    /// Fails unless every recorded decision was made again: code that now ends (returns, or
+    /// continues as new, which `ending` describes) before them has diverged from its history.
+    pub fn check_all_replayed(&self, ending: &str) -> Result<(), Nondeterminism> {
+        match self.recorded.get(self.decision_cursor) {
+            Some((task_id, recorded)) => Err(Nondeterminism {
+                position: self.decision_cursor + 1,
+                recorded: describe_recorded(*task_id, recorded),
+                new: ending.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// How many turns (recorded or live) the orchestration has been handed so far. Each new one
+    /// gets a fresh fuel budget, on replay as live.
+    pub fn turns_consumed(&self) -> usize {
+        self.turn_cursor
+    }
+
+    /// The execution's id.
+    pub fn execution_id(&self) -> &str {
+        &self.execution_id
     }
 
     /// An operator terminated the instance.

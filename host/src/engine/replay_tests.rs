@@ -126,6 +126,43 @@ fn finishing_early_is_divergence() {
 }
 
 #[test]
+fn continuing_as_new_early_is_divergence() {
+    let history = run_chain_live();
+    let exec = Execution::from_history("i", "e", history[..5].to_vec()).unwrap();
+    let err = exec
+        .check_all_replayed("continues as new without making it")
+        .unwrap_err();
+    assert_eq!(err.position, 1);
+    assert!(err.recorded.contains("validateOrder"), "{err}");
+    assert!(err.to_string().contains("continues as new"), "{err}");
+    // After all recorded decisions, ending is fine.
+    let mut exec = Execution::from_history("i", "e", history[..5].to_vec()).unwrap();
+    exec.decide(activity("validateOrder")).unwrap();
+    exec.poll(&[0], WaitMode::All).unwrap();
+    exec.decide(activity("reserveInventory")).unwrap();
+    assert_eq!(exec.check_all_replayed("continues as new"), Ok(()));
+}
+
+#[test]
+fn each_recorded_turn_handed_over_counts_as_a_turn() {
+    let mut history = run_chain_live();
+    history.pop();
+    let mut exec = Execution::from_history("i", "e", history).unwrap();
+    let start = exec.turns_consumed();
+    for (step, name) in ["validateOrder", "reserveInventory", "emitConfirmation"]
+        .iter()
+        .enumerate()
+    {
+        let (id, _) = exec.decide(activity(name)).unwrap();
+        exec.poll(&[id], WaitMode::All).unwrap();
+        assert_eq!(exec.turns_consumed(), start + step + 1, "step {step}");
+        // Polling a resolved task again crosses no turn.
+        exec.poll(&[id], WaitMode::All).unwrap();
+        assert_eq!(exec.turns_consumed(), start + step + 1);
+    }
+}
+
+#[test]
 fn failures_carry_durable_functions_message_and_open_tasks_are_found() {
     let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
     let (a, _) = exec.decide(activity("validateOrder")).unwrap();

@@ -153,6 +153,7 @@ impl Executor {
             suspended: instance.status == RuntimeStatus::Suspended,
             held: Vec::new(),
             requeued: std::collections::VecDeque::new(),
+            running_recorded: instance.status != RuntimeStatus::Pending,
         };
         let result = self
             .components
@@ -252,7 +253,14 @@ impl Executor {
                 (RuntimeStatus::Terminated, json_string(&reason))
             }
             RunEnd::ContinueAsNew(input) => {
-                return self.continue_as_new(instance, &exec, input, consumed).await;
+                match exec.check_all_replayed("continues as new without making it") {
+                    Ok(()) => return self.continue_as_new(instance, &exec, input, consumed).await,
+                    Err(nondeterminism) => {
+                        let reason = nondeterminism.to_string();
+                        exec.fail(reason.clone(), None);
+                        (RuntimeStatus::Failed, json_string(&reason))
+                    }
+                }
             }
             RunEnd::Completed(output) => match exec.complete(Ok(output.clone())) {
                 Ok(()) => (RuntimeStatus::Completed, output),
@@ -388,6 +396,8 @@ impl Executor {
             });
         }
         self.store.write(ops).await.map_err(|e| e.to_string())?;
+        // Ended: its timers can only wake it for nothing now.
+        self.timers.cancel_instance(&instance.instance_id);
         let counter = match status {
             RuntimeStatus::Completed => &self.counters.completed,
             _ => &self.counters.failed,
@@ -433,6 +443,7 @@ impl Executor {
         };
         let mut ops = vec![Op::ContinueAsNew {
             instance_id: instance.instance_id.clone(),
+            from_execution: instance.execution_id.clone(),
             execution_id: next.execution_id.clone(),
             input,
             started: started.clone(),
@@ -451,6 +462,8 @@ impl Executor {
             });
         }
         self.store.write(ops).await.map_err(|e| e.to_string())?;
+        // The old execution's timers are stale; the new one arms its own as it runs.
+        self.timers.cancel_instance(&instance.instance_id);
         tracing::debug!(execution = %next.execution_id, "continued as new");
         Ok(Next::Continue(Box::new((next, started))))
     }

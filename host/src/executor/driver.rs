@@ -45,6 +45,9 @@ pub(super) struct InstanceDriver {
     pub held: Vec<EventKind>,
     /// Inbound messages put back for the next turn (those after a migration request).
     pub requeued: std::collections::VecDeque<Inbound>,
+    /// Whether the row already shows the instance running: a first turn that only waits (on
+    /// an event, say) records nothing else, yet must not leave it Pending.
+    pub running_recorded: bool,
 }
 
 impl InstanceDriver {
@@ -114,7 +117,12 @@ impl TurnDriver for InstanceDriver {
                 .iter()
                 .filter_map(|e| decision_of(&e.kind))
                 .collect();
-            if !turn.events.is_empty() || turn.custom_status.is_some() || !consumed.is_empty() {
+            if !turn.events.is_empty()
+                || turn.custom_status.is_some()
+                || !consumed.is_empty()
+                || !self.running_recorded
+            {
+                self.running_recorded = true;
                 let ticket = self.executor.store.write(vec![Op::Append {
                     instance_id: self.instance.instance_id.clone(),
                     execution_id: self.instance.execution_id.clone(),

@@ -40,6 +40,34 @@ use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreErro
 /// Delay before an instance whose actor stopped on an infrastructure error is resumed.
 const RESUME_AFTER_ERROR: Duration = Duration::from_secs(1);
 
+/// Most instances one rewind moves (the instance and its failed sub-orchestrations).
+const MAX_REWOUND: usize = 1_000;
+
+/// The sub-orchestrations whose failures `voided` lists, with the tasks that started them.
+fn failed_children(history: &[Event], voided: &[u64]) -> Vec<(TaskId, InstanceId)> {
+    let failed: Vec<TaskId> = history
+        .iter()
+        .filter(|e| voided.contains(&e.seq))
+        .filter_map(|e| match e.kind {
+            EventKind::SubOrchestrationInstanceFailed { task_id, .. } => Some(task_id),
+            _ => None,
+        })
+        .collect();
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SubOrchestrationInstanceCreated {
+                task_id,
+                instance_id,
+                ..
+            } if failed.contains(task_id) => {
+                InstanceId::parse(instance_id).ok().map(|id| (*task_id, id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Why an instance could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -83,6 +111,8 @@ pub struct Executor {
     clock: Arc<dyn Clock>,
     pub(crate) timers: Arc<TimerService>,
     live: Mutex<HashMap<InstanceId, Inbox>>,
+    /// See [`Executor::spawn_actor`].
+    restart_wanted: Mutex<std::collections::HashSet<InstanceId>>,
     activity_slots: Arc<Semaphore>,
     /// One permit per orchestration held in memory (the orchestrator pool's slots): instances
     /// beyond it wait for a slot instead of failing to instantiate.
@@ -98,6 +128,8 @@ pub struct Executor {
     pub(crate) queued: std::sync::atomic::AtomicUsize,
     /// Set on shutdown: no activity call starts, and results go to the durable inbox.
     draining: std::sync::atomic::AtomicBool,
+    /// The same, for tasks that wait (a retry's backoff ends at once when shutdown begins).
+    drain_signal: tokio::sync::watch::Sender<bool>,
     /// Activity calls running right now.
     activities_running: std::sync::atomic::AtomicUsize,
     /// Notified when `activities_running` drops.
@@ -140,6 +172,7 @@ impl Executor {
             clock,
             timers: Arc::clone(&timers),
             live: Mutex::new(HashMap::new()),
+            restart_wanted: Mutex::new(std::collections::HashSet::new()),
             activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
             finish_waiters: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -147,6 +180,7 @@ impl Executor {
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
+            drain_signal: tokio::sync::watch::Sender::new(false),
             activities_running: std::sync::atomic::AtomicUsize::new(0),
             activity_done: tokio::sync::Notify::new(),
         });
@@ -181,6 +215,7 @@ impl Executor {
     /// durable inbox as well as handed to their instance, so none is lost at exit.
     pub fn begin_drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.drain_signal.send_replace(true);
     }
 
     /// Waits up to `grace` for running activity calls to finish and their results to be
@@ -400,45 +435,73 @@ impl Executor {
 
     /// Rewinds a failed instance (Durable Functions' rewind): records `ExecutionRewound`, which
     /// voids the failures the instance ended on (see [`crate::engine::rewind_voids`]), sets it
-    /// Running and starts it again; replay reaches the failed tasks, which run again.
+    /// Running and starts it again; replay reaches the failed tasks, which run again. Failed
+    /// sub-orchestrations it ended on are rewound with it (recursively, in the same
+    /// transaction), as Durable Functions does: their new outcomes reach it as they finish.
     pub async fn rewind(
         self: &Arc<Self>,
         instance_id: &InstanceId,
         reason: String,
     ) -> Result<(), StoreError> {
-        let lookup = instance_id.clone();
-        let (instance, history) = store::read(&self.store, move |s| {
-            let instance = s
-                .instance(&lookup)?
-                .ok_or_else(|| StoreError::NoSuchInstance(lookup.to_string()))?;
-            let history = s.history(&lookup)?;
-            Ok((instance, history))
-        })
-        .await?;
-        // Only a failed execution's history ends in ExecutionFailed; the store checks the
-        // status again in the rewind's own transaction.
-        let voided = crate::engine::rewind_voids(&history)
-            .ok_or_else(|| StoreError::NotFailed(instance_id.to_string()))?;
         let now = self.now_ms();
-        let event = Event {
-            seq: history.len() as u64,
-            timestamp_ms: now,
-            kind: EventKind::ExecutionRewound { reason, voided },
-        };
-        self.store
-            .write(vec![Op::Rewind {
-                instance_id: instance_id.clone(),
-                execution_id: instance.execution_id.clone(),
-                event,
-                updated_ms: now,
-            }])
+        let mut ops = Vec::new();
+        let mut rewound: Vec<Instance> = Vec::new();
+        let mut queue = vec![(instance_id.clone(), None::<ParentRef>)];
+        while let Some((id, parent)) = queue.pop() {
+            if rewound.len() >= MAX_REWOUND || rewound.iter().any(|i| i.instance_id == id) {
+                continue;
+            }
+            let lookup = id.clone();
+            let (instance, history) = store::read(&self.store, move |s| {
+                let instance = s
+                    .instance(&lookup)?
+                    .ok_or_else(|| StoreError::NoSuchInstance(lookup.to_string()))?;
+                let history = s.history(&lookup)?;
+                Ok((instance, history))
+            })
             .await?;
-        tracing::info!(instance = %instance_id, "rewound; re-running its failed steps");
-        let mut running = instance;
-        running.status = RuntimeStatus::Running;
-        running.output = None;
-        running.updated_ms = now;
-        self.spawn_actor(running, None);
+            // Only a failed execution's history ends in ExecutionFailed; the store checks the
+            // status again in the rewind's own transaction.
+            let voided = match crate::engine::rewind_voids(&history) {
+                Some(voided) => voided,
+                None if parent.is_none() => return Err(StoreError::NotFailed(id.to_string())),
+                None => continue,
+            };
+            if parent.is_some() && instance.parent != parent {
+                continue; // not the child of that task (any more)
+            }
+            for (task_id, child) in failed_children(&history, &voided) {
+                let via = ParentRef {
+                    instance_id: id.clone(),
+                    execution_id: instance.execution_id.clone(),
+                    task_id,
+                };
+                queue.push((child, Some(via)));
+            }
+            ops.push(Op::Rewind {
+                instance_id: id.clone(),
+                execution_id: instance.execution_id.clone(),
+                event: Event {
+                    seq: history.len() as u64,
+                    timestamp_ms: now,
+                    kind: EventKind::ExecutionRewound {
+                        reason: reason.clone(),
+                        voided,
+                    },
+                },
+                updated_ms: now,
+            });
+            rewound.push(instance);
+        }
+        self.store.write(ops).await?;
+        tracing::info!(instance = %instance_id, children = rewound.len() - 1, "rewound; re-running its failed steps");
+        // Children first: their actors are live before the parent asks for them.
+        for mut instance in rewound.into_iter().rev() {
+            instance.status = RuntimeStatus::Running;
+            instance.output = None;
+            instance.updated_ms = now;
+            self.spawn_actor(instance, None);
+        }
         Ok(())
     }
 
@@ -491,13 +554,17 @@ impl Executor {
     /// instance is an error; otherwise those are skipped.
     pub async fn purge(&self, ids: Vec<InstanceId>, required: bool) -> Result<(), StoreError> {
         let ops = ids
-            .into_iter()
+            .iter()
             .map(|instance_id| Op::Purge {
-                instance_id,
+                instance_id: instance_id.clone(),
                 required,
             })
             .collect();
-        self.store.write(ops).await
+        self.store.write(ops).await?;
+        for id in &ids {
+            self.timers.cancel_instance(id);
+        }
+        Ok(())
     }
 
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable
@@ -519,11 +586,27 @@ impl Executor {
         }
     }
 
+    /// Starts an actor for `instance` unless one is live: then that one is asked to hand over
+    /// when it ends (see `restart_wanted`), so there is never a second actor on an instance.
     fn spawn_actor(self: &Arc<Self>, instance: Instance, history: Option<Vec<Event>>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.live_map()
-            .insert(instance.instance_id.clone(), tx.clone());
+        {
+            let mut live = self.live_map();
+            if live.contains_key(&instance.instance_id) {
+                self.wanted().insert(instance.instance_id);
+                return;
+            }
+            live.insert(instance.instance_id.clone(), tx.clone());
+        }
         self.run_spawned(instance, history, tx, rx);
+    }
+
+    /// Instances to resume from the store as soon as their live actor ends. Only touched with
+    /// the live map locked, so an actor leaving the map cannot miss a request made meanwhile.
+    fn wanted(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<InstanceId>> {
+        self.restart_wanted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn run_spawned(
@@ -540,11 +623,16 @@ impl Executor {
             let id = instance.instance_id.clone();
             let mut tx = tx;
             let outcome = this.run_actor(instance, history, &mut tx, rx).await;
-            {
+            let handover = {
                 let mut live = this.live_map();
                 if live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
                     live.remove(&id);
                 }
+                this.wanted().remove(&id)
+            };
+            if handover && outcome.is_ok() {
+                // Started or rewound while this actor was finishing: run what the store has now.
+                this.resume(id.clone()).await;
             }
             if let Err(why) = outcome {
                 tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
@@ -575,8 +663,20 @@ impl Executor {
                 self.run_spawned(instance, None, tx, rx);
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(instance = %id, "cannot resume instance: {e}"),
+            Err(e) => {
+                // Nobody else would wake it: try again later rather than leave it ownerless.
+                tracing::error!(instance = %id, "cannot resume instance, trying again in {RESUME_AFTER_ERROR:?}: {e}");
+                self.resume_later(id);
+            }
         }
+    }
+
+    fn resume_later(self: &Arc<Self>, id: InstanceId) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(RESUME_AFTER_ERROR).await;
+            this.resume(id).await;
+        });
     }
 
     /// Starts (or, after a restart, finds again) the child instance of a sub-orchestration task.
@@ -612,18 +712,37 @@ impl Executor {
             };
             let (instance, started) =
                 this.new_instance(&name, child.clone(), input, digest, Some(parent.clone()));
-            if let Err(e) = this
-                .store
-                .write(vec![Op::CreateChild { instance, started }])
-                .await
-            {
-                // The parent's own next commit will fail the same way and resume it, which
-                // starts the child again.
-                tracing::warn!(instance = %parent.instance_id, "starting child {child_id} failed: {e}");
-                return;
+            loop {
+                let create = Op::CreateChild {
+                    instance: instance.clone(),
+                    started: started.clone(),
+                };
+                match this.store.write(vec![create]).await {
+                    Ok(()) => break,
+                    // Storage trouble: try again while the parent is live (a parent that
+                    // is evicted or restarts starts its open children again itself).
+                    Err(e) if e.is_retriable() => {
+                        tracing::warn!(instance = %parent.instance_id, "starting child {child_id} failed, trying again: {e}");
+                        tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                        if !this.live_map().contains_key(&parent.instance_id) {
+                            return;
+                        }
+                    }
+                    // Refused for good: the parent must hear of it, or it waits forever.
+                    Err(e) => {
+                        return fail(format!("cannot start sub-orchestration '{name}': {e}"));
+                    }
+                }
             }
             let lookup = child.clone();
             match store::read(&this.store, move |s| s.instance(&lookup)).await {
+                Ok(Some(row))
+                    if row.parent.as_ref() == Some(&parent) && row.status.is_terminal() =>
+                {
+                    // Already finished (a parent rewound after its child was): hand the outcome
+                    // over again; a duplicate of one the parent has is ignored.
+                    this.redeliver_outcome(&parent, &row).await;
+                }
                 Ok(Some(row)) if row.parent.as_ref() == Some(&parent) => this.resume(child).await,
                 Ok(Some(_)) => fail(format!(
                     "cannot start sub-orchestration '{name}': an instance with id '{child_id}' already exists"
@@ -634,6 +753,45 @@ impl Executor {
                 }
             }
         });
+    }
+
+    /// Queues a finished child's outcome in its parent's durable inbox, then wakes the parent.
+    async fn redeliver_outcome(self: &Arc<Self>, parent: &ParentRef, child: &Instance) {
+        let output = child.output.clone().unwrap_or_else(|| "null".to_owned());
+        let event = if child.status == RuntimeStatus::Completed {
+            EventKind::SubOrchestrationInstanceCompleted {
+                task_id: parent.task_id,
+                result: output,
+            }
+        } else {
+            EventKind::SubOrchestrationInstanceFailed {
+                task_id: parent.task_id,
+                reason: serde_json::from_str::<String>(&output).unwrap_or(output),
+                details: None,
+            }
+        };
+        let message = InboxMessage {
+            msg_id: uuid::Uuid::new_v4().simple().to_string(),
+            execution_id: Some(parent.execution_id.clone()),
+            event,
+        };
+        let write = self.store.write(vec![Op::Enqueue {
+            instance_id: parent.instance_id.clone(),
+            message: message.clone(),
+            required: false,
+        }]);
+        if let Err(e) = write.await {
+            tracing::warn!(instance = %parent.instance_id, "handing over the outcome of child {} failed: {e}", child.instance_id);
+            return;
+        }
+        self.deliver(
+            &parent.instance_id,
+            Inbound {
+                execution_id: message.execution_id,
+                msg_id: Some(message.msg_id),
+                event: message.event,
+            },
+        );
     }
 
     async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
@@ -670,10 +828,11 @@ impl Executor {
         let span =
             tracing::info_span!("activity", instance = %instance, task = task_id, name = %name);
         let call = async move {
-            let tag = format!("{instance}/{task_id}");
             if this.draining() {
                 return;
             }
+            let _running = RunningCall::new(&this);
+            let tag = format!("{instance}/{task_id}");
             let (digest, result) = match this.components.activity(&name) {
                 None => (
                     None,
@@ -683,58 +842,15 @@ impl Executor {
                     },
                 ),
                 Some((digest, activity)) => {
-                    // The component's own limit first, then a host-wide slot.
-                    let _own = match &activity.slots {
-                        Some(slots) => Some(slots.acquire().await),
-                        None => None,
-                    };
-                    let _permit = this.activity_slots.acquire().await;
-                    if this.draining() {
-                        // Not started: it stays pending in the history for the next start.
+                    let Some(result) = this.call_with_retries(&activity, &name, &input, &tag).await
+                    else {
+                        // Not started, or given up between attempts at shutdown: the task stays
+                        // open in the history and runs on the next start.
                         return;
-                    }
-                    this.activities_running.fetch_add(1, Ordering::SeqCst);
-                    let mut attempt = 1;
-                    let result = loop {
-                        let began = std::time::Instant::now();
-                        let result = this
-                            .components
-                            .activities
-                            .invoke(&activity, &name, &input, &tag)
-                            .await;
-                        this.counters.activities.fetch_add(1, Ordering::Relaxed);
-                        this.counters
-                            .activity_micros
-                            .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
-                        let retry = activity.grant.retry.as_ref();
-                        match (result, retry) {
-                            (ActivityResult::Failed { reason, .. }, Some(policy))
-                                if attempt < policy.max_attempts && !this.draining() =>
-                            {
-                                attempt += 1;
-                                let delay = policy.delay_before(attempt);
-                                tracing::info!(
-                                    "attempt {} of {} failed ({reason}); again in {delay:?}",
-                                    attempt - 1,
-                                    policy.max_attempts
-                                );
-                                tokio::time::sleep(delay).await;
-                            }
-                            (ActivityResult::Failed { reason, details }, Some(_))
-                                if attempt > 1 =>
-                            {
-                                break ActivityResult::Failed {
-                                    reason: format!("{reason} (after {attempt} attempts)"),
-                                    details,
-                                };
-                            }
-                            (result, _) => break result,
-                        }
                     };
                     (Some(digest), result)
                 }
             };
-            let ran = digest.is_some();
             let event = match result {
                 ActivityResult::Completed(result) => EventKind::TaskCompleted {
                     task_id,
@@ -748,27 +864,7 @@ impl Executor {
                     digest,
                 },
             };
-            let mut msg_id = None;
-            if this.draining() {
-                // Shutting down: keep the result in the durable inbox so that the call does
-                // not run again; the instance consumes (and deletes) it with the turn that
-                // records it, now or after the restart.
-                let message = InboxMessage {
-                    msg_id: uuid::Uuid::new_v4().simple().to_string(),
-                    execution_id: Some(execution.clone()),
-                    event: event.clone(),
-                };
-                msg_id = Some(message.msg_id.clone());
-                let write = this.store.write(vec![Op::Enqueue {
-                    instance_id: instance.clone(),
-                    message,
-                    required: false,
-                }]);
-                if let Err(e) = write.await {
-                    tracing::warn!("keeping an activity result at shutdown failed: {e}");
-                    msg_id = None;
-                }
-            }
+            let msg_id = this.keep_if_draining(&instance, &execution, &event).await;
             this.deliver(
                 &instance,
                 Inbound {
@@ -777,15 +873,162 @@ impl Executor {
                     event,
                 },
             );
-            if ran {
-                this.activities_running.fetch_sub(1, Ordering::SeqCst);
-                this.activity_done.notify_waiters();
-            }
         };
         tokio::spawn(call.instrument(span));
+    }
+
+    /// One activity call with the component's host-side retry policy. Each attempt holds the
+    /// component's own slot and a host-wide one; the backoff between attempts holds neither.
+    /// `None`: shutdown began before an attempt could start (the task stays open).
+    async fn call_with_retries(
+        &self,
+        activity: &crate::runtime::activity::LoadedActivity,
+        name: &str,
+        input: &str,
+        tag: &str,
+    ) -> Option<ActivityResult> {
+        let mut attempt = 1;
+        loop {
+            let result = {
+                let _own = match &activity.slots {
+                    Some(slots) => Some(slots.acquire().await),
+                    None => None,
+                };
+                let _permit = self.activity_slots.acquire().await;
+                if self.draining() {
+                    return None;
+                }
+                let began = std::time::Instant::now();
+                let result = self
+                    .components
+                    .activities
+                    .invoke(activity, name, input, tag)
+                    .await;
+                self.counters.activities.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .activity_micros
+                    .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
+                result
+            };
+            let policy = match (result, activity.grant.retry.as_ref()) {
+                (ActivityResult::Failed { reason, .. }, Some(policy))
+                    if attempt < policy.max_attempts =>
+                {
+                    tracing::info!(
+                        "attempt {attempt} of {} failed ({reason}); again in {:?}",
+                        policy.max_attempts,
+                        policy.delay_before(attempt + 1)
+                    );
+                    policy
+                }
+                (ActivityResult::Failed { reason, details }, Some(_)) if attempt > 1 => {
+                    return Some(ActivityResult::Failed {
+                        reason: format!("{reason} (after {attempt} attempts)"),
+                        details,
+                    });
+                }
+                (result, _) => return Some(result),
+            };
+            attempt += 1;
+            let delay = policy.delay_before(attempt);
+            // A failure that would be retried is not final: at shutdown the task stays open
+            // (never recorded as failed), and the next start runs it again.
+            let mut drain = self.drain_signal.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = drain.wait_for(|draining| *draining) => return None,
+            }
+        }
+    }
+
+    /// At shutdown, keeps an activity's result in the durable inbox so that the call does not
+    /// run again; the instance consumes (and deletes) it with the turn that records it, now or
+    /// after the restart. Returns the message's id.
+    async fn keep_if_draining(
+        &self,
+        instance: &InstanceId,
+        execution: &ExecutionId,
+        event: &EventKind,
+    ) -> Option<String> {
+        if !self.draining() {
+            return None;
+        }
+        let message = InboxMessage {
+            msg_id: uuid::Uuid::new_v4().simple().to_string(),
+            execution_id: Some(execution.clone()),
+            event: event.clone(),
+        };
+        let msg_id = message.msg_id.clone();
+        let write = self.store.write(vec![Op::Enqueue {
+            instance_id: instance.clone(),
+            message,
+            required: false,
+        }]);
+        match write.await {
+            Ok(()) => Some(msg_id),
+            Err(e) => {
+                tracing::warn!("keeping an activity result at shutdown failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Counts an activity call as running (for the shutdown drain) until it is dropped.
+struct RunningCall<'a>(&'a Executor);
+
+impl<'a> RunningCall<'a> {
+    fn new(executor: &'a Executor) -> Self {
+        executor.activities_running.fetch_add(1, Ordering::SeqCst);
+        RunningCall(executor)
+    }
+}
+
+impl Drop for RunningCall<'_> {
+    fn drop(&mut self) {
+        self.0.activities_running.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity_done.notify_waiters();
     }
 }
 
 fn json_string(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::orchestrator::OrchestratorLimits;
+    use crate::store::{SqliteStore, StoreOptions};
+
+    fn executor(dir: &std::path::Path) -> Arc<Executor> {
+        let store = SqliteStore::open(StoreOptions::new(dir.join("db.sqlite"))).unwrap();
+        let limits = OrchestratorLimits {
+            max_hot_instances: 4,
+            memory_bytes: 1 << 20,
+            ..OrchestratorLimits::default()
+        };
+        let components = Arc::new(Components::new(limits, 1 << 20).unwrap());
+        let clock = Arc::new(crate::clock::SystemClock);
+        Executor::new(store, components, clock, ExecutorOptions::default())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_second_actor_is_never_started_on_a_live_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let executor = executor(dir.path());
+        let id = InstanceId::parse("busy").unwrap();
+        let (live_tx, _live_rx) = mpsc::unbounded_channel();
+        executor.live_map().insert(id.clone(), live_tx.clone());
+        let (instance, _) =
+            executor.new_instance("order", id.clone(), "{}".into(), "d".into(), None);
+        // A rewind or a restart under the same id while the actor is still live.
+        executor.spawn_actor(instance, None);
+        // Before the fix the live actor's entry was replaced: two actors on one instance.
+        assert!(executor.live_map()[&id].same_channel(&live_tx));
+        assert!(
+            executor.wanted().contains(&id),
+            "the live actor hands over when it ends"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Durable timers: fire times live in the history (`TimerCreated`); this service only wakes the
 //! instance when one is due. After a restart, instances re-arm their open timers from history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -17,10 +17,49 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 type Entry = (u64, InstanceId, ExecutionId, TaskId);
 
+/// Armed timers: ordered by fire time, and indexed by instance so that an instance's timers
+/// are disarmed when it ends (finished, terminated, purged, continued as new).
+#[derive(Default)]
+struct Armed {
+    due: BTreeSet<Entry>,
+    by_instance: HashMap<InstanceId, Vec<Entry>>,
+}
+
+impl Armed {
+    fn insert(&mut self, entry: Entry) {
+        if self.due.insert(entry.clone()) {
+            self.by_instance
+                .entry(entry.1.clone())
+                .or_default()
+                .push(entry);
+        }
+    }
+
+    fn pop_due(&mut self, now: u64) -> Option<Entry> {
+        let first = self.due.first().filter(|e| e.0 <= now)?.clone();
+        self.due.remove(&first);
+        if let Some(list) = self.by_instance.get_mut(&first.1) {
+            list.retain(|e| *e != first);
+            if list.is_empty() {
+                self.by_instance.remove(&first.1);
+            }
+        }
+        Some(first)
+    }
+
+    fn cancel(&mut self, instance: &InstanceId) -> usize {
+        let entries = self.by_instance.remove(instance).unwrap_or_default();
+        for entry in &entries {
+            self.due.remove(entry);
+        }
+        entries.len()
+    }
+}
+
 /// Pending timers, ordered by fire time.
 pub struct TimerService {
     clock: Arc<dyn Clock>,
-    due: Mutex<BTreeSet<Entry>>,
+    armed: Mutex<Armed>,
     changed: Notify,
 }
 
@@ -28,7 +67,7 @@ impl TimerService {
     pub fn new(clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(TimerService {
             clock,
-            due: Mutex::new(BTreeSet::new()),
+            armed: Mutex::new(Armed::default()),
             changed: Notify::new(),
         })
     }
@@ -46,6 +85,11 @@ impl TimerService {
         self.changed.notify_one();
     }
 
+    /// Disarms every timer of `instance` (it ended); returns how many there were.
+    pub fn cancel_instance(&self, instance: &InstanceId) -> usize {
+        self.lock().cancel(instance)
+    }
+
     /// The clock moved (tests): re-check what is due.
     pub fn clock_changed(&self) {
         self.changed.notify_one();
@@ -53,11 +97,11 @@ impl TimerService {
 
     /// Number of armed timers.
     pub fn pending(&self) -> usize {
-        self.lock().len()
+        self.lock().due.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<Entry>> {
-        self.due.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Armed> {
+        self.armed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Fires due timers into their instances until the executor is dropped.
@@ -65,16 +109,12 @@ impl TimerService {
         loop {
             let now = self.clock.now_ms();
             let (fired, next) = {
-                let mut due = self.lock();
+                let mut armed = self.lock();
                 let mut fired = Vec::new();
-                while let Some(first) = due.first().cloned() {
-                    if first.0 > now {
-                        break;
-                    }
-                    due.remove(&first);
-                    fired.push(first);
+                while let Some(entry) = armed.pop_due(now) {
+                    fired.push(entry);
                 }
-                (fired, due.first().map(|e| e.0))
+                (fired, armed.due.first().map(|e| e.0))
             };
             if !fired.is_empty() {
                 let Some(executor) = executor.upgrade() else {
@@ -106,5 +146,34 @@ impl TimerService {
                 _ = self.changed.notified() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instances_timers_are_disarmed_together_and_fire_in_order() {
+        let mut armed = Armed::default();
+        let id = |s: &str| InstanceId::parse(s).unwrap();
+        let (e1, e2) = (ExecutionId::random(), ExecutionId::random());
+        armed.insert((30, id("a"), e1.clone(), 1));
+        armed.insert((10, id("a"), e2.clone(), 2));
+        armed.insert((10, id("a"), e2.clone(), 2)); // idempotent
+        armed.insert((20, id("b"), e1.clone(), 1));
+        assert_eq!(armed.due.len(), 3);
+        assert_eq!(armed.cancel(&id("a")), 2);
+        assert_eq!(armed.cancel(&id("a")), 0);
+        assert_eq!(armed.due.len(), 1);
+        armed.insert((5, id("c"), e1.clone(), 1));
+        assert_eq!(armed.pop_due(4), None);
+        assert_eq!(armed.pop_due(25).map(|e| e.1), Some(id("c")));
+        assert_eq!(armed.pop_due(25).map(|e| e.1), Some(id("b")));
+        assert_eq!(armed.pop_due(25), None);
+        assert!(
+            armed.by_instance.is_empty(),
+            "fired timers leave the index too"
+        );
     }
 }

@@ -17,6 +17,8 @@ pub enum ApiError {
     #[error("a valid key is required: pass it as ?code=KEY or in the x-functions-key header")]
     Unauthorized,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -28,6 +30,16 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// An error axum produced itself (body too large, undecodable path, ...), with its status.
+    #[error("{1}")]
+    Other(StatusCode, String),
+}
+
+impl ApiError {
+    /// An error with an explicit status, for responses that did not start as an `ApiError`.
+    pub fn with_status(status: StatusCode, message: String) -> Self {
+        ApiError::Other(status, message)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -35,12 +47,14 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Other(status, _) => *status,
         };
         let message = match &self {
             ApiError::Internal(detail) => {

@@ -304,7 +304,7 @@ pub async fn restart(
         .start(&old.name, target, old.input.clone())
         .await?;
     let body = check_status_body(
-        &base_url(&headers),
+        &base_url(&headers, state.prefix),
         &started.instance_id,
         caller.key.as_deref(),
     );

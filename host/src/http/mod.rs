@@ -10,6 +10,7 @@ mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;
+mod guard;
 mod management;
 mod openapi;
 mod routes;
@@ -24,7 +25,7 @@ use axum::Router;
 
 pub use auth::{AuthLevel, Keys};
 pub use error::ApiError;
-pub use routes::ROUTES;
+pub use routes::{ROUTES, check_starter_routes};
 
 use crate::executor::Executor;
 
@@ -50,6 +51,9 @@ pub struct AppState {
     pub deployer: Arc<crate::deploy::Deployer>,
     /// Auth levels set in `durable.toml`, by operation id (the route table's defaults otherwise).
     pub auth_levels: std::collections::HashMap<String, AuthLevel>,
+    /// Where this listener serves the management API ([`WEBHOOK_PREFIX`] or [`RPC_PREFIX`]):
+    /// the URIs its answers hand out point there.
+    pub prefix: &'static str,
 }
 
 impl AppState {
@@ -69,13 +73,20 @@ pub const RPC_PREFIX: &str = "/durabletask";
 
 /// The management API without keys under `/durabletask/`, for the loopback RPC listener that
 /// Durable Functions' clients call in their default mode. `state` must hold open keys.
-pub fn rpc_app(state: Arc<AppState>) -> Router {
-    router(state, false)
+/// `port` is the listener's own: requests naming another host or port are refused (DNS
+/// rebinding), and so is anything a web page sends (see [`guard::rpc_guard`]).
+pub fn rpc_app(state: Arc<AppState>, port: u16) -> Router {
+    router(state, false).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            guard::rpc_guard(req, next, port)
+        },
+    ))
 }
 
 fn router(state: Arc<AppState>, main: bool) -> Router {
     routes::router(&state, main)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::map_response(guard::json_errors))
         .with_state(state)
 }
 

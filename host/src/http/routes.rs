@@ -597,6 +597,42 @@ fn guarded(
     ))
 }
 
+/// Refuses starter routes the router could not serve as configured: the same path as a
+/// built-in route or another starter (it would silently replace it), a pattern that overlaps
+/// one (axum would panic), or axum's old `:param` / `*rest` syntax.
+pub fn check_starter_routes(starters: &[super::Starter]) -> Result<(), String> {
+    let mut paths = matchit::Router::new();
+    for route in ROUTES {
+        // The built-in table has twins per method; one entry per path is enough.
+        let _ = paths.insert(route.full_path(WEBHOOK_PREFIX), route.id.to_owned());
+    }
+    for starter in starters {
+        let route = &starter.route;
+        if route
+            .split('/')
+            .any(|seg| seg.starts_with(':') || seg.starts_with('*'))
+        {
+            return Err(format!(
+                "starter route '{route}': write path parameters as {{name}} (':name' and '*name' are not supported)"
+            ));
+        }
+        let owner = format!("the starter for '{}'", starter.orchestration);
+        if let Err(e) = paths.insert(route.clone(), owner) {
+            let with = match &e {
+                matchit::InsertError::Conflict { with } => match paths.at(with) {
+                    Ok(m) => format!("'{with}' ({})", m.value),
+                    Err(_) => format!("'{with}'"),
+                },
+                other => other.to_string(),
+            };
+            return Err(format!(
+                "starter route '{route}' collides with the route {with}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The routes of `scope`s under `prefix`, each behind its key check.
 pub fn router(state: &Arc<AppState>, main: bool) -> Router<Arc<AppState>> {
     let prefix = if main { WEBHOOK_PREFIX } else { RPC_PREFIX };

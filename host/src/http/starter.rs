@@ -124,7 +124,11 @@ async fn start(
         }
     }
     tracing::info!(instance = %instance.instance_id, orchestration = name, "started orchestration");
-    let body = check_status_body(&base_url(headers), &instance.instance_id, key.as_deref());
+    let body = check_status_body(
+        &base_url(headers, state.prefix),
+        &instance.instance_id,
+        key.as_deref(),
+    );
     Ok(accepted(body))
 }
 

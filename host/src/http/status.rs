@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::management::Params;
 use super::routes::Caller;
 use super::time::format_ms;
-use super::{ApiError, AppState, WEBHOOK_PREFIX};
+use super::{ApiError, AppState};
 use crate::engine::Event;
 use crate::ids::InstanceId;
 use crate::store::{self, Instance};
@@ -67,7 +67,11 @@ pub async fn get_status(
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-    let location = status_uri(&base_url(&headers), &instance.instance_id, key.as_deref());
+    let location = status_uri(
+        &base_url(&headers, state.prefix),
+        &instance.instance_id,
+        key.as_deref(),
+    );
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -147,8 +151,9 @@ fn parse_json(text: Option<&str>) -> Value {
     }
 }
 
-/// `http://host` as the client addressed us.
-pub fn base_url(headers: &HeaderMap) -> String {
+/// `http://host` as the client addressed us, followed by the management API's prefix on this
+/// listener (`prefix`), so the URIs handed out are served by the listener that gave them.
+pub fn base_url(headers: &HeaderMap, prefix: &str) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -158,14 +163,11 @@ pub fn base_url(headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|s| *s == "https")
         .unwrap_or("http");
-    format!("{scheme}://{host}")
+    format!("{scheme}://{host}{prefix}")
 }
 
 fn instance_uri(base: &str, id: &InstanceId) -> String {
-    format!(
-        "{base}{WEBHOOK_PREFIX}/instances/{}",
-        percent_encode(id.as_str())
-    )
+    format!("{base}/instances/{}", percent_encode(id.as_str()))
 }
 
 fn common_query(key: Option<&str>) -> String {
@@ -248,7 +250,7 @@ mod tests {
     #[test]
     fn check_status_body_has_durable_functions_fields() {
         let id = InstanceId::parse("abc 1").unwrap();
-        let body = check_status_body("http://h:1", &id, Some("k"));
+        let body = check_status_body("http://h:1/runtime/webhooks/durabletask", &id, Some("k"));
         for field in [
             "id",
             "statusQueryGetUri",

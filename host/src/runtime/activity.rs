@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::activity::ActivityPre;
+use super::capture::CapturePipe;
 use super::error::LoadError;
 use super::orchestrator::MemoryCap;
 
@@ -230,9 +232,9 @@ impl ActivitySandbox {
     fn store(
         &self,
         grant: &ActivityGrant,
-    ) -> Result<(Store<ActState>, MemoryOutputPipe, MemoryOutputPipe), String> {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+    ) -> Result<(Store<ActState>, CapturePipe, CapturePipe), String> {
+        let stdout = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
+        let stderr = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         for (k, v) in &grant.env {
@@ -284,9 +286,21 @@ impl ActivitySandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = (grant.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick a running guest yields to the tokio scheduler, so spinning guests cannot
+        // starve HTTP, timers or the store; past its timeout it is interrupted. (A guest parked
+        // in a host call is bounded by the wall-clock timeout around the whole call instead.)
+        let deadline = std::time::Instant::now() + grant.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
         Ok((store, stdout, stderr))
     }
 
@@ -307,23 +321,43 @@ impl ActivitySandbox {
                 };
             }
         };
-        let result = match activity.pre.instantiate_async(&mut store).await {
-            Ok(instance) => {
-                instance
-                    .durable_engine_activities()
-                    .call_run(&mut store, name, input)
-                    .await
-            }
-            Err(e) => Err(e),
+        // Wall-clock bound on the whole call: a guest blocked in a host call (a WASI sleep, a
+        // read on a socket whose peer never writes) runs no wasm, so the epoch cannot stop it;
+        // dropping the call's future abandons that host call.
+        let call = async {
+            let instance = activity.pre.instantiate_async(&mut store).await?;
+            instance
+                .durable_engine_activities()
+                .call_run(&mut store, name, input)
+                .await
         };
-        let out = String::from_utf8_lossy(&stdout.contents()).into_owned();
-        let err = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        let result = tokio::time::timeout(activity.grant.timeout, call)
+            .await
+            .ok();
+        let (out, out_dropped) = stdout.contents();
+        let (err, err_dropped) = stderr.contents();
+        let out = String::from_utf8_lossy(&out).into_owned();
+        let err = String::from_utf8_lossy(&err).into_owned();
         for line in out.lines().filter(|l| !l.is_empty()) {
             tracing::info!(target: "guest", call = tag, activity = name, "stdout: {line}");
         }
         for line in err.lines().filter(|l| !l.is_empty()) {
             tracing::warn!(target: "guest", call = tag, activity = name, "stderr: {line}");
         }
+        if out_dropped + err_dropped > 0 {
+            tracing::warn!(target: "guest", call = tag, activity = name,
+                "output past the first {} KiB not kept: {out_dropped} bytes of stdout, {err_dropped} of stderr",
+                OUTPUT_CAPTURE_BYTES >> 10);
+        }
+        let Some(result) = result else {
+            return ActivityResult::Failed {
+                reason: format!(
+                    "timed out after {:?} (timeout_secs in durable.toml; the call was blocked in a host call)",
+                    activity.grant.timeout
+                ),
+                details: None,
+            };
+        };
         match result {
             Ok(Ok(output)) if output.len() > activity.grant.max_result_bytes => {
                 ActivityResult::Failed {

@@ -12,6 +12,7 @@
 
 pub mod activity;
 mod bindings;
+mod capture;
 mod error;
 pub mod orchestrator;
 pub mod registry;

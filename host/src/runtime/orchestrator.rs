@@ -19,9 +19,12 @@ use super::bindings::orchestrator::{Orchestrator, OrchestratorPre};
 use super::error::LoadError;
 use super::sandbox::check_orchestrator_imports;
 use crate::engine::{
-    Decision, Event, EventKind, Execution, Nondeterminism, Outcome, Poll, WaitMode,
+    Decision, Event, EventKind, Execution, Nondeterminism, Outcome, Poll, WaitMode, limits,
 };
-use crate::ids::InstanceId;
+use crate::ids::{InstanceId, default_child_id};
+
+/// Fuel between two yields of a running orchestrator to the async scheduler (~2-5 ms of work).
+const FUEL_YIELD_INTERVAL: u64 = 5_000_000;
 
 /// Limits applied to every orchestration.
 #[derive(Debug, Clone)]
@@ -303,6 +306,9 @@ impl OrchestratorSandbox {
         // Fuel is refilled at the start of every turn, so the budget bounds one turn, not the
         // orchestration's lifetime, and is the same on every replay.
         let _ = store.set_fuel(self.limits.fuel_per_turn);
+        // A busy turn yields to the tokio scheduler every few milliseconds of guest work, so
+        // orchestrators near their budget do not stall a worker thread (HTTP, timers, store).
+        let _ = store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL));
         store.call_hook(|mut ctx, hook| {
             if matches!(hook, CallHook::ReturningFromHost) && ctx.data().refuel {
                 ctx.data_mut().refuel = false;
@@ -345,6 +351,13 @@ impl OrchestratorSandbox {
         let fuel_left = store.get_fuel().unwrap_or(1);
         let state = store.into_data();
         let end = match result {
+            Ok(Ok(output)) if limits::check_payload("output", &output).is_err() => RunEnd::Failed {
+                reason: format!(
+                    "Orchestrator function '{name}' failed: {}",
+                    limits::check_payload("output", &output).unwrap_err()
+                ),
+                details: None,
+            },
             Ok(Ok(output)) => match state.continue_as_new {
                 Some(input) => RunEnd::ContinueAsNew(input),
                 None => RunEnd::Completed(output),
@@ -436,6 +449,26 @@ impl OrchState {
         Err(wasmtime::Error::msg(message))
     }
 
+    /// Polls the execution; when that hands the guest a new turn (recorded, on replay, or
+    /// live) the turn gets a fresh fuel budget, so a replay runs each recorded turn on the
+    /// budget it had live instead of all of them on one.
+    fn poll(&mut self, tasks: &[u32], mode: WaitMode) -> Result<Poll, String> {
+        let before = self.exec.turns_consumed();
+        let poll = self.exec.poll(tasks, mode);
+        if self.exec.turns_consumed() != before {
+            self.refuel = true;
+        }
+        poll
+    }
+
+    /// A limit check on a new decision (recorded ones replay as they were).
+    fn check(&mut self, limit: Result<(), String>) -> wasmtime::Result<()> {
+        match limit {
+            Err(message) if !self.exec.is_replaying() => self.guest_error(message),
+            _ => Ok(()),
+        }
+    }
+
     /// Ends the turn and waits for the next one; the guest stays parked meanwhile.
     async fn next_turn(&mut self) -> wasmtime::Result<()> {
         let turn = TurnRecord {
@@ -507,6 +540,9 @@ impl context::Host for OrchState {
     }
 
     fn set_custom_status(&mut self, status: Option<String>) -> wasmtime::Result<()> {
+        if let Some(text) = &status {
+            self.check(limits::check_payload("custom status", text))?;
+        }
         self.custom_status = Some(status);
         Ok(())
     }
@@ -533,6 +569,11 @@ impl context::Host for OrchState {
     }
 
     fn schedule_activity(&mut self, name: String, input: String) -> wasmtime::Result<u32> {
+        self.check(limits::check_name("activity name", &name))?;
+        self.check(limits::check_payload(
+            &format!("input of activity '{name}'"),
+            &input,
+        ))?;
         self.decide(Decision::ScheduleActivity { name, input })
     }
 
@@ -542,10 +583,19 @@ impl context::Host for OrchState {
         instance_id: Option<String>,
         input: String,
     ) -> wasmtime::Result<u32> {
-        // Default child id: `<parent>:<task>`, the same on every replay.
+        self.check(limits::check_name("sub-orchestration name", &name))?;
+        self.check(limits::check_payload(
+            &format!("input of sub-orchestration '{name}'"),
+            &input,
+        ))?;
         let instance_id = match instance_id {
             Some(id) => id,
-            None => format!("{}:{}", self.exec.instance_id(), self.exec.next_task_id()),
+            None => match InstanceId::parse(self.exec.instance_id()) {
+                Ok(parent) => {
+                    default_child_id(&parent, self.exec.execution_id(), self.exec.next_task_id())
+                }
+                Err(e) => return self.guest_error(format!("invalid parent instance id: {e}")),
+            },
         };
         if let Err(e) = InstanceId::parse(&instance_id) {
             return self.guest_error(format!(
@@ -571,6 +621,8 @@ impl context::Host for OrchState {
     }
 
     fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u32> {
+        // A name the API could never raise would leave the instance waiting forever.
+        self.check(limits::check_name("event name", &name))?;
         Ok(self.exec.wait_for_event(&name))
     }
 
@@ -579,7 +631,7 @@ impl context::Host for OrchState {
         tasks: Vec<u32>,
     ) -> wasmtime::Result<Result<Vec<types::Outcome>, String>> {
         loop {
-            match self.exec.poll(&tasks, WaitMode::All) {
+            match self.poll(&tasks, WaitMode::All) {
                 Err(message) => return Ok(Err(message)),
                 Ok(Poll::All(outcomes)) => {
                     return Ok(Ok(outcomes.into_iter().map(to_wit).collect()));
@@ -597,7 +649,7 @@ impl context::Host for OrchState {
         tasks: Vec<u32>,
     ) -> wasmtime::Result<Result<(u32, types::Outcome), String>> {
         loop {
-            match self.exec.poll(&tasks, WaitMode::Any) {
+            match self.poll(&tasks, WaitMode::Any) {
                 Err(message) => return Ok(Err(message)),
                 Ok(Poll::Any(index, outcome)) => return Ok(Ok((index, to_wit(outcome)))),
                 Ok(Poll::All(..)) => {
@@ -612,6 +664,7 @@ impl context::Host for OrchState {
         if serde_json::from_str::<serde_json::Value>(&input).is_err() {
             return self.guest_error("continue-as-new input is not valid JSON".to_owned());
         }
+        self.check(limits::check_payload("continue-as-new input", &input))?;
         self.continue_as_new = Some(input);
         Ok(())
     }

@@ -15,6 +15,10 @@ pub enum StoreError {
     NotFailed(String),
     #[error("history conflict for instance '{instance}': event {seq} already exists")]
     HistoryConflict { instance: String, seq: u64 },
+    #[error("instance '{instance}' has moved on from execution {execution}")]
+    StaleExecution { instance: String, execution: String },
+    #[error("a value is too large to store: {0}")]
+    TooBig(String),
     #[error("the database is busy or locked: {0}")]
     Busy(String),
     #[error(
@@ -56,6 +60,7 @@ impl From<rusqlite::Error> for StoreError {
             }
             Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            Some(ErrorCode::TooBig) => StoreError::TooBig(e.to_string()),
             _ => StoreError::Database(e.to_string()),
         }
     }

@@ -71,6 +71,8 @@ pub enum Op {
     CreateChild { instance: Instance, started: Event },
     /// Appends events to an execution's history, removes the inbox messages they consumed, and
     /// updates the instance row. A terminal status also drops the instance's leftover inbox.
+    /// Fails with [`StoreError::StaleExecution`] unless `execution_id` is the current one (an
+    /// actor that outlived its execution cannot write over its successor).
     Append {
         instance_id: InstanceId,
         execution_id: ExecutionId,
@@ -96,6 +98,9 @@ pub enum Op {
     /// history for eternal orchestrations), the row gets the new execution id and input.
     ContinueAsNew {
         instance_id: InstanceId,
+        /// The execution that ends; fails with [`StoreError::StaleExecution`] if it is no
+        /// longer the instance's current one.
+        from_execution: ExecutionId,
         execution_id: ExecutionId,
         input: String,
         started: Event,
@@ -125,6 +130,34 @@ pub enum Op {
         digest: String,
         activated_ms: u64,
     },
+}
+
+impl Op {
+    /// Roughly how many bytes applying the op writes (its payloads), to bound a transaction.
+    pub fn approx_bytes(&self) -> usize {
+        let events = |events: &[Event]| events.iter().map(|e| e.kind.approx_bytes()).sum::<usize>();
+        match self {
+            Op::CreateInstance { instance, started } | Op::CreateChild { instance, started } => {
+                instance.input.len() + started.kind.approx_bytes()
+            }
+            Op::Append {
+                events: e, update, ..
+            } => {
+                events(e)
+                    + update.output.as_ref().map_or(0, String::len)
+                    + update
+                        .custom_status
+                        .as_ref()
+                        .and_then(Option::as_ref)
+                        .map_or(0, String::len)
+            }
+            Op::Enqueue { message, .. } => message.event.approx_bytes(),
+            Op::ContinueAsNew { input, started, .. } => input.len() + started.kind.approx_bytes(),
+            Op::Rewind { event, .. } => event.kind.approx_bytes(),
+            Op::PutComponent { bytes, .. } => bytes.len(),
+            Op::Purge { .. } | Op::Activate { .. } => 64,
+        }
+    }
 }
 
 /// The instance-row fields an append may change.

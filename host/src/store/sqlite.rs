@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef, Route, Store,
@@ -21,6 +21,12 @@ pub struct StoreOptions {
     pub path: PathBuf,
     /// Upper bound on the operations folded into one transaction.
     pub max_batch_ops: usize,
+    /// Upper bound on the payload bytes folded into one transaction (a batch always takes at
+    /// least one job), so one large write does not spill the page cache for everybody else's.
+    pub max_batch_bytes: usize,
+    /// Test-only fault injection: see [`FaultHook`].
+    #[cfg(test)]
+    pub fault: Option<FaultHook>,
 }
 
 impl StoreOptions {
@@ -28,7 +34,28 @@ impl StoreOptions {
         StoreOptions {
             path: path.into(),
             max_batch_ops: 4096,
+            max_batch_bytes: 1 << 20,
+            #[cfg(test)]
+            fault: None,
         }
+    }
+}
+
+/// Test-only: called before each job is applied; when it answers true, the writer behaves as
+/// SQLite does on `SQLITE_FULL` / `SQLITE_IOERR` deep in a statement: the whole transaction is
+/// rolled back and the job fails with a disk-full error.
+#[cfg(test)]
+#[derive(Clone)]
+pub struct FaultHook(pub Arc<FaultFn>);
+
+/// See [`FaultHook`].
+#[cfg(test)]
+pub type FaultFn = dyn Fn(&[Op]) -> bool + Send + Sync;
+
+#[cfg(test)]
+impl std::fmt::Debug for FaultHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultHook")
     }
 }
 
@@ -61,15 +88,22 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
+        make_private(&options.path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", options.path.display())))?;
         let mut writer = open_connection(&options.path)?;
         migrations::migrate(&mut writer)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        let max_batch_ops = options.max_batch_ops.max(1);
+        let limits = Limits {
+            max_ops: options.max_batch_ops.max(1),
+            max_bytes: options.max_batch_bytes.max(1),
+            #[cfg(test)]
+            fault: options.fault.clone(),
+        };
         let stats = Arc::new(Counters::default());
         let counters = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch_ops, &counters))
+            .spawn(move || writer_loop(writer, rx, limits, &counters))
             .map_err(|e| StoreError::Open(format!("starting the writer thread: {e}")))?;
         Ok(Arc::new(SqliteStore {
             jobs,
@@ -100,6 +134,28 @@ impl SqliteStore {
     }
 }
 
+/// Creates the database file readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode), and takes group and other access away from an existing one.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let mut perms = std::fs::metadata(path)?.permissions();
+        if perms.mode() & 0o077 != 0 {
+            perms.set_mode(perms.mode() & 0o700);
+            std::fs::set_permissions(path, perms)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn =
         Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
@@ -110,25 +166,40 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    max_batch_ops: usize,
-    stats: &Counters,
-) {
-    while let Ok(first) = rx.recv() {
+/// How one batch is cut and applied.
+struct Limits {
+    max_ops: usize,
+    max_bytes: usize,
+    #[cfg(test)]
+    fault: Option<FaultHook>,
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, limits: Limits, stats: &Counters) {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         let mut ops = first.ops.len();
+        let mut bytes = job_bytes(&first);
         let mut jobs = vec![first];
-        while ops < max_batch_ops {
-            match rx.try_recv() {
-                Ok(job) => {
-                    ops += job.ops.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
+        while ops < limits.max_ops && bytes < limits.max_bytes {
+            let Ok(job) = rx.try_recv() else { break };
+            let size = job_bytes(&job);
+            if bytes + size > limits.max_bytes {
+                // Too big to share this transaction: it opens the next one.
+                next = Some(job);
+                break;
             }
+            ops += job.ops.len();
+            bytes += size;
+            jobs.push(job);
         }
-        let results = apply_batch(&mut conn, &jobs);
+        let results = apply_batch(&mut conn, &jobs, &limits);
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats
             .batches
@@ -140,38 +211,102 @@ fn writer_loop(
     }
 }
 
+fn job_bytes(job: &Job) -> usize {
+    job.ops.iter().map(Op::approx_bytes).sum()
+}
+
+/// How one attempt at a batch's transaction ended.
+enum Attempt {
+    /// Committed; each job's own outcome is in the results.
+    Committed,
+    /// SQLite rolled the whole transaction back while applying job `at` (`SQLITE_FULL`,
+    /// `SQLITE_IOERR`, `SQLITE_NOMEM` can do that): nothing of this attempt was stored.
+    Aborted { at: usize, error: StoreError },
+    /// The transaction could not be begun or committed: nothing of this attempt was stored.
+    Failed(StoreError),
+}
+
 /// Applies every job in one transaction; each job is atomic on its own (a savepoint), so one
-/// job's conflict does not fail the others.
-fn apply_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(), StoreError>> {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let e = StoreError::from(e);
-            return jobs.iter().map(|_| Err(e.clone())).collect();
-        }
-    };
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let result = (|| {
-            let mut sp = tx.savepoint()?;
-            match job.ops.iter().try_for_each(|op| apply_op(&sp, op)) {
-                Ok(()) => {
-                    sp.commit()?;
-                    Ok(())
-                }
-                Err(e) => {
-                    sp.rollback()?;
-                    Err(e)
-                }
+/// job's conflict does not fail the others. If SQLite abandons the whole transaction because of
+/// one job, that job fails and the others are applied again in a fresh transaction, so every
+/// job is told its true outcome (never "failed" for a write that was committed, or the reverse).
+fn apply_batch(
+    conn: &mut Connection,
+    jobs: &[Job],
+    limits: &Limits,
+) -> Vec<Result<(), StoreError>> {
+    let mut results: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
+    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    while !pending.is_empty() {
+        match attempt(conn, jobs, &pending, &mut results, limits) {
+            Attempt::Committed => break,
+            Attempt::Aborted { at, error } => {
+                results[at] = Err(error);
+                pending.retain(|&i| i != at);
             }
-        })();
-        results.push(result);
-    }
-    if let Err(e) = tx.commit() {
-        let e = StoreError::from(e);
-        return jobs.iter().map(|_| Err(e.clone())).collect();
+            Attempt::Failed(error) => {
+                for &i in &pending {
+                    results[i] = Err(error.clone());
+                }
+                break;
+            }
+        }
     }
     results
+}
+
+/// One transaction over the jobs at `pending`, recording each job's own outcome in `results`.
+fn attempt(
+    conn: &mut Connection,
+    jobs: &[Job],
+    pending: &[usize],
+    results: &mut [Result<(), StoreError>],
+    limits: &Limits,
+) -> Attempt {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return Attempt::Failed(e.into());
+    }
+    for &i in pending {
+        match apply_job(conn, &jobs[i].ops, limits) {
+            Ok(()) => results[i] = Ok(()),
+            // The transaction is gone: SQLite rolled it back.
+            Err(error) if conn.is_autocommit() => return Attempt::Aborted { at: i, error },
+            Err(error) => results[i] = Err(error),
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Attempt::Committed,
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Attempt::Failed(e.into())
+        }
+    }
+}
+
+/// One job inside the open transaction, atomically: under a savepoint, undone on error.
+fn apply_job(conn: &Connection, ops: &[Op], limits: &Limits) -> Result<(), StoreError> {
+    #[cfg(test)]
+    if limits.fault.as_ref().is_some_and(|hook| (hook.0)(ops)) {
+        conn.execute_batch("ROLLBACK")?;
+        return Err(StoreError::DiskFull("injected fault".into()));
+    }
+    #[cfg(not(test))]
+    let _ = limits;
+    conn.execute_batch("SAVEPOINT job")?;
+    match ops.iter().try_for_each(|op| apply_op(conn, op)) {
+        Ok(()) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(())
+        }
+        Err(e) => {
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            }
+            Err(e)
+        }
+    }
 }
 
 fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
@@ -211,7 +346,7 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
                 conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
                     .execute([instance_id.as_str()])?;
             }
-            update_instance(conn, instance_id, update)
+            update_instance(conn, instance_id, execution_id, update)
         }
         Op::Enqueue {
             instance_id,
@@ -255,13 +390,20 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
                 Some(RuntimeStatus::Failed) => {}
                 Some(_) => return Err(StoreError::NotFailed(instance_id.to_string())),
             }
-            insert_event(conn, instance_id, execution_id, event)?;
-            conn.prepare_cached(
-                "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
-                 WHERE instance_id = ?1",
-            )?
-            .execute(params![instance_id.as_str(), *updated_ms as i64])?;
-            Ok(())
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
+                     WHERE instance_id = ?1 AND execution_id = ?3",
+                )?
+                .execute(params![
+                    instance_id.as_str(),
+                    *updated_ms as i64,
+                    execution_id.as_str()
+                ])?;
+            if changed == 0 {
+                return Err(missing_or_stale(conn, instance_id, execution_id));
+            }
+            insert_event(conn, instance_id, execution_id, event)
         }
         Op::Purge {
             instance_id,
@@ -290,24 +432,31 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
         }
         Op::ContinueAsNew {
             instance_id,
+            from_execution,
             execution_id,
             input,
             started,
             consumed,
             updated_ms,
         } => {
-            delete_inbox(conn, consumed)?;
-            conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
-                .execute([instance_id.as_str()])?;
             let changed = conn
                 .prepare_cached(
                     "UPDATE instances SET execution_id = ?2, input = ?3, status = 'Running', output = NULL,
-                         updated_ms = ?4 WHERE instance_id = ?1",
+                         updated_ms = ?4 WHERE instance_id = ?1 AND execution_id = ?5",
                 )?
-                .execute(params![instance_id.as_str(), execution_id.as_str(), input, *updated_ms as i64])?;
+                .execute(params![
+                    instance_id.as_str(),
+                    execution_id.as_str(),
+                    input,
+                    *updated_ms as i64,
+                    from_execution.as_str()
+                ])?;
             if changed == 0 {
-                return Err(StoreError::NoSuchInstance(instance_id.to_string()));
+                return Err(missing_or_stale(conn, instance_id, from_execution));
             }
+            delete_inbox(conn, consumed)?;
+            conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+                .execute([instance_id.as_str()])?;
             insert_event(conn, instance_id, execution_id, started)
         }
         Op::PutComponent {
@@ -426,9 +575,22 @@ fn insert_event(
     }
 }
 
+/// Why an update of (instance, execution) changed no row.
+fn missing_or_stale(conn: &Connection, id: &InstanceId, execution: &ExecutionId) -> StoreError {
+    match instance_status(conn, id) {
+        Ok(None) => StoreError::NoSuchInstance(id.to_string()),
+        Ok(Some(_)) => StoreError::StaleExecution {
+            instance: id.to_string(),
+            execution: execution.to_string(),
+        },
+        Err(e) => e,
+    }
+}
+
 fn update_instance(
     conn: &Connection,
     id: &InstanceId,
+    execution: &ExecutionId,
     update: &InstanceUpdate,
 ) -> Result<(), StoreError> {
     let (set_custom, custom) = match &update.custom_status {
@@ -443,7 +605,7 @@ fn update_instance(
                  custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
                  updated_ms = ?6,
                  orchestrator_digest = COALESCE(?7, orchestrator_digest)
-             WHERE instance_id = ?1",
+             WHERE instance_id = ?1 AND execution_id = ?8",
         )?
         .execute(params![
             id.as_str(),
@@ -453,9 +615,10 @@ fn update_instance(
             custom,
             update.updated_ms as i64,
             update.orchestrator_digest,
+            execution.as_str(),
         ])?;
     if changed == 0 {
-        return Err(StoreError::NoSuchInstance(id.to_string()));
+        return Err(missing_or_stale(conn, id, execution));
     }
     Ok(())
 }

@@ -230,3 +230,171 @@ fn sqlite_failures_map_to_errors_that_say_what_to_do() {
     assert!(err.is_retriable());
     writer.execute_batch("COMMIT").unwrap();
 }
+
+/// A store whose writer holds its first job for a moment (so the next ones queue up and share
+/// one transaction) and simulates SQLite abandoning the whole transaction at instance `fail`.
+fn store_with_fault(dir: &Path, fail: &'static str) -> Arc<SqliteStore> {
+    let mut options = StoreOptions::new(dir.join("db.sqlite"));
+    options.fault = Some(FaultHook(Arc::new(move |ops: &[Op]| {
+        let Some(Op::CreateInstance { instance, .. }) = ops.first() else {
+            return false;
+        };
+        if instance.instance_id.as_str() == "hold" {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        instance.instance_id.as_str() == fail
+    })));
+    SqliteStore::open(options).unwrap()
+}
+
+fn create(id: &str) -> Vec<Op> {
+    vec![Op::CreateInstance {
+        instance: instance(id, RuntimeStatus::Running),
+        started: started(),
+    }]
+}
+
+#[test]
+fn a_transaction_abandoned_mid_batch_reports_every_job_truthfully() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_fault(dir.path(), "i7");
+    let results = rt().block_on(async {
+        let hold = store.write(create("hold"));
+        let tickets: Vec<_> = (0..15)
+            .map(|i| store.write(create(&format!("i{i}"))))
+            .collect();
+        hold.await.unwrap();
+        let mut results = Vec::new();
+        for t in tickets {
+            results.push(t.await);
+        }
+        results
+    });
+    assert!(
+        store.stats().commits <= 3,
+        "the jobs shared a transaction: {:?}",
+        store.stats()
+    );
+    for (i, result) in results.iter().enumerate() {
+        let id = InstanceId::parse(&format!("i{i}")).unwrap();
+        let stored = store.instance(&id).unwrap().is_some();
+        if i == 7 {
+            assert!(matches!(result, Err(StoreError::DiskFull(_))), "{result:?}");
+            assert!(!stored, "the job that broke the transaction is not stored");
+        } else {
+            // Before the fix: the jobs after i7 were committed one by one outside any
+            // transaction, and then every job (committed or not) was reported as failed.
+            assert!(result.is_ok(), "job i{i}: {result:?}");
+            assert!(stored, "job i{i} was acknowledged, so it is stored");
+        }
+    }
+}
+
+#[test]
+fn a_large_job_gets_a_transaction_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_fault(dir.path(), "none");
+    let mut big = instance("big", RuntimeStatus::Running);
+    big.input = format!("\"{}\"", "x".repeat(2 << 20));
+    rt().block_on(async {
+        let hold = store.write(create("hold"));
+        // The writer is now holding "hold" alone; the rest queue up behind it.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut tickets: Vec<_> = (0..5)
+            .map(|i| store.write(create(&format!("a{i}"))))
+            .collect();
+        tickets.push(store.write(vec![Op::CreateInstance {
+            instance: big,
+            started: started(),
+        }]));
+        tickets.extend((0..5).map(|i| store.write(create(&format!("b{i}")))));
+        hold.await.unwrap();
+        for t in tickets {
+            t.await.unwrap();
+        }
+    });
+    // hold | a0..a4 | big | b0..b4
+    assert_eq!(store.stats().commits, 4, "{:?}", store.stats());
+}
+
+#[test]
+fn writes_for_an_execution_that_has_moved_on_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+    let inst = instance("a", RuntimeStatus::Running);
+    let old = inst.execution_id.clone();
+    let new = ExecutionId::random();
+    let finish = |execution: &ExecutionId, seq: u64| Op::Append {
+        instance_id: inst.instance_id.clone(),
+        execution_id: execution.clone(),
+        events: vec![Event {
+            seq,
+            timestamp_ms: 2,
+            kind: EventKind::ExecutionCompleted { result: "1".into() },
+        }],
+        consumed: Vec::new(),
+        update: InstanceUpdate {
+            status: Some(RuntimeStatus::Completed),
+            output: Some("1".into()),
+            updated_ms: 2,
+            ..InstanceUpdate::default()
+        },
+    };
+    let continue_as_new = |from: &ExecutionId, to: &ExecutionId| Op::ContinueAsNew {
+        instance_id: inst.instance_id.clone(),
+        from_execution: from.clone(),
+        execution_id: to.clone(),
+        input: "2".into(),
+        started: started(),
+        consumed: Vec::new(),
+        updated_ms: 2,
+    };
+    rt().block_on(async {
+        store.write(create_with(&inst)).await.unwrap();
+        store
+            .write(vec![continue_as_new(&old, &new)])
+            .await
+            .unwrap();
+        // The old execution's actor, still finishing, must not overwrite its successor.
+        let stale = store.write(vec![finish(&old, 1)]).await;
+        assert!(
+            matches!(stale, Err(StoreError::StaleExecution { .. })),
+            "{stale:?}"
+        );
+        let stale = store
+            .write(vec![continue_as_new(&old, &ExecutionId::random())])
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::StaleExecution { .. })),
+            "{stale:?}"
+        );
+        let row = store.instance(&inst.instance_id).unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.execution_id.clone()),
+            (RuntimeStatus::Running, new.clone())
+        );
+        store.write(vec![finish(&new, 1)]).await.unwrap();
+    });
+    assert_eq!(
+        store.instance(&inst.instance_id).unwrap().unwrap().status,
+        RuntimeStatus::Completed
+    );
+}
+
+fn create_with(inst: &Instance) -> Vec<Op> {
+    vec![Op::CreateInstance {
+        instance: inst.clone(),
+        started: started(),
+    }]
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let _store = SqliteStore::open(StoreOptions::new(&path)).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}

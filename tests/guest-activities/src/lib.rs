@@ -18,6 +18,8 @@ durable_sdk::activities! {
     "recurse" => recurse,
     "bigResult" => big_result,
     "failTimes" => fail_times,
+    "sleep" => sleep,
+    "chatty" => chatty,
 }
 
 /// `{"ok": content}` or `{"error": message}`.
@@ -139,4 +141,19 @@ pub fn spin_forever(_input: Json) -> Result<Json, Error> {
             return Ok(Json::Null);
         }
     }
+}
+
+/// Sleeps `ms` in a WASI host call (no wasm runs meanwhile), then returns `ms`.
+pub fn sleep(ms: u64) -> Result<u64, Error> {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(ms)
+}
+
+/// Prints `bytes` bytes to stdout (lines of 100), then returns how many it printed.
+pub fn chatty(bytes: usize) -> Result<usize, Error> {
+    let line = "y".repeat(99);
+    for _ in 0..bytes / 100 {
+        println!("{line}");
+    }
+    Ok(bytes / 100 * 100)
 }

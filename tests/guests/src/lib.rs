@@ -16,6 +16,62 @@ durable_sdk::orchestrations! {
     "waitsOnUnknownTask" => waits_on_unknown_task,
     "eventsAfterWork" => events_after_work,
     "callActivity" => call_activity,
+    "hugeName" => huge_name,
+    "parentOfCall" => parent_of_call,
+    "burnPerTurn" => burn_per_turn,
+    "childThenContinue" => child_then_continue,
+}
+
+/// Asks the host for something over its limits (`{"what": .., "len": ..}`): a name of `len`
+/// bytes for an event, an activity or a child, or a custom status of `len` bytes.
+pub fn huge_name(ctx: &Context) -> Result<Json, Error> {
+    let request: Json = ctx.input()?;
+    let len = request["len"].as_u64().unwrap_or(0) as usize;
+    let big = "x".repeat(len);
+    match request["what"].as_str().unwrap_or_default() {
+        "event" => ctx.wait(ctx.wait_for_event::<Json>(&big)),
+        "activity" => ctx.call_activity(&big, &Json::Null),
+        "child" => ctx.call_sub_orchestration(&big, None, &Json::Null),
+        _ => {
+            ctx.set_custom_status(&big)?;
+            ctx.wait(ctx.wait_for_event::<Json>("never"))
+        }
+    }
+}
+
+/// Runs `callActivity` (same input) as a sub-orchestration with a default id: a parent whose
+/// child fails when its activity does.
+pub fn parent_of_call(ctx: &Context) -> Result<Json, Error> {
+    let request: Json = ctx.input()?;
+    ctx.call_sub_orchestration("callActivity", None, &request)
+}
+
+/// `turns` times: wait for a `tick` event, then burn `burn` loop iterations. Each turn uses a
+/// good part of a small fuel budget, so a replay of all of them on one budget would run out.
+pub fn burn_per_turn(ctx: &Context) -> Result<u64, Error> {
+    let request: Json = ctx.input()?;
+    let turns = request["turns"].as_u64().unwrap_or(1);
+    let burn = request["burn"].as_u64().unwrap_or(0);
+    let mut x = 1u64;
+    for _ in 0..turns {
+        ctx.wait(ctx.wait_for_event::<Json>("tick"))?;
+        for _ in 0..burn {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    Ok(turns)
+}
+
+/// Starts an `echo` child with a default id, then continues as new `n` times: every execution
+/// has a child at the same task number.
+pub fn child_then_continue(ctx: &Context) -> Result<u64, Error> {
+    let n: u64 = ctx.input()?;
+    let _: Json = ctx.call_sub_orchestration("echo", None, &n)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    ctx.continue_as_new(&(n - 1))?;
+    Ok(n)
 }
 
 /// Calls the activity named in the input (`{"name": .., "input": ..}`) and returns its output.
