@@ -438,3 +438,57 @@ impl TurnDriver for ReplayOnly {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Decision, EventKind, WaitMode};
+
+    /// A history with one activity scheduled and completed, then a second one scheduled.
+    fn two_steps() -> Execution {
+        let started = Event {
+            seq: 0,
+            timestamp_ms: 1,
+            kind: EventKind::ExecutionStarted {
+                name: "o".into(),
+                input: "{}".into(),
+                orchestrator_digest: "d".into(),
+            },
+        };
+        let mut live = Execution::from_history("i", "e", vec![started.clone()]).unwrap();
+        let step = |name: &str| Decision::ScheduleActivity {
+            name: name.into(),
+            input: "{}".into(),
+        };
+        live.decide(step("a")).unwrap();
+        live.push_turn(
+            2,
+            vec![EventKind::TaskCompleted {
+                task_id: 0,
+                result: "1".into(),
+                digest: None,
+            }],
+        );
+        live.poll(&[0], WaitMode::All).unwrap();
+        live.decide(step("b")).unwrap();
+        let mut history = vec![started];
+        history.extend(live.take_new_events());
+        Execution::from_history("i", "e", history).unwrap()
+    }
+
+    #[test]
+    fn a_version_that_ends_before_the_recorded_decisions_is_divergent() {
+        // Before the fix every ending but a failure counted as compatible.
+        let err = verdict(RunEnd::Completed("1".into()), &mut two_steps()).unwrap_err();
+        assert!(err.contains("returns without making it"), "{err}");
+        let err = verdict(RunEnd::ContinueAsNew("{}".into()), &mut two_steps()).unwrap_err();
+        assert!(err.contains("continues as new"), "{err}");
+        let err = verdict(
+            RunEnd::Aborted("instantiating failed".into()),
+            &mut two_steps(),
+        );
+        assert!(err.is_err());
+        let end = RunEnd::Aborted(END_OF_HISTORY.into());
+        assert_eq!(verdict(end, &mut two_steps()), Ok(()));
+    }
+}

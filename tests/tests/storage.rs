@@ -198,7 +198,7 @@ fn on_a_nearly_full_disk_every_answer_says_what_was_stored() {
         .open(&filler)
         .unwrap();
     let len = file.metadata().unwrap().len();
-    file.set_len(len.saturating_sub(2 << 20)).unwrap();
+    file.set_len(len.saturating_sub(5 << 20)).unwrap();
     drop(file);
     let answers: Vec<(String, u16)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..32)
@@ -206,7 +206,7 @@ fn on_a_nearly_full_disk_every_answer_says_what_was_stored() {
                 let server = &server;
                 scope.spawn(move || {
                     let id = format!("G-{i}");
-                    let pad = if i % 3 == 0 { 400_000 } else { 10 };
+                    let pad = if i % 2 == 0 { 1_500_000 } else { 10 };
                     let input = json!({"orderId": id, "customerId": "c", "pad": "p".repeat(pad)});
                     let path = Server::keyed(&format!("/api/orchestrators/echo/{id}"));
                     let r = server
