@@ -221,23 +221,13 @@ fn read_component(path: &Path) -> Result<(Vec<u8>, String), ServeError> {
     Ok((bytes, what))
 }
 
-/// The data directory, readable by its owner only (it holds the history and the master key).
+/// Creates the data directory readable by its owner only (it holds the history and the master
+/// key). An existing directory is the operator's and is left as it is.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir)?;
-        let mut perms = std::fs::metadata(dir)?.permissions();
-        if perms.mode() & 0o077 != 0 {
-            perms.set_mode(perms.mode() & 0o700);
-            std::fs::set_permissions(dir, perms)?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
 }
 

@@ -119,7 +119,7 @@ impl Server {
         let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = std::sync::Arc::clone(&stderr_buf);
         let mut stderr = child.stderr.take().expect("piped stderr");
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf) {
                 if n == 0 {
@@ -156,6 +156,8 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                // All of stderr, up to its end (the host may have exited just now).
+                let _ = stderr_reader.join();
                 let err = stderr_buf.lock().map(|s| s.clone()).unwrap_or_default();
                 bail!("durable did not start listening; stderr:\n{err}");
             }

@@ -296,6 +296,10 @@ impl Executor {
             let mut live = self.live_map();
             if claimed && live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
                 live.remove(&id);
+                if self.wanted().remove(&id) {
+                    // Someone asked for this id meanwhile (an older instance under it).
+                    self.resume_later(id);
+                }
             }
             return Err(e.into());
         }
@@ -628,7 +632,9 @@ impl Executor {
                 if live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
                     live.remove(&id);
                 }
-                this.wanted().remove(&id)
+                // An actor that left the map earlier (evicted) must not take a request meant
+                // for the actor live now.
+                !live.contains_key(&id) && this.wanted().remove(&id)
             };
             if handover && outcome.is_ok() {
                 // Started or rewound while this actor was finishing: run what the store has now.
@@ -711,52 +717,80 @@ impl Executor {
                 return fail(format!("invalid instance id '{child_id}'"));
             };
             let (instance, started) =
-                this.new_instance(&name, child.clone(), input, digest, Some(parent.clone()));
+                this.new_instance(&name, child, input, digest, Some(parent.clone()));
             loop {
-                let create = Op::CreateChild {
-                    instance: instance.clone(),
-                    started: started.clone(),
-                };
-                match this.store.write(vec![create]).await {
-                    Ok(()) => break,
-                    // Storage trouble: try again while the parent is live (a parent that
-                    // is evicted or restarts starts its open children again itself).
-                    Err(e) if e.is_retriable() => {
+                match this.start_child_once(&parent, &instance, &started).await {
+                    Ok(Ok(())) => return,
+                    // Refused for good: the parent must hear of it, or it waits forever.
+                    Ok(Err(reason)) => {
+                        return fail(format!("cannot start sub-orchestration '{name}': {reason}"));
+                    }
+                    Err(e) if !e.is_retriable() => {
+                        return fail(format!("cannot start sub-orchestration '{name}': {e}"));
+                    }
+                    // Storage trouble: try again for as long as the parent waits for it.
+                    Err(e) => {
                         tracing::warn!(instance = %parent.instance_id, "starting child {child_id} failed, trying again: {e}");
                         tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                        if !this.live_map().contains_key(&parent.instance_id) {
+                        if !this.parent_waits(&parent).await {
                             return;
                         }
                     }
-                    // Refused for good: the parent must hear of it, or it waits forever.
-                    Err(e) => {
-                        return fail(format!("cannot start sub-orchestration '{name}': {e}"));
-                    }
-                }
-            }
-            let lookup = child.clone();
-            match store::read(&this.store, move |s| s.instance(&lookup)).await {
-                Ok(Some(row))
-                    if row.parent.as_ref() == Some(&parent) && row.status.is_terminal() =>
-                {
-                    // Already finished (a parent rewound after its child was): hand the outcome
-                    // over again; a duplicate of one the parent has is ignored.
-                    this.redeliver_outcome(&parent, &row).await;
-                }
-                Ok(Some(row)) if row.parent.as_ref() == Some(&parent) => this.resume(child).await,
-                Ok(Some(_)) => fail(format!(
-                    "cannot start sub-orchestration '{name}': an instance with id '{child_id}' already exists"
-                )),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(instance = %parent.instance_id, "reading child {child_id} failed: {e}")
                 }
             }
         });
     }
 
+    /// One attempt at creating (or finding again) a child and getting it going. `Ok(Err(why))`:
+    /// the child cannot be started at all.
+    async fn start_child_once(
+        self: &Arc<Self>,
+        parent: &ParentRef,
+        instance: &Instance,
+        started: &Event,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.store
+            .write(vec![Op::CreateChild {
+                instance: instance.clone(),
+                started: started.clone(),
+            }])
+            .await?;
+        let lookup = instance.instance_id.clone();
+        let row = store::read(&self.store, move |s| s.instance(&lookup)).await?;
+        match row {
+            Some(row) if row.parent.as_ref() == Some(parent) && row.status.is_terminal() => {
+                // Already finished (a parent rewound after its child was): hand the outcome
+                // over again; a duplicate of one the parent has is ignored.
+                self.redeliver_outcome(parent, &row).await?;
+            }
+            Some(row) if row.parent.as_ref() == Some(parent) => self.resume(row.instance_id).await,
+            Some(row) => {
+                return Ok(Err(format!(
+                    "an instance with id '{}' already exists",
+                    row.instance_id
+                )));
+            }
+            None => {}
+        }
+        Ok(Ok(()))
+    }
+
+    /// Whether the parent execution is still unfinished (so its child is still wanted).
+    async fn parent_waits(&self, parent: &ParentRef) -> bool {
+        let lookup = parent.instance_id.clone();
+        match store::read(&self.store, move |s| s.instance(&lookup)).await {
+            Ok(Some(row)) => !row.status.is_terminal() && row.execution_id == parent.execution_id,
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Queues a finished child's outcome in its parent's durable inbox, then wakes the parent.
-    async fn redeliver_outcome(self: &Arc<Self>, parent: &ParentRef, child: &Instance) {
+    async fn redeliver_outcome(
+        self: &Arc<Self>,
+        parent: &ParentRef,
+        child: &Instance,
+    ) -> Result<(), StoreError> {
         let output = child.output.clone().unwrap_or_else(|| "null".to_owned());
         let event = if child.status == RuntimeStatus::Completed {
             EventKind::SubOrchestrationInstanceCompleted {
@@ -780,10 +814,7 @@ impl Executor {
             message: message.clone(),
             required: false,
         }]);
-        if let Err(e) = write.await {
-            tracing::warn!(instance = %parent.instance_id, "handing over the outcome of child {} failed: {e}", child.instance_id);
-            return;
-        }
+        write.await?;
         self.deliver(
             &parent.instance_id,
             Inbound {
@@ -792,6 +823,7 @@ impl Executor {
                 event: message.event,
             },
         );
+        Ok(())
     }
 
     async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {

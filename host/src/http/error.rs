@@ -89,6 +89,10 @@ impl From<StoreError> for ApiError {
             StoreError::NoSuchInstance(id) => {
                 ApiError::NotFound(format!("no instance with id '{id}'"))
             }
+            e @ StoreError::StaleExecution { .. } => ApiError::Conflict(e.to_string()),
+            e @ StoreError::TooBig(_) => {
+                ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
             e if e.is_retriable() => {
                 ApiError::Unavailable(format!("storage is temporarily unavailable: {e}"))
             }

@@ -334,21 +334,7 @@ impl ActivitySandbox {
         let result = tokio::time::timeout(activity.grant.timeout, call)
             .await
             .ok();
-        let (out, out_dropped) = stdout.contents();
-        let (err, err_dropped) = stderr.contents();
-        let out = String::from_utf8_lossy(&out).into_owned();
-        let err = String::from_utf8_lossy(&err).into_owned();
-        for line in out.lines().filter(|l| !l.is_empty()) {
-            tracing::info!(target: "guest", call = tag, activity = name, "stdout: {line}");
-        }
-        for line in err.lines().filter(|l| !l.is_empty()) {
-            tracing::warn!(target: "guest", call = tag, activity = name, "stderr: {line}");
-        }
-        if out_dropped + err_dropped > 0 {
-            tracing::warn!(target: "guest", call = tag, activity = name,
-                "output past the first {} KiB not kept: {out_dropped} bytes of stdout, {err_dropped} of stderr",
-                OUTPUT_CAPTURE_BYTES >> 10);
-        }
+        let err = log_output(&stdout, &stderr, tag, name);
         let Some(result) = result else {
             return ActivityResult::Failed {
                 reason: format!(
@@ -374,38 +360,57 @@ impl ActivitySandbox {
                 reason: failure.message,
                 details: failure.details,
             },
-            Err(trap) => {
-                let memory = &store.data().memory;
-                let reason = if memory.hit {
-                    format!("memory limit of {} MiB exceeded", memory.max_bytes >> 20)
-                } else if matches!(
-                    trap.downcast_ref::<wasmtime::Trap>(),
-                    Some(wasmtime::Trap::Interrupt)
-                ) {
-                    format!("timed out after {:?}", activity.grant.timeout)
-                } else if matches!(
-                    trap.downcast_ref::<wasmtime::Trap>(),
-                    Some(wasmtime::Trap::StackOverflow)
-                ) {
-                    "stack overflow: the activity recursed too deeply".to_owned()
-                } else if matches!(
-                    trap.downcast_ref::<wasmtime::Trap>(),
-                    Some(wasmtime::Trap::MemoryOutOfBounds)
-                ) {
-                    // Rust puts the wasm stack at the bottom of linear memory: overflowing it
-                    // runs below address 0.
-                    "out of bounds memory access (deep recursion overflowing the guest's stack ends this way)".to_owned()
-                } else if let Some(panic) = panic_message(&err) {
-                    panic
-                } else {
-                    format!("the activity trapped: {trap}")
-                };
-                ActivityResult::Failed {
-                    reason,
-                    details: Some(format!("{trap:?}")),
-                }
-            }
+            Err(trap) => ActivityResult::Failed {
+                reason: trap_reason(&trap, &store.data().memory, activity.grant.timeout, &err),
+                details: Some(format!("{trap:?}")),
+            },
         }
+    }
+}
+
+/// Writes a call's captured output into the host's log; returns its stderr (for panics).
+fn log_output(stdout: &CapturePipe, stderr: &CapturePipe, tag: &str, name: &str) -> String {
+    let (out, out_dropped) = stdout.contents();
+    let (err, err_dropped) = stderr.contents();
+    let out = String::from_utf8_lossy(&out);
+    let err = String::from_utf8_lossy(&err).into_owned();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        tracing::info!(target: "guest", call = tag, activity = name, "stdout: {line}");
+    }
+    for line in err.lines().filter(|l| !l.is_empty()) {
+        tracing::warn!(target: "guest", call = tag, activity = name, "stderr: {line}");
+    }
+    if out_dropped + err_dropped > 0 {
+        tracing::warn!(target: "guest", call = tag, activity = name,
+            "output past the first {} KiB not kept: {out_dropped} bytes of stdout, {err_dropped} of stderr",
+            OUTPUT_CAPTURE_BYTES >> 10);
+    }
+    err
+}
+
+/// What a trapped call tells the orchestration.
+fn trap_reason(
+    trap: &wasmtime::Error,
+    memory: &MemoryCap,
+    timeout: Duration,
+    stderr: &str,
+) -> String {
+    let kind = trap.downcast_ref::<wasmtime::Trap>();
+    if memory.hit {
+        format!("memory limit of {} MiB exceeded", memory.max_bytes >> 20)
+    } else if matches!(kind, Some(wasmtime::Trap::Interrupt)) {
+        format!("timed out after {timeout:?}")
+    } else if matches!(kind, Some(wasmtime::Trap::StackOverflow)) {
+        "stack overflow: the activity recursed too deeply".to_owned()
+    } else if matches!(kind, Some(wasmtime::Trap::MemoryOutOfBounds)) {
+        // Rust puts the wasm stack at the bottom of linear memory: overflowing it runs below
+        // address 0.
+        "out of bounds memory access (deep recursion overflowing the guest's stack ends this way)"
+            .to_owned()
+    } else if let Some(panic) = panic_message(stderr) {
+        panic
+    } else {
+        format!("the activity trapped: {trap}")
     }
 }
 

@@ -351,17 +351,7 @@ impl OrchestratorSandbox {
         let fuel_left = store.get_fuel().unwrap_or(1);
         let state = store.into_data();
         let end = match result {
-            Ok(Ok(output)) if limits::check_payload("output", &output).is_err() => RunEnd::Failed {
-                reason: format!(
-                    "Orchestrator function '{name}' failed: {}",
-                    limits::check_payload("output", &output).unwrap_err()
-                ),
-                details: None,
-            },
-            Ok(Ok(output)) => match state.continue_as_new {
-                Some(input) => RunEnd::ContinueAsNew(input),
-                None => RunEnd::Completed(output),
-            },
+            Ok(Ok(output)) => returned(&name, output, state.continue_as_new),
             Ok(Err(failure)) => RunEnd::Failed {
                 reason: format!("Orchestrator function '{name}' failed: {}", failure.message),
                 details: failure.details,
@@ -409,6 +399,21 @@ impl OrchestratorSandbox {
             custom_status: state.custom_status,
             end,
         }
+    }
+}
+
+/// How a run that returned `output` ends: continued as new if the guest asked, else completed,
+/// unless the output is over the payload limit.
+fn returned(name: &str, output: String, continue_as_new: Option<String>) -> RunEnd {
+    if let Err(limit) = limits::check_payload("output", &output) {
+        return RunEnd::Failed {
+            reason: format!("Orchestrator function '{name}' failed: {limit}"),
+            details: None,
+        };
+    }
+    match continue_as_new {
+        Some(input) => RunEnd::ContinueAsNew(input),
+        None => RunEnd::Completed(output),
     }
 }
 

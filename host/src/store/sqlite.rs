@@ -135,7 +135,7 @@ impl SqliteStore {
 }
 
 /// Creates the database file readable by its owner only (SQLite gives its `-wal` and `-shm`
-/// files the same mode), and takes group and other access away from an existing one.
+/// files the same mode); an existing one that others can read is left as it is, with a warning.
 fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -145,10 +145,14 @@ fn make_private(path: &Path) -> std::io::Result<()> {
             .append(true)
             .mode(0o600)
             .open(path)?;
-        let mut perms = std::fs::metadata(path)?.permissions();
-        if perms.mode() & 0o077 != 0 {
-            perms.set_mode(perms.mode() & 0o700);
-            std::fs::set_permissions(path, perms)?;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            // An existing file is the operator's to change (backups may read it).
+            tracing::warn!(
+                "{} can be read by other users (mode {:o}); `chmod 600` it",
+                path.display(),
+                mode & 0o777
+            );
         }
     }
     #[cfg(not(unix))]
@@ -263,6 +267,10 @@ fn attempt(
     results: &mut [Result<(), StoreError>],
     limits: &Limits,
 ) -> Attempt {
+    if !conn.is_autocommit() {
+        // Left over from a COMMIT and ROLLBACK that both failed: start clean.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return Attempt::Failed(e.into());
     }
@@ -295,18 +303,20 @@ fn apply_job(conn: &Connection, ops: &[Op], limits: &Limits) -> Result<(), Store
     #[cfg(not(test))]
     let _ = limits;
     conn.execute_batch("SAVEPOINT job")?;
-    match ops.iter().try_for_each(|op| apply_op(conn, op)) {
-        Ok(()) => {
-            conn.execute_batch("RELEASE job")?;
-            Ok(())
-        }
-        Err(e) => {
-            if !conn.is_autocommit() {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
-            }
-            Err(e)
-        }
+    let result = ops.iter().try_for_each(|op| apply_op(conn, op));
+    let end = match &result {
+        Ok(()) => "RELEASE job",
+        Err(_) => "ROLLBACK TO job; RELEASE job",
+    };
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch(end)
+    {
+        // The job cannot be kept apart from the others: abandon the whole transaction, so
+        // that `attempt` applies the other jobs again without it.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(result.err().unwrap_or_else(|| e.into()));
     }
+    result
 }
 
 fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
