@@ -231,6 +231,15 @@ fn finished_terminated_and_purged_instances_leave_no_timer_armed() {
     assert_eq!(server.metric("durable_timers_pending").unwrap(), 0.0);
 }
 
+/// Waits until `failTimes` has counted its first call in `count`.
+fn first_attempt_ran(count: &std::path::Path) {
+    let began = Instant::now();
+    while std::fs::read_to_string(count).ok().as_deref() != Some("1") {
+        assert!(began.elapsed() < T, "the first attempt never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_retry_pending_at_shutdown_leaves_the_task_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -242,11 +251,7 @@ fn a_retry_pending_at_shutdown_leaves_the_task_open() {
     let id = server
         .start_orchestration("callActivity", &input.to_string())
         .unwrap();
-    let counted = Instant::now();
-    while std::fs::read_to_string(out.join("count")).ok().as_deref() != Some("1") {
-        assert!(counted.elapsed() < T, "the first attempt never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    first_attempt_ran(&out.join("count"));
     // SIGTERM during the backoff: the shutdown does not wait it out.
     let (config, data) = (server.config.clone(), server.data_dir.clone());
     let began = Instant::now();
@@ -275,11 +280,7 @@ fn a_retry_backoff_does_not_hold_the_components_slot() {
     let failing = server
         .start_orchestration("callActivity", &failing.to_string())
         .unwrap();
-    let counted = Instant::now();
-    while std::fs::read_to_string(out.join("count")).ok().as_deref() != Some("1") {
-        assert!(counted.elapsed() < T, "the first attempt never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    first_attempt_ran(&out.join("count"));
     let began = Instant::now();
     let quick = json!({"name": "sleep", "input": 0});
     let quick = server

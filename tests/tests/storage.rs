@@ -33,6 +33,18 @@ impl Drop for TinyFs {
     }
 }
 
+/// A 16 MiB tmpfs under `dir` and the seed config beside it; `None` (after saying so) where a
+/// tmpfs cannot be mounted (it needs root; CI and the dev machines run as root).
+fn tiny_fs_and_config(dir: &std::path::Path) -> Option<(TinyFs, std::path::PathBuf)> {
+    let Some(fs) = TinyFs::mount(&dir.join("fs"), "16m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here, so a full disk cannot be simulated");
+        return None;
+    };
+    let config = dir.join("durable.toml");
+    std::fs::write(&config, seed_config("")).unwrap();
+    Some((fs, config))
+}
+
 fn fill(path: &std::path::Path) {
     let mut f = std::fs::File::create(path).unwrap();
     let block = vec![0u8; 64 * 1024];
@@ -43,13 +55,9 @@ fn fill(path: &std::path::Path) {
 #[test]
 fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = TinyFs::mount(&dir.path().join("fs"), "16m") else {
-        // Mounting needs root (CI and the dev machines run as root); say so rather than pass.
-        eprintln!("SKIPPED: cannot mount a tmpfs here, so a full disk cannot be simulated");
+    let Some((fs, config)) = tiny_fs_and_config(dir.path()) else {
         return;
     };
-    let config = dir.path().join("durable.toml");
-    std::fs::write(&config, seed_config("")).unwrap();
     let server = Server::start_with(&config, &fs.0.join("data")).unwrap();
     let before = server
         .start_order(&json!({"orderId": "F-1", "customerId": "c"}))
@@ -181,15 +189,12 @@ fn a_locked_database_is_waited_for_then_refused_with_503_and_recovers() {
 #[test]
 fn on_a_nearly_full_disk_every_answer_says_what_was_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = TinyFs::mount(&dir.path().join("fs"), "16m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here, so a full disk cannot be simulated");
+    let Some((fs, config)) = tiny_fs_and_config(dir.path()) else {
         return;
     };
-    let config = dir.path().join("durable.toml");
-    std::fs::write(&config, seed_config("")).unwrap();
     let data = fs.0.join("data");
     let server = Server::start_with(&config, &data).unwrap();
-    // Leave about 2 MiB free, then start many instances at once (so that they share
+    // Leave about 5 MiB free, then start many instances at once (so that they share
     // transactions), some large enough that the disk fills in the middle of a batch.
     let filler = fs.0.join("filler");
     fill(&filler);
