@@ -7,6 +7,8 @@
 //!   commits each execution's end.
 //! - `driver`: the actor's side inside the sandbox: commits each turn, sets its work going,
 //!   waits for the next inbound events.
+//! - `activities`: runs activity calls (retries, shutdown drain) and posts their results.
+//! - `children`: starts sub-orchestrations, hands their outcomes over, rewinds through them.
 //! - `timers`: wakes instances when their durable timers are due.
 //!
 //! Wake-ups are channel sends: there is no polling on the path from the POST to the completion.
@@ -15,7 +17,9 @@
 //! but an orchestration's state changes exactly once: every change is one atomic batch, and one
 //! process runs at most one actor per instance.
 
+mod activities;
 mod actor;
+mod children;
 mod driver;
 mod timers;
 
@@ -31,42 +35,14 @@ pub use timers::TimerService;
 
 use crate::clock::Clock;
 use crate::engine::{Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId, TaskId};
+use crate::ids::{ExecutionId, InstanceId};
 use crate::runtime::Components;
-use crate::runtime::activity::{ActivityResult, MAX_CONCURRENT_ACTIVITIES};
+use crate::runtime::activity::MAX_CONCURRENT_ACTIVITIES;
 use crate::runtime::orchestrator::LoadedOrchestrator;
 use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreError};
 
 /// Delay before an instance whose actor stopped on an infrastructure error is resumed.
 const RESUME_AFTER_ERROR: Duration = Duration::from_secs(1);
-
-/// Most instances one rewind moves (the instance and its failed sub-orchestrations).
-const MAX_REWOUND: usize = 1_000;
-
-/// The sub-orchestrations whose failures `voided` lists, with the tasks that started them.
-fn failed_children(history: &[Event], voided: &[u64]) -> Vec<(TaskId, InstanceId)> {
-    let failed: Vec<TaskId> = history
-        .iter()
-        .filter(|e| voided.contains(&e.seq))
-        .filter_map(|e| match e.kind {
-            EventKind::SubOrchestrationInstanceFailed { task_id, .. } => Some(task_id),
-            _ => None,
-        })
-        .collect();
-    history
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::SubOrchestrationInstanceCreated {
-                task_id,
-                instance_id,
-                ..
-            } if failed.contains(task_id) => {
-                InstanceId::parse(instance_id).ok().map(|id| (*task_id, id))
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 /// Why an instance could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -437,78 +413,6 @@ impl Executor {
             .await
     }
 
-    /// Rewinds a failed instance (Durable Functions' rewind): records `ExecutionRewound`, which
-    /// voids the failures the instance ended on (see [`crate::engine::rewind_voids`]), sets it
-    /// Running and starts it again; replay reaches the failed tasks, which run again. Failed
-    /// sub-orchestrations it ended on are rewound with it (recursively, in the same
-    /// transaction), as Durable Functions does: their new outcomes reach it as they finish.
-    pub async fn rewind(
-        self: &Arc<Self>,
-        instance_id: &InstanceId,
-        reason: String,
-    ) -> Result<(), StoreError> {
-        let now = self.now_ms();
-        let mut ops = Vec::new();
-        let mut rewound: Vec<Instance> = Vec::new();
-        let mut queue = vec![(instance_id.clone(), None::<ParentRef>)];
-        while let Some((id, parent)) = queue.pop() {
-            if rewound.len() >= MAX_REWOUND || rewound.iter().any(|i| i.instance_id == id) {
-                continue;
-            }
-            let lookup = id.clone();
-            let (instance, history) = store::read(&self.store, move |s| {
-                let instance = s
-                    .instance(&lookup)?
-                    .ok_or_else(|| StoreError::NoSuchInstance(lookup.to_string()))?;
-                let history = s.history(&lookup)?;
-                Ok((instance, history))
-            })
-            .await?;
-            // Only a failed execution's history ends in ExecutionFailed; the store checks the
-            // status again in the rewind's own transaction.
-            let voided = match crate::engine::rewind_voids(&history) {
-                Some(voided) => voided,
-                None if parent.is_none() => return Err(StoreError::NotFailed(id.to_string())),
-                None => continue,
-            };
-            if parent.is_some() && instance.parent != parent {
-                continue; // not the child of that task (any more)
-            }
-            for (task_id, child) in failed_children(&history, &voided) {
-                let via = ParentRef {
-                    instance_id: id.clone(),
-                    execution_id: instance.execution_id.clone(),
-                    task_id,
-                };
-                queue.push((child, Some(via)));
-            }
-            ops.push(Op::Rewind {
-                instance_id: id.clone(),
-                execution_id: instance.execution_id.clone(),
-                event: Event {
-                    seq: history.len() as u64,
-                    timestamp_ms: now,
-                    kind: EventKind::ExecutionRewound {
-                        reason: reason.clone(),
-                        voided,
-                    },
-                },
-                updated_ms: now,
-            });
-            rewound.push(instance);
-        }
-        self.store.write(ops).await?;
-        tracing::info!(instance = %instance_id, children = rewound.len() - 1, "rewound; re-running its failed steps");
-        // Children first: their actors are live before the parent asks for them.
-        for mut instance in rewound.into_iter().rev() {
-            instance.status = RuntimeStatus::Running;
-            instance.output = None;
-            instance.updated_ms = now;
-            self.spawn_actor(instance, None);
-        }
-        Ok(())
-    }
-
     /// Asks an unfinished instance to move onto orchestrator `digest`; its actor checks that the
     /// version replays its history exactly before it moves (see `deploy_and_migrate`).
     pub async fn migrate(
@@ -685,147 +589,6 @@ impl Executor {
         });
     }
 
-    /// Starts (or, after a restart, finds again) the child instance of a sub-orchestration task.
-    /// Failures to start become the task's outcome, re-derived identically on every resume.
-    fn start_child(
-        self: &Arc<Self>,
-        parent: ParentRef,
-        name: String,
-        child_id: String,
-        input: String,
-    ) {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let fail = |reason: String| {
-                this.deliver(
-                    &parent.instance_id,
-                    Inbound {
-                        execution_id: Some(parent.execution_id.clone()),
-                        msg_id: None,
-                        event: EventKind::SubOrchestrationInstanceFailed {
-                            task_id: parent.task_id,
-                            reason,
-                            details: None,
-                        },
-                    },
-                );
-            };
-            let Some(digest) = this.components.orchestration_digest(&name) else {
-                return fail(format!("no orchestration named '{name}' is registered"));
-            };
-            let Ok(child) = InstanceId::parse(&child_id) else {
-                return fail(format!("invalid instance id '{child_id}'"));
-            };
-            let (instance, started) =
-                this.new_instance(&name, child, input, digest, Some(parent.clone()));
-            loop {
-                match this.start_child_once(&parent, &instance, &started).await {
-                    Ok(Ok(())) => return,
-                    // Refused for good: the parent must hear of it, or it waits forever.
-                    Ok(Err(reason)) => {
-                        return fail(format!("cannot start sub-orchestration '{name}': {reason}"));
-                    }
-                    Err(e) if !e.is_retriable() => {
-                        return fail(format!("cannot start sub-orchestration '{name}': {e}"));
-                    }
-                    // Storage trouble: try again for as long as the parent waits for it.
-                    Err(e) => {
-                        tracing::warn!(instance = %parent.instance_id, "starting child {child_id} failed, trying again: {e}");
-                        tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                        if !this.parent_waits(&parent).await {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /// One attempt at creating (or finding again) a child and getting it going. `Ok(Err(why))`:
-    /// the child cannot be started at all.
-    async fn start_child_once(
-        self: &Arc<Self>,
-        parent: &ParentRef,
-        instance: &Instance,
-        started: &Event,
-    ) -> Result<Result<(), String>, StoreError> {
-        self.store
-            .write(vec![Op::CreateChild {
-                instance: instance.clone(),
-                started: started.clone(),
-            }])
-            .await?;
-        let lookup = instance.instance_id.clone();
-        let row = store::read(&self.store, move |s| s.instance(&lookup)).await?;
-        match row {
-            Some(row) if row.parent.as_ref() == Some(parent) && row.status.is_terminal() => {
-                // Already finished (a parent rewound after its child was): hand the outcome
-                // over again; a duplicate of one the parent has is ignored.
-                self.redeliver_outcome(parent, &row).await?;
-            }
-            Some(row) if row.parent.as_ref() == Some(parent) => self.resume(row.instance_id).await,
-            Some(row) => {
-                return Ok(Err(format!(
-                    "an instance with id '{}' already exists",
-                    row.instance_id
-                )));
-            }
-            None => {}
-        }
-        Ok(Ok(()))
-    }
-
-    /// Whether the parent execution is still unfinished (so its child is still wanted).
-    async fn parent_waits(&self, parent: &ParentRef) -> bool {
-        let lookup = parent.instance_id.clone();
-        match store::read(&self.store, move |s| s.instance(&lookup)).await {
-            Ok(Some(row)) => !row.status.is_terminal() && row.execution_id == parent.execution_id,
-            Ok(None) => false,
-            Err(_) => true,
-        }
-    }
-
-    /// Queues a finished child's outcome in its parent's durable inbox, then wakes the parent.
-    async fn redeliver_outcome(
-        self: &Arc<Self>,
-        parent: &ParentRef,
-        child: &Instance,
-    ) -> Result<(), StoreError> {
-        let output = child.output.clone().unwrap_or_else(|| "null".to_owned());
-        let event = if child.status == RuntimeStatus::Completed {
-            EventKind::SubOrchestrationInstanceCompleted {
-                task_id: parent.task_id,
-                result: output,
-            }
-        } else {
-            EventKind::SubOrchestrationInstanceFailed {
-                task_id: parent.task_id,
-                reason: serde_json::from_str::<String>(&output).unwrap_or(output),
-                details: None,
-            }
-        };
-        let message = InboxMessage {
-            msg_id: uuid::Uuid::new_v4().simple().to_string(),
-            execution_id: Some(parent.execution_id.clone()),
-            event,
-        };
-        let write = self.store.write(vec![Op::Enqueue {
-            instance_id: parent.instance_id.clone(),
-            message: message.clone(),
-            required: false,
-        }]);
-        write.await?;
-        self.deliver(
-            &parent.instance_id,
-            Inbound {
-                execution_id: message.execution_id,
-                msg_id: Some(message.msg_id),
-                event: message.event,
-            },
-        );
-        Ok(())
-    }
-
     async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
         if let Some(o) = self.components.orchestrator(digest) {
             return Some(o);
@@ -843,183 +606,6 @@ impl Executor {
                 None
             }
         }
-    }
-
-    /// Runs an activity in the background and posts its result to the instance.
-    fn dispatch_activity(
-        self: &Arc<Self>,
-        instance: &InstanceId,
-        execution: &ExecutionId,
-        task_id: TaskId,
-        name: String,
-        input: String,
-    ) {
-        let this = Arc::clone(self);
-        let instance = instance.clone();
-        let execution = execution.clone();
-        let span =
-            tracing::info_span!("activity", instance = %instance, task = task_id, name = %name);
-        let call = async move {
-            if this.draining() {
-                return;
-            }
-            let _running = RunningCall::new(&this);
-            let tag = format!("{instance}/{task_id}");
-            let (digest, result) = match this.components.activity(&name) {
-                None => (
-                    None,
-                    ActivityResult::Failed {
-                        reason: format!("no activity named '{name}' is registered"),
-                        details: None,
-                    },
-                ),
-                Some((digest, activity)) => {
-                    let Some(result) = this.call_with_retries(&activity, &name, &input, &tag).await
-                    else {
-                        // Not started, or given up between attempts at shutdown: the task stays
-                        // open in the history and runs on the next start.
-                        return;
-                    };
-                    (Some(digest), result)
-                }
-            };
-            let event = match result {
-                ActivityResult::Completed(result) => EventKind::TaskCompleted {
-                    task_id,
-                    result,
-                    digest,
-                },
-                ActivityResult::Failed { reason, details } => EventKind::TaskFailed {
-                    task_id,
-                    reason,
-                    details,
-                    digest,
-                },
-            };
-            let msg_id = this.keep_if_draining(&instance, &execution, &event).await;
-            this.deliver(
-                &instance,
-                Inbound {
-                    execution_id: Some(execution),
-                    msg_id,
-                    event,
-                },
-            );
-        };
-        tokio::spawn(call.instrument(span));
-    }
-
-    /// One activity call with the component's host-side retry policy. Each attempt holds the
-    /// component's own slot and a host-wide one; the backoff between attempts holds neither.
-    /// `None`: shutdown began before an attempt could start (the task stays open).
-    async fn call_with_retries(
-        &self,
-        activity: &crate::runtime::activity::LoadedActivity,
-        name: &str,
-        input: &str,
-        tag: &str,
-    ) -> Option<ActivityResult> {
-        let mut attempt = 1;
-        loop {
-            let result = {
-                let _own = match &activity.slots {
-                    Some(slots) => Some(slots.acquire().await),
-                    None => None,
-                };
-                let _permit = self.activity_slots.acquire().await;
-                if self.draining() {
-                    return None;
-                }
-                let began = std::time::Instant::now();
-                let result = self
-                    .components
-                    .activities
-                    .invoke(activity, name, input, tag)
-                    .await;
-                self.counters.activities.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .activity_micros
-                    .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
-                result
-            };
-            let policy = match (result, activity.grant.retry.as_ref()) {
-                (ActivityResult::Failed { reason, .. }, Some(policy))
-                    if attempt < policy.max_attempts =>
-                {
-                    tracing::info!(
-                        "attempt {attempt} of {} failed ({reason}); again in {:?}",
-                        policy.max_attempts,
-                        policy.delay_before(attempt + 1)
-                    );
-                    policy
-                }
-                (ActivityResult::Failed { reason, details }, Some(_)) if attempt > 1 => {
-                    return Some(ActivityResult::Failed {
-                        reason: format!("{reason} (after {attempt} attempts)"),
-                        details,
-                    });
-                }
-                (result, _) => return Some(result),
-            };
-            attempt += 1;
-            let delay = policy.delay_before(attempt);
-            // A failure that would be retried is not final: at shutdown the task stays open
-            // (never recorded as failed), and the next start runs it again.
-            let mut drain = self.drain_signal.subscribe();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = drain.wait_for(|draining| *draining) => return None,
-            }
-        }
-    }
-
-    /// At shutdown, keeps an activity's result in the durable inbox so that the call does not
-    /// run again; the instance consumes (and deletes) it with the turn that records it, now or
-    /// after the restart. Returns the message's id.
-    async fn keep_if_draining(
-        &self,
-        instance: &InstanceId,
-        execution: &ExecutionId,
-        event: &EventKind,
-    ) -> Option<String> {
-        if !self.draining() {
-            return None;
-        }
-        let message = InboxMessage {
-            msg_id: uuid::Uuid::new_v4().simple().to_string(),
-            execution_id: Some(execution.clone()),
-            event: event.clone(),
-        };
-        let msg_id = message.msg_id.clone();
-        let write = self.store.write(vec![Op::Enqueue {
-            instance_id: instance.clone(),
-            message,
-            required: false,
-        }]);
-        match write.await {
-            Ok(()) => Some(msg_id),
-            Err(e) => {
-                tracing::warn!("keeping an activity result at shutdown failed: {e}");
-                None
-            }
-        }
-    }
-}
-
-/// Counts an activity call as running (for the shutdown drain) until it is dropped.
-struct RunningCall<'a>(&'a Executor);
-
-impl<'a> RunningCall<'a> {
-    fn new(executor: &'a Executor) -> Self {
-        executor.activities_running.fetch_add(1, Ordering::SeqCst);
-        RunningCall(executor)
-    }
-}
-
-impl Drop for RunningCall<'_> {
-    fn drop(&mut self) {
-        self.0.activities_running.fetch_sub(1, Ordering::SeqCst);
-        self.0.activity_done.notify_waiters();
     }
 }
 
