@@ -102,9 +102,8 @@ pub struct Executor {
     max_queued: usize,
     /// Instances waiting for a slot in memory right now.
     pub(crate) queued: std::sync::atomic::AtomicUsize,
-    /// Set on shutdown: no activity call starts, and results go to the durable inbox.
-    draining: std::sync::atomic::AtomicBool,
-    /// The same, for tasks that wait (a retry's backoff ends at once when shutdown begins).
+    /// Set on shutdown: no activity call starts, results go to the durable inbox, and a retry's
+    /// backoff ends at once (tasks that wait subscribe to it).
     drain_signal: tokio::sync::watch::Sender<bool>,
     /// Activity calls running right now.
     activities_running: std::sync::atomic::AtomicUsize,
@@ -155,7 +154,6 @@ impl Executor {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
-            draining: std::sync::atomic::AtomicBool::new(false),
             drain_signal: tokio::sync::watch::Sender::new(false),
             activities_running: std::sync::atomic::AtomicUsize::new(0),
             activity_done: tokio::sync::Notify::new(),
@@ -190,7 +188,6 @@ impl Executor {
     /// history and run on the next start), and the results of running calls are written to the
     /// durable inbox as well as handed to their instance, so none is lost at exit.
     pub fn begin_drain(&self) {
-        self.draining.store(true, Ordering::SeqCst);
         self.drain_signal.send_replace(true);
     }
 
@@ -212,7 +209,7 @@ impl Executor {
     }
 
     fn draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        *self.drain_signal.borrow()
     }
 
     /// Waits until every store batch submitted so far is committed (clean shutdown).
