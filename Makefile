@@ -25,8 +25,23 @@ host:
 $(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
 	$(CARGO) build --release -p componentize
 
-## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2).
-guests: setup $(COMPONENTIZE)
+## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2),
+## and the JavaScript runtime in its three roles (rebuilt only when guest-js/ or wit/ change:
+## each role is a build of its own with different features).
+JS_RUNTIME := $(GUESTS)/js-orchestrator.wasm $(GUESTS)/js-starter.wasm $(GUESTS)/js-activity.wasm
+JS_SOURCES := $(shell find guest-js wit -type f) Cargo.lock .cargo/config.toml
+
+$(GUESTS)/js-orchestrator.wasm $(GUESTS)/js-starter.wasm: $(GUESTS)/js-%.wasm: $(JS_SOURCES) $(COMPONENTIZE)
+	@mkdir -p $(GUESTS)
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-js --features $*
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_js.wasm $@
+
+$(GUESTS)/js-activity.wasm: $(JS_SOURCES)
+	@mkdir -p $(GUESTS)
+	$(CARGO) build --profile guest --target wasm32-wasip2 -p guest-js --features activity
+	cp target/wasm32-wasip2/guest/guest_js.wasm $@
+
+guests: setup $(COMPONENTIZE) $(JS_RUNTIME)
 	@mkdir -p $(GUESTS)
 	# v2 builds first (same artifact path), for the hot-swap and versioning examples.
 	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-orchestrator --features v2
@@ -66,7 +81,7 @@ $(CLIENTS_VENV)/.installed: tests/clients/python/requirements.txt
 
 ## test: unit tests, then end-to-end tests against the real binary, components and clients.
 test: build clients
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace --exclude guest-js
 
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).
 chaos: build
@@ -93,7 +108,11 @@ bench: build
 ## lint: formatting and clippy, as CI runs them.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --workspace --exclude guest-js --all-targets -- -D warnings
+	# The JS runtime's role code only compiles for its wasm targets, one role per build.
+	$(CARGO) clippy --profile guest --target wasm32-unknown-unknown -p guest-js --features orchestrator -- -D warnings
+	$(CARGO) clippy --profile guest --target wasm32-unknown-unknown -p guest-js --features starter -- -D warnings
+	$(CARGO) clippy --profile guest --target wasm32-wasip2 -p guest-js --features activity -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -140,6 +140,46 @@ fn count_status(server: &Server, status: &str) -> Result<i64> {
     )?)
 }
 
+/// Start→complete latency, one order at a time, for a starter that answers 202 at once (the JS
+/// seed's handler returns `createCheckStatusResponse`): POST, then poll the status until done.
+fn latency_polled(server: &Server, n: usize) -> Result<Value> {
+    let mut conn = Conn::connect(&server.addr)?;
+    let mut one = |i: usize| -> Result<f64> {
+        let t = Instant::now();
+        let (status, body) = conn.request("POST", &seed_path(false), &order(i))?;
+        if status != 202 {
+            bail!("order {i}: {status} {body}");
+        }
+        let id: Value = serde_json::from_str(&body)?;
+        let id = id["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {body}"))?;
+        let path = format!("/runtime/webhooks/durabletask/instances/{id}?code={KEY}");
+        loop {
+            let (status, body) = conn.request("GET", &path, "")?;
+            if status == 200 {
+                if !body.contains("Confirmed") {
+                    bail!("order {i}: {body}");
+                }
+                return Ok(millis(t.elapsed()));
+            }
+        }
+    };
+    for i in 0..20 {
+        one(i)?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        samples.push(one(i)?);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "n": n,
+        "p50_ms": percentile(&samples, 50.0),
+        "p99_ms": percentile(&samples, 99.0),
+    }))
+}
+
 /// Start→complete latency, one order at a time.
 fn latency_serial(server: &Server, n: usize) -> Result<Value> {
     let mut conn = Conn::connect(&server.addr)?;
@@ -370,6 +410,8 @@ fn main() -> Result<()> {
     }
     eprintln!("{susp_n} instances suspended on an event...");
     let memory = suspended_memory(&server, susp_n)?;
+    drop(server);
+    let js = js_seed(lat_n, tp_n, conc)?;
 
     let results = json!({
         "mode": if short { "short" } else { "full" },
@@ -378,6 +420,7 @@ fn main() -> Result<()> {
         "open_loop_50pct": open,
         "per_step": step_results,
         "suspended_memory": memory,
+        "js_seed": js,
     });
     print_table(&results);
     let out = e2e::root().join("target/bench");
@@ -390,6 +433,21 @@ fn main() -> Result<()> {
     std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", file.display());
     Ok(())
+}
+
+/// The seed's own JavaScript (examples/seed-js): its HTTP function, orchestrator and
+/// activities all run in the JS runtime's components.
+fn js_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let config = e2e::root().join("examples/seed-js/durable.toml");
+    let started = Instant::now();
+    let server = Server::start_js_with(&config, &dir.path().join("data"))?;
+    let start_ms = millis(started.elapsed());
+    eprintln!("JS seed: latency, one at a time ({lat_n} orders)...");
+    let latency = latency_polled(&server, lat_n)?;
+    eprintln!("JS seed: throughput ({tp_n} orders, {conc} clients)...");
+    let tp = throughput(&server, tp_n, conc)?;
+    Ok(json!({ "start_ms": start_ms, "latency_serial": latency, "throughput": tp }))
 }
 
 fn print_table(r: &Value) {
@@ -444,4 +502,22 @@ fn print_table(r: &Value) {
             );
         }
     }
+    let js = &r["js_seed"];
+    println!(
+        "| JS seed (examples/seed-js): completed orchestrations/s (saturation) | {} |",
+        f(&js["throughput"]["completed_per_sec"])
+    );
+    println!(
+        "| JS seed: latency one at a time p50 / p99 (ms) | {} / {} |",
+        f(&js["latency_serial"]["p50_ms"]),
+        f(&js["latency_serial"]["p99_ms"])
+    );
+    println!(
+        "| JS seed: host CPU per orchestration (µs) | {} |",
+        f(&js["throughput"]["host_cpu_us_per_orchestration"])
+    );
+    println!(
+        "| JS seed: host start, app cached (ms) | {} |",
+        f(&js["start_ms"])
+    );
 }

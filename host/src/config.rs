@@ -63,6 +63,9 @@ struct RawConfig {
     activities: Vec<RawActivity>,
     #[serde(default)]
     starters: Vec<RawStarter>,
+    /// JavaScript apps (Durable Functions Node.js v4 files).
+    #[serde(default)]
+    apps: Vec<RawApp>,
     /// Named function keys.
     #[serde(default)]
     keys: Vec<RawKey>,
@@ -109,6 +112,43 @@ struct RawActivity {
     max_concurrency: Option<usize>,
     /// Host-side retries of failed calls.
     retry: Option<RawRetry>,
+}
+
+/// `[[apps]]`: a JavaScript file, with the grant its activities get (the keys of
+/// `[[activities]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    js: PathBuf,
+    timeout_secs: Option<u64>,
+    memory_mib: Option<u64>,
+    #[serde(default)]
+    env: Vec<String>,
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    #[serde(default)]
+    connect: Vec<String>,
+    max_result_kib: Option<u64>,
+    max_concurrency: Option<usize>,
+    retry: Option<RawRetry>,
+}
+
+impl RawApp {
+    /// The app's path and its activities' grant, read as an `[[activities]]` entry.
+    fn split(self) -> (PathBuf, RawActivity) {
+        let activity = RawActivity {
+            component: self.js.clone(),
+            timeout_secs: self.timeout_secs,
+            memory_mib: self.memory_mib,
+            env: self.env,
+            dirs: self.dirs,
+            connect: self.connect,
+            max_result_kib: self.max_result_kib,
+            max_concurrency: self.max_concurrency,
+            retry: self.retry,
+        };
+        (self.js, activity)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +205,8 @@ pub struct Config {
     pub orchestrators: Vec<PathBuf>,
     pub activities: Vec<(PathBuf, ActivityGrant)>,
     pub starters: Vec<Starter>,
+    /// JavaScript apps, with the grant of their activities.
+    pub apps: Vec<(PathBuf, ActivityGrant)>,
     /// Function keys' values (their names only need to be unique).
     pub keys: Vec<String>,
     /// Auth levels set per route (operation id).
@@ -203,96 +245,19 @@ impl Config {
                 route: s.route,
                 orchestration: s.orchestration,
                 auth_level: s.auth_level,
+                function: None,
             });
         }
         let mut activities = Vec::new();
         for a in raw.activities {
-            let mut grant = ActivityGrant::default();
-            if let Some(secs) = a.timeout_secs {
-                if secs == 0 {
-                    return Err(invalid("activity timeout_secs must be at least 1".into()));
-                }
-                grant.timeout = Duration::from_secs(secs);
-            }
-            if let Some(mib) = a.memory_mib {
-                if !(1..=4096).contains(&mib) {
-                    return Err(invalid(
-                        "activity memory_mib must be between 1 and 4096".into(),
-                    ));
-                }
-                grant.memory_bytes = (mib as usize) << 20;
-            }
-            for name in &a.env {
-                let value = std::env::var(name).map_err(|_| {
-                    invalid(format!(
-                        "activity {} is granted environment variable {name}, which is not set on the host",
-                        a.component.display()
-                    ))
-                })?;
-                grant.env.push((name.clone(), value));
-            }
-            for dir in &a.dirs {
-                if !dir.guest.starts_with('/') {
-                    return Err(invalid(format!(
-                        "guest path '{}' must be absolute, e.g. /data",
-                        dir.guest
-                    )));
-                }
-                let host = base.join(&dir.host);
-                if !host.is_dir() {
-                    return Err(invalid(format!(
-                        "granted directory {} does not exist",
-                        host.display()
-                    )));
-                }
-                grant.dirs.push(DirGrant {
-                    host,
-                    guest: dir.guest.clone(),
-                    writable: dir.access == Access::ReadWrite,
-                });
-            }
-            for addr in &a.connect {
-                let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
-                    invalid(format!(
-                        "connect entry '{addr}' must be IP:port, e.g. 127.0.0.1:8080"
-                    ))
-                })?;
-                grant.connect.push(parsed);
-            }
-            if let Some(kib) = a.max_result_kib {
-                if !(1..=65_536).contains(&kib) {
-                    return Err(invalid(
-                        "activity max_result_kib must be between 1 and 65536".into(),
-                    ));
-                }
-                grant.max_result_bytes = (kib as usize) << 10;
-            }
-            if let Some(n) = a.max_concurrency {
-                if n == 0 {
-                    return Err(invalid(
-                        "activity max_concurrency must be at least 1".into(),
-                    ));
-                }
-                grant.max_concurrency = Some(n);
-            }
-            if let Some(r) = a.retry {
-                if !(2..=100).contains(&r.max_attempts)
-                    || !r.backoff.is_finite()
-                    || r.backoff < 1.0
-                    || r.max_delay_ms < r.first_delay_ms
-                {
-                    return Err(invalid(
-                        "activity retry needs max_attempts from 2 to 100, backoff >= 1 and max_delay_ms >= first_delay_ms".into(),
-                    ));
-                }
-                grant.retry = Some(RetryGrant {
-                    max_attempts: r.max_attempts,
-                    first_delay: Duration::from_millis(r.first_delay_ms),
-                    backoff: r.backoff,
-                    max_delay: Duration::from_millis(r.max_delay_ms),
-                });
-            }
+            let grant = grant_of(&a, base, &invalid)?;
             activities.push((base.join(a.component), grant));
+        }
+        let mut apps = Vec::new();
+        for app in raw.apps {
+            let (js, a) = app.split();
+            let grant = grant_of(&a, base, &invalid)?;
+            apps.push((base.join(js), grant));
         }
         let mut keys = Vec::new();
         let mut names = std::collections::HashSet::new();
@@ -355,8 +320,114 @@ impl Config {
                 .collect(),
             activities,
             starters,
+            apps,
         })
     }
+}
+
+/// The capabilities part of a grant: environment, directories, outbound addresses.
+fn grant_capabilities(
+    a: &RawActivity,
+    base: &Path,
+    invalid: &dyn Fn(String) -> ConfigError,
+    grant: &mut ActivityGrant,
+) -> Result<(), ConfigError> {
+    for name in &a.env {
+        let value = std::env::var(name).map_err(|_| {
+            invalid(format!(
+                "activity {} is granted environment variable {name}, which is not set on the host",
+                a.component.display()
+            ))
+        })?;
+        grant.env.push((name.clone(), value));
+    }
+    for dir in &a.dirs {
+        if !dir.guest.starts_with('/') {
+            return Err(invalid(format!(
+                "guest path '{}' must be absolute, e.g. /data",
+                dir.guest
+            )));
+        }
+        let host = base.join(&dir.host);
+        if !host.is_dir() {
+            return Err(invalid(format!(
+                "granted directory {} does not exist",
+                host.display()
+            )));
+        }
+        grant.dirs.push(DirGrant {
+            host,
+            guest: dir.guest.clone(),
+            writable: dir.access == Access::ReadWrite,
+        });
+    }
+    for addr in &a.connect {
+        let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
+            invalid(format!(
+                "connect entry '{addr}' must be IP:port, e.g. 127.0.0.1:8080"
+            ))
+        })?;
+        grant.connect.push(parsed);
+    }
+    Ok(())
+}
+
+/// The grant an `[[activities]]` (or `[[apps]]`) entry describes.
+fn grant_of(
+    a: &RawActivity,
+    base: &Path,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<ActivityGrant, ConfigError> {
+    let mut grant = ActivityGrant::default();
+    if let Some(secs) = a.timeout_secs {
+        if secs == 0 {
+            return Err(invalid("activity timeout_secs must be at least 1".into()));
+        }
+        grant.timeout = Duration::from_secs(secs);
+    }
+    if let Some(mib) = a.memory_mib {
+        if !(1..=4096).contains(&mib) {
+            return Err(invalid(
+                "activity memory_mib must be between 1 and 4096".into(),
+            ));
+        }
+        grant.memory_bytes = (mib as usize) << 20;
+    }
+    grant_capabilities(a, base, invalid, &mut grant)?;
+    if let Some(kib) = a.max_result_kib {
+        if !(1..=65_536).contains(&kib) {
+            return Err(invalid(
+                "activity max_result_kib must be between 1 and 65536".into(),
+            ));
+        }
+        grant.max_result_bytes = (kib as usize) << 10;
+    }
+    if let Some(n) = a.max_concurrency {
+        if n == 0 {
+            return Err(invalid(
+                "activity max_concurrency must be at least 1".into(),
+            ));
+        }
+        grant.max_concurrency = Some(n);
+    }
+    if let Some(r) = &a.retry {
+        if !(2..=100).contains(&r.max_attempts)
+            || !r.backoff.is_finite()
+            || r.backoff < 1.0
+            || r.max_delay_ms < r.first_delay_ms
+        {
+            return Err(invalid(
+                    "activity retry needs max_attempts from 2 to 100, backoff >= 1 and max_delay_ms >= first_delay_ms".into(),
+                ));
+        }
+        grant.retry = Some(RetryGrant {
+            max_attempts: r.max_attempts,
+            first_delay: Duration::from_millis(r.first_delay_ms),
+            backoff: r.backoff,
+            max_delay: Duration::from_millis(r.max_delay_ms),
+        });
+    }
+    Ok(grant)
 }
 
 #[cfg(test)]

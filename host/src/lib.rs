@@ -22,6 +22,7 @@ pub mod engine;
 pub mod executor;
 pub mod http;
 pub mod ids;
+pub mod jsapp;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -54,6 +54,9 @@ fn run() -> Result<()> {
     let options = ServeOptions {
         config: args.config,
         listen: args.listen,
+        cache_dir: args
+            .cache_dir
+            .unwrap_or_else(|| args.data_dir.join("cache")),
         data_dir: args.data_dir,
         master_key: args.master_key,
         test_clock: args.test_clock,

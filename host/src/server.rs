@@ -1,5 +1,6 @@
 //! Putting a host together from its configuration: store, components, keys, executor, HTTP.
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use crate::config::{Config, ConfigError};
 use crate::deploy::{Deployer, Kind};
 use crate::executor::{Executor, ExecutorOptions};
 use crate::http::{self, AppState, Keys};
+use crate::jsapp;
+use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
 use crate::runtime::{Components, LoadError};
 use crate::store::{Op, SqliteStore, Store, StoreError, StoreOptions};
@@ -19,6 +22,8 @@ pub struct ServeOptions {
     pub config: PathBuf,
     pub listen: String,
     pub data_dir: PathBuf,
+    /// Compiled components and built JS apps, kept between runs.
+    pub cache_dir: PathBuf,
     pub master_key: Option<String>,
     /// Use a clock that `POST /admin/test/clock/advance` can move forward (tests only).
     pub test_clock: bool,
@@ -48,6 +53,11 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error("{0}")]
     Setup(String),
+    #[error("JS app {path}: {source}")]
+    App {
+        path: String,
+        source: crate::jsapp::JsBuildError,
+    },
     #[error("listening on {addr}: {source}")]
     Listen {
         addr: String,
@@ -100,51 +110,40 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         fuel_per_turn: options.fuel_per_turn.max(1),
         ..OrchestratorLimits::default()
     };
-    let components = Arc::new(Components::new(limits, max_activity_memory)?);
-    let known: std::collections::HashSet<String> =
-        store.components()?.into_iter().map(|c| c.digest).collect();
-    let mut puts = Vec::new();
-    let mut configured = Vec::new();
-    let mut grants = std::collections::HashMap::new();
-    for path in &config.orchestrators {
-        let (bytes, what) = read_component(path)?;
-        let (digest, names) = components.add_orchestrator(&what, &bytes).await?;
-        tracing::info!(component = %what, %digest, ?names, "orchestrator loaded");
-        configured.push((
-            Kind::Orchestrator,
-            digest.clone(),
-            names.clone(),
-            !known.contains(&digest),
-        ));
-        puts.push(Op::PutComponent {
-            digest,
-            kind: "orchestrator".into(),
-            names,
-            bytes: Arc::new(bytes),
-        });
+    let cache = &options.cache_dir;
+    let components = Arc::new(Components::new(
+        limits,
+        max_activity_memory,
+        Some(&cache.join("wasmtime")),
+    )?);
+    let known: HashSet<String> = store.components()?.into_iter().map(|c| c.digest).collect();
+    let mut loaded = Loaded::default();
+    load_components(&config, &components, &known, &mut loaded).await?;
+    for (path, grant) in &config.apps {
+        load_app(
+            path,
+            grant,
+            &cache.join("js"),
+            &components,
+            &known,
+            &mut loaded,
+        )
+        .await?;
     }
-    for (path, grant) in &config.activities {
-        let (bytes, what) = read_component(path)?;
-        let (digest, names) = components
-            .add_activity(&what, &bytes, grant.clone())
-            .await?;
-        tracing::info!(component = %what, %digest, ?names, "activities loaded");
-        for name in &names {
-            grants.insert(name.clone(), grant.clone());
-        }
-        configured.push((
-            Kind::Activity,
-            digest.clone(),
-            names.clone(),
-            !known.contains(&digest),
-        ));
-        puts.push(Op::PutComponent {
-            digest,
-            kind: "activity".into(),
-            names,
-            bytes: Arc::new(bytes),
-        });
-    }
+    let Loaded {
+        puts,
+        configured,
+        grants,
+        starters: app_starters,
+    } = loaded;
+    let mut starters = config.starters.clone();
+    starters.extend(app_starters);
+    http::check_starter_routes(&starters).map_err(|message| {
+        ServeError::Config(crate::config::ConfigError::Invalid {
+            path: options.config.display().to_string(),
+            message,
+        })
+    })?;
     // Keep every component's bytes, so instances pinned to a digest can resume after the file
     // on disk changes.
     store.write(puts).await?;
@@ -185,7 +184,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     let state = Arc::new(AppState {
         executor,
         keys: Keys::new(master, config.keys),
-        starters: config.starters,
+        starters,
         auth_levels: config.auth_levels,
         test_clock,
         deployer,
@@ -207,6 +206,146 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         key_source,
         recovered,
         files,
+    })
+}
+
+/// What loading the configured components produced.
+#[derive(Default)]
+struct Loaded {
+    /// Every component's bytes, to keep in the store.
+    puts: Vec<Op>,
+    /// (kind, digest, names, new to the store) for the deployer.
+    configured: Vec<(Kind, String, Vec<String>, bool)>,
+    grants: HashMap<String, ActivityGrant>,
+    /// JS apps' HTTP functions.
+    starters: Vec<http::Starter>,
+}
+
+impl Loaded {
+    fn record(
+        &mut self,
+        kind: Kind,
+        (digest, names): (String, Vec<String>),
+        bytes: Vec<u8>,
+        known: &HashSet<String>,
+    ) {
+        self.configured.push((
+            kind,
+            digest.clone(),
+            names.clone(),
+            !known.contains(&digest),
+        ));
+        self.puts.push(Op::PutComponent {
+            digest,
+            kind: kind.as_str().into(),
+            names,
+            bytes: Arc::new(bytes),
+        });
+    }
+}
+
+async fn load_components(
+    config: &Config,
+    components: &Components,
+    known: &HashSet<String>,
+    loaded: &mut Loaded,
+) -> Result<(), ServeError> {
+    for path in &config.orchestrators {
+        let (bytes, what) = read_component(path)?;
+        let (digest, names) = components.add_orchestrator(&what, &bytes).await?;
+        tracing::info!(component = %what, %digest, ?names, "orchestrator loaded");
+        loaded.record(Kind::Orchestrator, (digest, names), bytes, known);
+    }
+    for (path, grant) in &config.activities {
+        let (bytes, what) = read_component(path)?;
+        let (digest, names) = components
+            .add_activity(&what, &bytes, grant.clone())
+            .await?;
+        tracing::info!(component = %what, %digest, ?names, "activities loaded");
+        for name in &names {
+            loaded.grants.insert(name.clone(), grant.clone());
+        }
+        loaded.record(Kind::Activity, (digest, names), bytes, known);
+    }
+    Ok(())
+}
+
+/// Builds (or takes from the cache) a JS app's components and loads those it needs: its
+/// orchestrations, its activities (with the app's grant) and its HTTP functions.
+async fn load_app(
+    path: &Path,
+    grant: &ActivityGrant,
+    cache: &Path,
+    components: &Components,
+    known: &HashSet<String>,
+    loaded: &mut Loaded,
+) -> Result<(), ServeError> {
+    let what = path.display().to_string();
+    let built = jsapp::build(path, cache)
+        .await
+        .map_err(|source| ServeError::App {
+            path: what.clone(),
+            source,
+        })?;
+    let orchestrations = format!("{what} (orchestrations)");
+    let loaded_orch = components
+        .load_orchestrator(&orchestrations, &built.orchestrator)
+        .await?;
+    if !loaded_orch.1.is_empty() {
+        let ids = components
+            .add_orchestrator(&orchestrations, &built.orchestrator)
+            .await?;
+        tracing::info!(app = %what, digest = %ids.0, names = ?ids.1, "JS orchestrations loaded");
+        loaded.record(Kind::Orchestrator, ids, built.orchestrator, known);
+    }
+    let activities = format!("{what} (activities)");
+    let (digest, names) = components
+        .load_activity(&activities, &built.activity, grant.clone())
+        .await?;
+    if !names.is_empty() {
+        let ids = components
+            .add_activity(&activities, &built.activity, grant.clone())
+            .await?;
+        tracing::info!(app = %what, %digest, ?names, "JS activities loaded");
+        for name in &names {
+            loaded.grants.insert(name.clone(), grant.clone());
+        }
+        loaded.record(Kind::Activity, ids, built.activity, known);
+    }
+    let functions = format!("{what} (HTTP functions)");
+    let starter = Arc::new(components.starters.load(&functions, &built.starter).await?);
+    for route in &starter.routes {
+        loaded.starters.push(js_starter(&what, route, &starter)?);
+    }
+    Ok(())
+}
+
+/// The route of an `app.http` function: below `/api/`, as Azure Functions serves it.
+fn js_starter(
+    app: &str,
+    route: &crate::runtime::starter::HttpRoute,
+    component: &Arc<crate::runtime::starter::LoadedStarter>,
+) -> Result<http::Starter, ServeError> {
+    let auth_level = match route.auth_level.to_ascii_lowercase().as_str() {
+        "anonymous" => http::AuthLevel::Anonymous,
+        "function" => http::AuthLevel::Function,
+        "admin" | "system" => http::AuthLevel::Admin,
+        other => {
+            return Err(ServeError::Setup(format!(
+                "{app}: app.http '{}' has authLevel '{other}' (use anonymous, function or admin)",
+                route.name
+            )));
+        }
+    };
+    Ok(http::Starter {
+        route: format!("/api/{}", route.route.trim_start_matches('/')),
+        orchestration: String::new(),
+        auth_level,
+        function: Some(http::functions::JsFunction {
+            name: route.name.clone(),
+            methods: route.methods.clone(),
+            component: Arc::clone(component),
+        }),
     })
 }
 

@@ -42,7 +42,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests/orchestrator.wasm");
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", path.display()));
-    let components = Components::new(OrchestratorLimits::default(), 64 << 20).unwrap();
+    let components = Components::new(OrchestratorLimits::default(), 64 << 20, None).unwrap();
     let (digest, names) = components.add_orchestrator("seed", &bytes).await.unwrap();
     assert!(names.iter().any(|n| n == "orderProcessingOrchestrator"));
 

@@ -70,6 +70,27 @@ auth_level = "function"
     )
 }
 
+/// The build cache JS-app hosts share in a test run (built apps and compiled components), so an
+/// app is built once per run, not once per test.
+pub fn js_cache() -> PathBuf {
+    root().join("target/e2e-cache")
+}
+
+/// `[[apps]]` entries for these JS files (absolute paths).
+pub fn js_config(apps: &[PathBuf], extra: &str) -> String {
+    let mut config = String::new();
+    for app in apps {
+        config.push_str(&format!("[[apps]]\njs = \"{}\"\n\n", app.display()));
+    }
+    config.push_str(extra);
+    config
+}
+
+/// One JS-app host starts at a time in a test process: the first builds the app into the
+/// shared cache, the others then find it there (building it several times at once on two
+/// cores would only be slower).
+static JS_START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running host. Killed (SIGKILL) when dropped.
 pub struct Server {
     child: Child,
@@ -87,6 +108,21 @@ impl Server {
         let config_path = dir.join("durable.toml");
         std::fs::write(&config_path, config)?;
         Self::start_with(&config_path, &dir.join("data"))
+    }
+
+    /// Like [`Server::start`] for configs with JS apps, on the shared build cache.
+    pub fn start_js(dir: &Path, config: &str) -> Result<Server> {
+        let config_path = dir.join("durable.toml");
+        std::fs::write(&config_path, config)?;
+        Self::start_js_with(&config_path, &dir.join("data"))
+    }
+
+    /// Like [`Server::start_with`] for configs with JS apps, on the shared build cache.
+    pub fn start_js_with(config: &Path, data_dir: &Path) -> Result<Server> {
+        let _one_at_a_time = JS_START.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = js_cache();
+        let cache = cache.to_string_lossy();
+        Self::start_with_args(config, data_dir, &["--cache-dir", &cache])
     }
 
     /// Starts a host on an existing config and data dir (e.g. after a crash).
@@ -151,7 +187,8 @@ impl Server {
                 }
             }
         });
-        let (addr, rpc_addr) = match rx.recv_timeout(Duration::from_secs(60)) {
+        // A JS app that is not in the build cache yet takes a while (about 30 s on two cores).
+        let (addr, rpc_addr) = match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();

@@ -106,3 +106,23 @@ fn pypi_azure_functions_durable_client() {
     let summary = run_client(&server, command, "py");
     cross_check(&server, &summary);
 }
+
+#[test]
+fn npm_durable_functions_client_drives_a_js_app() {
+    // The seed's own JavaScript beside the test app (its approvalWorkflow is the JS twin of the
+    // Rust one the script expects): two JS apps in one config.
+    let dir = tempfile::tempdir().unwrap();
+    let apps = [
+        root().join("examples/seed-js/app.js"),
+        root().join("tests/js/app.js"),
+    ];
+    let server = Server::start_js(dir.path(), &e2e::js_config(&apps, "")).unwrap();
+    let mut command = Command::new("node");
+    command
+        .arg("client.js")
+        .current_dir(node_dir())
+        .env("CLIENT_MODE", "rpc");
+    let summary = run_client(&server, command, "node-js");
+    assert_eq!(summary["mode"], "rpc");
+    cross_check(&server, &summary);
+}

@@ -157,6 +157,10 @@ pub struct ServeArgs {
     /// Directory for the database and the generated master key.
     #[arg(long, env = "DURABLE_DATA_DIR", default_value = ".durable")]
     pub data_dir: PathBuf,
+    /// Where compiled components and built JS apps are kept between runs (default: `cache/` in
+    /// the data dir). Safe to share between hosts; safe to delete.
+    #[arg(long, env = "DURABLE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Master key (accepted wherever a function key is). Generated and kept in the data dir if unset.
     #[arg(long, env = "DURABLE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,

@@ -252,6 +252,11 @@ impl TurnDriver for InstanceDriver {
         self.executor.now_ms()
     }
 
+    fn parent_instance_id(&self) -> Option<String> {
+        let parent = self.instance.parent.as_ref()?;
+        Some(parent.instance_id.to_string())
+    }
+
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
         self
     }

@@ -623,7 +623,7 @@ mod tests {
             memory_bytes: 1 << 20,
             ..OrchestratorLimits::default()
         };
-        let components = Arc::new(Components::new(limits, 1 << 20).unwrap());
+        let components = Arc::new(Components::new(limits, 1 << 20, None).unwrap());
         let clock = Arc::new(crate::clock::SystemClock);
         Executor::new(store, components, clock, ExecutorOptions::default())
     }

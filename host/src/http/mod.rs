@@ -10,6 +10,7 @@ mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;
+pub mod functions;
 mod guard;
 mod management;
 mod openapi;
@@ -32,13 +33,16 @@ use crate::executor::Executor;
 /// Path prefix of Durable Functions' management API.
 pub const WEBHOOK_PREFIX: &str = "/runtime/webhooks/durabletask";
 
-/// A starter route from the configuration (the seed's `app.http(...)`).
+/// A starter route: from the configuration (`[[starters]]`, which starts `orchestration` with
+/// the body as input), or a JS app's `app.http` function, which runs as code.
 #[derive(Debug, Clone)]
 pub struct Starter {
     /// Path, e.g. `/api/orchestrators/order-processing`.
     pub route: String,
     pub orchestration: String,
     pub auth_level: AuthLevel,
+    /// Set for a JS app's HTTP function (then `orchestration` is empty).
+    pub function: Option<functions::JsFunction>,
 }
 
 /// Shared state of the HTTP layer.

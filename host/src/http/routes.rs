@@ -15,7 +15,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 
 use super::management::Params;
 use super::{
-    AppState, AuthLevel, RPC_PREFIX, WEBHOOK_PREFIX, admin, events, management, starter, status,
+    AppState, AuthLevel, RPC_PREFIX, WEBHOOK_PREFIX, admin, events, functions, management, starter,
+    status,
 };
 
 /// Where a route lives.
@@ -616,7 +617,10 @@ pub fn check_starter_routes(starters: &[super::Starter]) -> Result<(), String> {
                 "starter route '{route}': write path parameters as {{name}} (':name' and '*name' are not supported)"
             ));
         }
-        let owner = format!("the starter for '{}'", starter.orchestration);
+        let owner = match &starter.function {
+            Some(f) => format!("app.http '{}'", f.name),
+            None => format!("the starter for '{}'", starter.orchestration),
+        };
         if let Err(e) = paths.insert(route.clone(), owner) {
             let with = match &e {
                 matchit::InsertError::Conflict { with } => match paths.at(with) {
@@ -654,9 +658,27 @@ pub fn router(state: &Arc<AppState>, main: bool) -> Router<Arc<AppState>> {
     if main {
         for starter in &state.starters {
             let configured = starter.clone();
-            let handler = post(move |st, caller, headers, query, body| {
-                starter::start_configured(st, configured.clone(), caller, headers, query, body)
-            });
+            let handler = match starter.function.clone() {
+                Some(function) => axum::routing::on(
+                    functions::method_filter(&function.methods),
+                    move |st, caller, params, query, method, uri, headers, body| {
+                        functions::handle(
+                            st,
+                            function.clone(),
+                            caller,
+                            params,
+                            query,
+                            method,
+                            uri,
+                            headers,
+                            body,
+                        )
+                    },
+                ),
+                None => post(move |st, caller, headers, query, body| {
+                    starter::start_configured(st, configured.clone(), caller, headers, query, body)
+                }),
+            };
             paths.insert(
                 starter.route.clone(),
                 guarded(state, handler, starter.auth_level),

@@ -138,7 +138,10 @@ pub const MAX_CONCURRENT_ACTIVITIES: u32 = 256;
 impl ActivitySandbox {
     /// `max_memory_bytes` is the largest memory cap any activity grant may use: every pool slot
     /// reserves that much address space.
-    pub fn new(max_memory_bytes: usize) -> Result<Arc<Self>, LoadError> {
+    pub fn new(
+        max_memory_bytes: usize,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Arc<Self>, LoadError> {
         let slots = MAX_CONCURRENT_ACTIVITIES + 16;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)
@@ -158,6 +161,7 @@ impl ActivitySandbox {
             .memory_reservation(max_memory_bytes as u64)
             .memory_guard_size(64 << 10)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)

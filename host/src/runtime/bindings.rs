@@ -22,3 +22,13 @@ pub mod activity {
         exports: { default: async },
     });
 }
+
+/// Host side of the `starter` world: the host implements `client` and calls `http-functions`.
+pub mod starter {
+    wasmtime::component::bindgen!({
+        world: "starter",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}

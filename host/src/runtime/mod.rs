@@ -17,6 +17,25 @@ mod error;
 pub mod orchestrator;
 pub mod registry;
 mod sandbox;
+pub mod starter;
 
 pub use error::LoadError;
 pub use registry::{Components, digest_of};
+
+/// Keeps compiled code on disk under `dir` (wasmtime's cache, keyed by the component's bytes
+/// and the engine's settings), so a restart does not compile unchanged components again.
+pub(crate) fn use_compile_cache(
+    config: &mut wasmtime::Config,
+    dir: Option<&std::path::Path>,
+) -> Result<(), LoadError> {
+    let Some(dir) = dir else {
+        return Ok(());
+    };
+    let mut cache = wasmtime::CacheConfig::new();
+    cache.with_directory(dir);
+    let cache = wasmtime::Cache::new(cache).map_err(|e| {
+        LoadError::Engine(format!("the compilation cache in {}: {e}", dir.display()))
+    })?;
+    config.cache(Some(cache));
+    Ok(())
+}

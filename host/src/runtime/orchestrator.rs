@@ -84,6 +84,10 @@ pub trait TurnDriver: Send + 'static {
     fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_>;
     /// The time to stamp on the next turn.
     fn now_ms(&self) -> u64;
+    /// The instance that started this one as a sub-orchestration.
+    fn parent_instance_id(&self) -> Option<String> {
+        None
+    }
     /// The driver itself, for its owner to take back what it lent (its inbox channel).
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
@@ -186,7 +190,10 @@ pub struct OrchestratorSandbox {
 }
 
 impl OrchestratorSandbox {
-    pub fn new(limits: OrchestratorLimits) -> Result<Self, LoadError> {
+    pub fn new(
+        limits: OrchestratorLimits,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Self, LoadError> {
         // Thousands of orchestrations may be parked at once. With the on-demand allocator each
         // costs ~9 memory mappings (the kernel's limit is 65,530 per process) and a 4 GiB
         // reservation; the pool reserves all slots in one go and bounds the hot set.
@@ -213,6 +220,7 @@ impl OrchestratorSandbox {
             .max_wasm_stack(256 << 10)
             .async_stack_size(512 << 10)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         Orchestrator::add_to_linker::<OrchState, HasSelf<OrchState>>(&mut linker, |s| s)
@@ -222,6 +230,16 @@ impl OrchestratorSandbox {
             linker,
             limits,
         })
+    }
+
+    /// The engine (HTTP-function components run on it too).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The memory cap of one instance.
+    pub fn memory_bytes(&self) -> usize {
+        self.limits.memory_bytes
     }
 
     /// How many orchestrations fit in memory at once.
@@ -530,6 +548,10 @@ impl context::Host for OrchState {
 
     fn orchestration_name(&mut self) -> wasmtime::Result<String> {
         Ok(self.exec.name().to_owned())
+    }
+
+    fn parent_instance_id(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.driver.parent_instance_id())
     }
 
     fn current_time(&mut self) -> wasmtime::Result<u64> {

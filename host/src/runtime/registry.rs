@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::activity::{ActivityGrant, ActivitySandbox, LoadedActivity};
 use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorLimits, OrchestratorSandbox};
+use super::starter::StarterSandbox;
 
 /// The content address of a component.
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -28,6 +29,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 pub struct Components {
     pub orchestrators: OrchestratorSandbox,
     pub activities: Arc<ActivitySandbox>,
+    pub starters: StarterSandbox,
     orchestration_routes: RwLock<HashMap<String, String>>,
     orchestrators_by_digest: RwLock<HashMap<String, Arc<LoadedOrchestrator>>>,
     activities_by_digest: RwLock<HashMap<String, Arc<LoadedActivity>>>,
@@ -36,10 +38,18 @@ pub struct Components {
 
 impl Components {
     /// `max_activity_memory` is the largest memory cap of any activity grant.
-    pub fn new(limits: OrchestratorLimits, max_activity_memory: usize) -> Result<Self, LoadError> {
+    /// `cache`: where compiled code is kept between runs (`None`: compile at every start).
+    pub fn new(
+        limits: OrchestratorLimits,
+        max_activity_memory: usize,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Self, LoadError> {
+        let orchestrators = OrchestratorSandbox::new(limits, cache)?;
+        let starters = StarterSandbox::new(orchestrators.engine(), orchestrators.memory_bytes())?;
         Ok(Components {
-            orchestrators: OrchestratorSandbox::new(limits)?,
-            activities: ActivitySandbox::new(max_activity_memory)?,
+            orchestrators,
+            starters,
+            activities: ActivitySandbox::new(max_activity_memory, cache)?,
             orchestration_routes: RwLock::new(HashMap::new()),
             orchestrators_by_digest: RwLock::new(HashMap::new()),
             activities_by_digest: RwLock::new(HashMap::new()),

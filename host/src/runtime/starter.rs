@@ -1,0 +1,317 @@
+//! HTTP functions as code (a JS app's `app.http` handlers): a component whose only import is
+//! `durable:engine/client`, run once per request with a fuel budget and a memory cap, on the
+//! orchestrator engine (deterministic settings do no harm here, and its pool keeps
+//! instantiation cheap).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+use super::bindings::starter::durable::engine::{client, types};
+pub use super::bindings::starter::exports::durable::engine::http_functions::{
+    HttpRequest, HttpResponse, HttpRoute,
+};
+use super::bindings::starter::{Starter, StarterPre};
+use super::error::LoadError;
+use super::orchestrator::MemoryCap;
+
+/// Fuel one request may use (a handler that loops forever is stopped, the host keeps serving).
+const FUEL_PER_REQUEST: u64 = 2_000_000_000;
+const FUEL_YIELD_INTERVAL: u64 = 5_000_000;
+/// The longest `waitForCompletionOrCreateCheckStatusResponse` may wait.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// Why a client call failed, as the JS handler sees it (thrown as an `Error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientError(pub String);
+
+/// The Durable Functions client an HTTP function uses, implemented by the HTTP layer.
+#[async_trait::async_trait]
+pub trait DurableClient: Send + Sync {
+    async fn start_new(
+        &self,
+        name: &str,
+        instance_id: Option<String>,
+        input: Option<String>,
+    ) -> Result<String, ClientError>;
+    async fn get_status(&self, instance_id: &str) -> Result<Option<String>, ClientError>;
+    async fn raise_event(
+        &self,
+        instance_id: &str,
+        name: &str,
+        data: String,
+    ) -> Result<(), ClientError>;
+    async fn terminate(&self, instance_id: &str, reason: String) -> Result<(), ClientError>;
+    fn check_status_payload(&self, instance_id: &str, request_url: &str) -> String;
+    async fn wait_for_completion(
+        &self,
+        instance_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, ClientError>;
+    fn now_ms(&self) -> u64;
+}
+
+/// Why a request could not be answered by the function.
+#[derive(Debug, thiserror::Error)]
+pub enum StarterError {
+    /// The handler threw (or its promise rejected).
+    #[error("{message}")]
+    Failed {
+        message: String,
+        details: Option<String>,
+    },
+    /// The component trapped: out of fuel, out of memory, a bug in the runtime.
+    #[error("the HTTP function trapped: {0}")]
+    Trapped(String),
+}
+
+pub struct StarterState {
+    client: Arc<dyn DurableClient>,
+    function: String,
+    memory: MemoryCap,
+}
+
+/// A loaded HTTP-function component and the routes it registers.
+pub struct LoadedStarter {
+    pub routes: Vec<HttpRoute>,
+    pre: StarterPre<StarterState>,
+}
+
+pub struct StarterSandbox {
+    engine: Engine,
+    linker: Linker<StarterState>,
+    memory_bytes: usize,
+}
+
+impl StarterSandbox {
+    pub fn new(engine: &Engine, memory_bytes: usize) -> Result<Self, LoadError> {
+        let mut linker = Linker::new(engine);
+        Starter::add_to_linker::<StarterState, HasSelf<StarterState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(StarterSandbox {
+            engine: engine.clone(),
+            linker,
+            memory_bytes,
+        })
+    }
+
+    /// Compiles and checks a component (only `client` may be imported) and reads its routes.
+    pub async fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedStarter, LoadError> {
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            what: what.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let bad: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .filter(|n| {
+                !n.starts_with("durable:engine/client@") && !n.starts_with("durable:engine/types@")
+            })
+            .collect();
+        if !bad.is_empty() {
+            return Err(LoadError::ForbiddenImports {
+                what: what.to_owned(),
+                message: format!(
+                    "HTTP function refused: it may import only durable:engine/client, not {}",
+                    bad.join(", ")
+                ),
+            });
+        }
+        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
+            what: what.to_owned(),
+            world: "starter",
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = StarterPre::new(pre).map_err(wrong_world)?;
+        let mut store = self.store(Arc::new(NoClient), String::new());
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(wrong_world)?;
+        let routes = instance
+            .durable_engine_http_functions()
+            .call_routes(&mut store)
+            .await
+            .map_err(wrong_world)?;
+        Ok(LoadedStarter { routes, pre })
+    }
+
+    fn store(&self, client: Arc<dyn DurableClient>, function: String) -> Store<StarterState> {
+        let state = StarterState {
+            client,
+            function,
+            memory: MemoryCap {
+                max_bytes: self.memory_bytes,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        // Cannot fail: the engine consumes fuel.
+        let _ = store.set_fuel(FUEL_PER_REQUEST);
+        let _ = store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL));
+        store
+    }
+
+    /// Runs HTTP function `name` on `request` in a fresh instance.
+    pub async fn handle(
+        &self,
+        starter: &LoadedStarter,
+        client: Arc<dyn DurableClient>,
+        name: &str,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, StarterError> {
+        let mut store = self.store(client, name.to_owned());
+        let run = async {
+            let instance = starter.pre.instantiate_async(&mut store).await?;
+            instance
+                .durable_engine_http_functions()
+                .call_handle(&mut store, name, &request)
+                .await
+        };
+        match run.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(f)) => Err(StarterError::Failed {
+                message: f.message,
+                details: f.details,
+            }),
+            Err(e) if store.data().memory.hit => Err(StarterError::Trapped(format!(
+                "memory limit of {} MiB exceeded ({e:#})",
+                self.memory_bytes >> 20
+            ))),
+            Err(_) if store.get_fuel().is_ok_and(|f| f == 0) => Err(StarterError::Trapped(
+                format!("its fuel ({FUEL_PER_REQUEST}) ran out: does it loop forever?"),
+            )),
+            Err(e) => Err(StarterError::Trapped(format!("{e:#}"))),
+        }
+    }
+}
+
+/// The client a component's routes are read with: it is not to be called.
+struct NoClient;
+
+#[async_trait::async_trait]
+impl DurableClient for NoClient {
+    async fn start_new(
+        &self,
+        _: &str,
+        _: Option<String>,
+        _: Option<String>,
+    ) -> Result<String, ClientError> {
+        Err(ClientError(
+            "the client is not available while the app loads".into(),
+        ))
+    }
+    async fn get_status(&self, _: &str) -> Result<Option<String>, ClientError> {
+        Err(ClientError(
+            "the client is not available while the app loads".into(),
+        ))
+    }
+    async fn raise_event(&self, _: &str, _: &str, _: String) -> Result<(), ClientError> {
+        Err(ClientError(
+            "the client is not available while the app loads".into(),
+        ))
+    }
+    async fn terminate(&self, _: &str, _: String) -> Result<(), ClientError> {
+        Err(ClientError(
+            "the client is not available while the app loads".into(),
+        ))
+    }
+    fn check_status_payload(&self, _: &str, _: &str) -> String {
+        "{}".into()
+    }
+    async fn wait_for_completion(
+        &self,
+        _: &str,
+        _: Duration,
+    ) -> Result<Option<String>, ClientError> {
+        Ok(None)
+    }
+    fn now_ms(&self) -> u64 {
+        0
+    }
+}
+
+impl types::Host for StarterState {}
+
+impl client::Host for StarterState {
+    async fn start_new(
+        &mut self,
+        name: String,
+        instance_id: Option<String>,
+        input: Option<String>,
+    ) -> wasmtime::Result<Result<String, String>> {
+        let r = self.client.start_new(&name, instance_id, input).await;
+        Ok(r.map_err(|e| e.0))
+    }
+
+    async fn get_status(&mut self, id: String) -> wasmtime::Result<Result<Option<String>, String>> {
+        Ok(self.client.get_status(&id).await.map_err(|e| e.0))
+    }
+
+    async fn raise_event(
+        &mut self,
+        id: String,
+        name: String,
+        data: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self
+            .client
+            .raise_event(&id, &name, data)
+            .await
+            .map_err(|e| e.0))
+    }
+
+    async fn terminate(
+        &mut self,
+        id: String,
+        reason: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.client.terminate(&id, reason).await.map_err(|e| e.0))
+    }
+
+    async fn check_status_payload(
+        &mut self,
+        id: String,
+        request_url: String,
+    ) -> wasmtime::Result<String> {
+        Ok(self.client.check_status_payload(&id, &request_url))
+    }
+
+    async fn wait_for_completion(
+        &mut self,
+        id: String,
+        timeout_ms: u64,
+    ) -> wasmtime::Result<Result<Option<String>, String>> {
+        let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+        Ok(self
+            .client
+            .wait_for_completion(&id, timeout)
+            .await
+            .map_err(|e| e.0))
+    }
+
+    async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        let function = self.function.as_str();
+        match level {
+            types::LogLevel::Trace => tracing::trace!(target: "guest", function, "{message}"),
+            types::LogLevel::Debug => tracing::debug!(target: "guest", function, "{message}"),
+            types::LogLevel::Info => tracing::info!(target: "guest", function, "{message}"),
+            types::LogLevel::Warn => tracing::warn!(target: "guest", function, "{message}"),
+            types::LogLevel::Error => tracing::error!(target: "guest", function, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.client.now_ms())
+    }
+}
