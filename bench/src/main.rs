@@ -175,8 +175,8 @@ fn latency_polled(server: &Server, n: usize) -> Result<Value> {
     samples.sort_by(f64::total_cmp);
     Ok(json!({
         "n": n,
-        "p50_ms": percentile(&samples, 50.0),
-        "p99_ms": percentile(&samples, 99.0),
+        "p50_ms": percentile(&samples, 0.5),
+        "p99_ms": percentile(&samples, 0.99),
     }))
 }
 
