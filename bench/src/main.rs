@@ -3,7 +3,8 @@
 //! instance and per-step cost. Prints a table and writes `target/bench/results.json`.
 //!
 //! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
-//! commit). Usage: `durable-bench [--short]` (or `make bench`, `make bench BENCH_ARGS=--short`).
+//! commit). Usage: `durable-bench [--short] [--js-only]` (or `make bench`, `make bench
+//! BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -387,6 +388,11 @@ fn main() -> Result<()> {
         } else {
             (500, 20_000, 64, 5.0, 10_000, &[10, 1_000, 10_000])
         };
+    if std::env::args().any(|a| a == "--js-only") {
+        let js = js_seed(lat_n, tp_n, conc)?;
+        println!("{}", serde_json::to_string_pretty(&js)?);
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path(), &seed_config(""))?;
     eprintln!(
@@ -439,7 +445,10 @@ fn main() -> Result<()> {
 /// activities all run in the JS runtime's components.
 fn js_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
     let dir = tempfile::tempdir()?;
-    let config = e2e::root().join("examples/seed-js/durable.toml");
+    // DURABLE_BENCH_JS_CONFIG: another JS config on the same route (e.g. one role in JS only).
+    let config = std::env::var_os("DURABLE_BENCH_JS_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| e2e::root().join("examples/seed-js/durable.toml"));
     let started = Instant::now();
     let server = Server::start_js_with(&config, &dir.path().join("data"))?;
     let start_ms = millis(started.elapsed());
