@@ -53,6 +53,23 @@ fn clock_ms(read: impl FnOnce() -> u64) -> u64 {
     if LOADED.with(|l| l.get()) { read() } else { 0 }
 }
 
+/// A clock read from the host: in an orchestrator the turn's time from the history (so
+/// `Date.now()` and `new Date()` are replay-safe), for HTTP functions the host's clock.
+#[cfg(any(feature = "orchestrator", feature = "starter"))]
+struct HostClock(fn() -> u64);
+
+#[cfg(any(feature = "orchestrator", feature = "starter"))]
+impl boa_engine::context::time::Clock for HostClock {
+    fn now(&self) -> boa_engine::context::time::JsInstant {
+        let ms = clock_ms(self.0);
+        boa_engine::context::time::JsInstant::new(ms / 1000, ((ms % 1000) * 1_000_000) as u32)
+    }
+
+    fn system_time_millis(&self) -> i64 {
+        i64::try_from(clock_ms(self.0)).unwrap_or(i64::MAX)
+    }
+}
+
 #[cfg(any(feature = "orchestrator", feature = "starter"))]
 fn loaded_after<R>(load: impl FnOnce() -> R) -> R {
     let r = load();

@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use boa_engine::context::time::{Clock, JsInstant};
 use boa_engine::{Context, JsResult, JsValue};
 
 use crate::engine::{self, Failure, HostFn, arg, array, opt_arg, string, thrown, u32_list};
@@ -31,28 +30,21 @@ use bindings::durable::engine::types::{self, LogLevel, Outcome};
 
 struct Runtime;
 
-/// The history's clock: `Date.now()` and `new Date()` give the current turn's time.
-struct TurnClock;
-
-impl Clock for TurnClock {
-    fn now(&self) -> JsInstant {
-        let ms = crate::clock_ms(host::current_time);
-        JsInstant::new(ms / 1000, ((ms % 1000) * 1_000_000) as u32)
-    }
-
-    fn system_time_millis(&self) -> i64 {
-        i64::try_from(crate::clock_ms(host::current_time)).unwrap_or(i64::MAX)
-    }
-}
-
 impl bindings::exports::durable::engine::js_app::Guest for Runtime {
     fn load(path: String, source: String) -> Result<(), types::Failure> {
         let role = (
             "durable-wasm:orchestrator.js",
             include_str!("../js/orchestrator.js"),
         );
-        crate::loaded_after(|| engine::load(Some(Rc::new(TurnClock)), HOST, role, (&path, &source)))
-            .map_err(to_wit)
+        crate::loaded_after(|| {
+            engine::load(
+                Some(Rc::new(crate::HostClock(host::current_time))),
+                HOST,
+                role,
+                (&path, &source),
+            )
+        })
+        .map_err(to_wit)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::rc::Rc;
 
-use boa_engine::context::time::{Clock, JsInstant};
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::property::Attribute;
@@ -34,24 +33,18 @@ use bindings::exports::durable::engine::http_functions::{HttpRequest, HttpRespon
 
 struct Runtime;
 
-struct HostClock;
-
-impl Clock for HostClock {
-    fn now(&self) -> JsInstant {
-        let ms = crate::clock_ms(host::now);
-        JsInstant::new(ms / 1000, ((ms % 1000) * 1_000_000) as u32)
-    }
-
-    fn system_time_millis(&self) -> i64 {
-        i64::try_from(crate::clock_ms(host::now)).unwrap_or(i64::MAX)
-    }
-}
-
 impl bindings::exports::durable::engine::js_app::Guest for Runtime {
     fn load(path: String, source: String) -> Result<(), types::Failure> {
         let role = ("durable-wasm:starter.js", include_str!("../js/starter.js"));
-        crate::loaded_after(|| engine::load(Some(Rc::new(HostClock)), HOST, role, (&path, &source)))
-            .map_err(to_wit)
+        crate::loaded_after(|| {
+            engine::load(
+                Some(Rc::new(crate::HostClock(host::now))),
+                HOST,
+                role,
+                (&path, &source),
+            )
+        })
+        .map_err(to_wit)
     }
 }
 

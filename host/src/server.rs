@@ -222,6 +222,20 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// An activity component: its names keep `grant` (a new version inherits it).
+    fn record_activity(
+        &mut self,
+        ids: (String, Vec<String>),
+        bytes: Vec<u8>,
+        grant: &ActivityGrant,
+        known: &HashSet<String>,
+    ) {
+        for name in &ids.1 {
+            self.grants.insert(name.clone(), grant.clone());
+        }
+        self.record(Kind::Activity, ids, bytes, known);
+    }
+
     fn record(
         &mut self,
         kind: Kind,
@@ -262,10 +276,7 @@ async fn load_components(
             .add_activity(&what, &bytes, grant.clone())
             .await?;
         tracing::info!(component = %what, %digest, ?names, "activities loaded");
-        for name in &names {
-            loaded.grants.insert(name.clone(), grant.clone());
-        }
-        loaded.record(Kind::Activity, (digest, names), bytes, known);
+        loaded.record_activity((digest, names), bytes, grant, known);
     }
     Ok(())
 }
@@ -287,30 +298,24 @@ async fn load_app(
             path: what.clone(),
             source,
         })?;
-    let orchestrations = format!("{what} (orchestrations)");
-    let loaded_orch = components
-        .load_orchestrator(&orchestrations, &built.orchestrator)
+    // A role the app registers nothing for is loaded (to read its names) but not kept.
+    let ids = components
+        .add_orchestrator(&format!("{what} (orchestrations)"), &built.orchestrator)
         .await?;
-    if !loaded_orch.1.is_empty() {
-        let ids = components
-            .add_orchestrator(&orchestrations, &built.orchestrator)
-            .await?;
+    if !ids.1.is_empty() {
         tracing::info!(app = %what, digest = %ids.0, names = ?ids.1, "JS orchestrations loaded");
         loaded.record(Kind::Orchestrator, ids, built.orchestrator, known);
     }
-    let activities = format!("{what} (activities)");
-    let (digest, names) = components
-        .load_activity(&activities, &built.activity, grant.clone())
+    let ids = components
+        .add_activity(
+            &format!("{what} (activities)"),
+            &built.activity,
+            grant.clone(),
+        )
         .await?;
-    if !names.is_empty() {
-        let ids = components
-            .add_activity(&activities, &built.activity, grant.clone())
-            .await?;
-        tracing::info!(app = %what, %digest, ?names, "JS activities loaded");
-        for name in &names {
-            loaded.grants.insert(name.clone(), grant.clone());
-        }
-        loaded.record(Kind::Activity, ids, built.activity, known);
+    if !ids.1.is_empty() {
+        tracing::info!(app = %what, digest = %ids.0, names = ?ids.1, "JS activities loaded");
+        loaded.record_activity(ids, built.activity, grant, known);
     }
     let functions = format!("{what} (HTTP functions)");
     let starter = Arc::new(components.starters.load(&functions, &built.starter).await?);
