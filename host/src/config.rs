@@ -12,6 +12,7 @@
 //! connect = ["127.0.0.1:8080"]   # outbound TCP/UDP allowed to these addresses only
 //! max_result_kib = 1024  # a larger result fails the call
 //! max_concurrency = 8    # calls of this component at once
+//! reuse_instances = false   # true: calls may share an instance (the default for [[apps]])
 //! retry = { max_attempts = 3, first_delay_ms = 100, backoff = 2.0, max_delay_ms = 60000 }
 //! [[activities.dirs]]    # preopened directories (cap-std: nothing outside them)
 //! host = "data"          # relative to this file
@@ -112,6 +113,8 @@ struct RawActivity {
     max_concurrency: Option<usize>,
     /// Host-side retries of failed calls.
     retry: Option<RawRetry>,
+    /// Calls may share an instance (default: false here, true for `[[apps]]`).
+    reuse_instances: Option<bool>,
 }
 
 /// `[[apps]]`: a JavaScript file, with the grant its activities get (the keys of
@@ -131,6 +134,7 @@ struct RawApp {
     max_result_kib: Option<u64>,
     max_concurrency: Option<usize>,
     retry: Option<RawRetry>,
+    reuse_instances: Option<bool>,
 }
 
 impl RawApp {
@@ -146,6 +150,8 @@ impl RawApp {
             max_result_kib: self.max_result_kib,
             max_concurrency: self.max_concurrency,
             retry: self.retry,
+            // As in Node, where every invocation runs in one process.
+            reuse_instances: Some(self.reuse_instances.unwrap_or(true)),
         };
         (self.js, activity)
     }
@@ -410,6 +416,7 @@ fn grant_of(
         }
         grant.max_concurrency = Some(n);
     }
+    grant.reuse_instances = a.reuse_instances.unwrap_or(false);
     if let Some(r) = &a.retry {
         if !(2..=100).contains(&r.max_attempts)
             || !r.backoff.is_finite()

@@ -27,6 +27,15 @@ app.http("startByName", {
   },
 });
 
+app.http("spin", {
+  methods: ["GET"],
+  route: "spin",
+  authLevel: "anonymous",
+  handler: () => {
+    for (;;);
+  },
+});
+
 app.http("manage", {
   methods: ["GET", "POST"],
   route: "manage/{op}/{id}",
@@ -160,6 +169,14 @@ df.app.activity("stamp", {
     console.warn(`stamping for ${input}`);
     return { utc: new Date().toISOString(), name: context.functionName };
   },
+});
+// Module state lives as long as the instance: calls share one as in Node (reuse_instances).
+let counted = 0;
+df.app.activity("counted", { handler: () => ++counted });
+df.app.orchestration("countThrice", function* (context) {
+  const seen = [];
+  for (let i = 0; i < 3; i++) seen.push(yield context.df.callActivity("counted"));
+  return seen;
 });
 df.app.orchestration("stamped", function* (context) {
   return yield context.df.callActivity("stamp", context.df.instanceId);

@@ -261,6 +261,24 @@ fn retries_follow_retry_options_with_durable_timers() {
 }
 
 #[test]
+fn activity_calls_share_an_instance_unless_the_app_says_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_test_app(dir.path());
+    let id = start(&server, "countThrice", &json!(null));
+    assert_eq!(finished(&server, &id)["output"], json!([1, 2, 3]));
+    drop(server);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[apps]]\njs = \"{}\"\nreuse_instances = false\n",
+        test_js().display()
+    );
+    let server = Server::start_js(dir.path(), &config).unwrap();
+    let id = start(&server, "countThrice", &json!(null));
+    assert_eq!(finished(&server, &id)["output"], json!([1, 1, 1]));
+}
+
+#[test]
 fn misbehaving_javascript_is_contained_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_test_app(dir.path());
@@ -297,6 +315,11 @@ fn misbehaving_javascript_is_contained_and_named() {
             .contains("require(\"axios\")"),
         "{out}"
     );
+
+    // An HTTP function that loops forever is stopped by its CPU budget: 500, named.
+    let r = server.request("GET", "/api/spin", None).unwrap();
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("loop forever"), "{}", r.body);
 
     // The host keeps serving.
     let id = start(&server, "fanOut", &json!([1]));

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
@@ -13,10 +14,12 @@ use wasmtime::{
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::activity::ActivityPre;
+use super::bindings::activity::durable::engine::types::Failure;
+use super::bindings::activity::{Activity, ActivityPre};
 use super::capture::CapturePipe;
 use super::error::LoadError;
 use super::orchestrator::MemoryCap;
+use super::warm::{Warm, WarmPool};
 
 /// How often the epoch ticks; activity timeouts have this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -42,6 +45,9 @@ pub struct ActivityGrant {
     /// Failed calls are tried again by the host, per this policy, before the orchestration
     /// sees the failure (`None`: one attempt; the orchestrator's own retries still apply).
     pub retry: Option<RetryGrant>,
+    /// Calls may share an instance (kept between calls, see `runtime::warm`) instead of each
+    /// getting a fresh one: what a JS app's activities do by default, as in Node.
+    pub reuse_instances: bool,
 }
 
 /// A host-side retry policy for an activity component's failed calls.
@@ -87,6 +93,7 @@ impl Default for ActivityGrant {
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             max_concurrency: None,
             retry: None,
+            reuse_instances: false,
         }
     }
 }
@@ -101,11 +108,21 @@ pub enum ActivityResult {
     },
 }
 
-/// Per-call store state.
+/// Per-call store state (per instance, when instances are reused).
 pub struct ActState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: MemoryCap,
+    /// When the running call is interrupted (the epoch callback reads it).
+    deadline: Instant,
+}
+
+/// A store with its output pipes and, once instantiated, its instance.
+struct Session {
+    store: Store<ActState>,
+    instance: Option<Activity>,
+    stdout: CapturePipe,
+    stderr: CapturePipe,
 }
 
 impl WasiView for ActState {
@@ -124,16 +141,24 @@ pub struct LoadedActivity {
     /// The component's own concurrency limit (`max_concurrency` of its grant).
     pub slots: Option<Arc<tokio::sync::Semaphore>>,
     pre: ActivityPre<ActState>,
+    /// Idle instances, when the grant reuses them.
+    warm: Option<WarmPool<Session>>,
 }
 
 /// The activity engine (pooling allocator, epoch interruption) and its WASI linker.
 pub struct ActivitySandbox {
     engine: Engine,
     linker: Linker<ActState>,
+    /// Idle instances all components may still keep (each holds a pool slot).
+    warm_budget: Arc<AtomicUsize>,
 }
 
 /// Sizes of the pooling allocator: how many activity calls can be live at once.
 pub const MAX_CONCURRENT_ACTIVITIES: u32 = 256;
+/// Idle reused instances kept in all (they hold pool slots of their own, beyond the above).
+const WARM_BUDGET: u32 = 64;
+/// Idle reused instances one component keeps.
+const WARM_PER_COMPONENT: usize = 16;
 
 impl ActivitySandbox {
     /// `max_memory_bytes` is the largest memory cap any activity grant may use: every pool slot
@@ -142,7 +167,7 @@ impl ActivitySandbox {
         max_memory_bytes: usize,
         cache: Option<&std::path::Path>,
     ) -> Result<Arc<Self>, LoadError> {
-        let slots = MAX_CONCURRENT_ACTIVITIES + 16;
+        let slots = MAX_CONCURRENT_ACTIVITIES + WARM_BUDGET + 16;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)
             .total_core_instances(slots * 4)
@@ -166,19 +191,12 @@ impl ActivitySandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
-        let sandbox = Arc::new(ActivitySandbox { engine, linker });
-        // The ticker holds only a weak reference: it ends when the sandbox is dropped.
-        let weak = Arc::downgrade(&sandbox);
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while let Some(s) = weak.upgrade() {
-                    s.engine.increment_epoch();
-                    drop(s);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .map_err(|e| LoadError::Engine(format!("starting the epoch ticker: {e}")))?;
+        let sandbox = Arc::new(ActivitySandbox {
+            engine,
+            linker,
+            warm_budget: Arc::new(AtomicUsize::new(WARM_BUDGET as usize)),
+        });
+        super::spawn_epoch_ticker(sandbox.engine.clone(), EPOCH_TICK, Arc::downgrade(&sandbox))?;
         Ok(sandbox)
     }
 
@@ -206,37 +224,44 @@ impl ActivitySandbox {
         let slots = grant
             .max_concurrency
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+        let warm = grant
+            .reuse_instances
+            .then(|| WarmPool::new(WARM_PER_COMPONENT, self.warm_budget.clone()));
         let mut loaded = LoadedActivity {
             names: Vec::new(),
             grant,
             slots,
             pre,
+            warm,
         };
-        let (mut store, _, _) = self
-            .store(&loaded.grant)
+        let mut session = self
+            .session(&loaded.grant)
             .map_err(|reason| LoadError::Invalid {
                 what: what.to_owned(),
                 reason,
             })?;
         let instance = loaded
             .pre
-            .instantiate_async(&mut store)
+            .instantiate_async(&mut session.store)
             .await
             .map_err(wrong_world)?;
         loaded.names = instance
             .durable_engine_activities()
-            .call_names(&mut store)
+            .call_names(&mut session.store)
             .await
             .map_err(wrong_world)?;
+        session.instance = Some(instance);
+        if let Some(pool) = &loaded.warm {
+            pool.give_back(Warm {
+                value: session,
+                calls: 0,
+            });
+        }
         Ok(loaded)
     }
 
     /// A store whose WASI context holds exactly what `grant` allows.
-    #[allow(clippy::type_complexity)]
-    fn store(
-        &self,
-        grant: &ActivityGrant,
-    ) -> Result<(Store<ActState>, CapturePipe, CapturePipe), String> {
+    fn session(&self, grant: &ActivityGrant) -> Result<Session, String> {
         let stdout = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
         let stderr = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
         let mut wasi = WasiCtxBuilder::new();
@@ -287,16 +312,17 @@ impl ActivitySandbox {
                 max_bytes: grant.memory_bytes,
                 hit: false,
             },
+            deadline: Instant::now() + grant.timeout,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         // Every tick a running guest yields to the tokio scheduler, so spinning guests cannot
-        // starve HTTP, timers or the store; past its timeout it is interrupted. (A guest parked
-        // in a host call is bounded by the wall-clock timeout around the whole call instead.)
-        let deadline = std::time::Instant::now() + grant.timeout;
+        // starve HTTP, timers or the store; past its call's deadline it is interrupted. (A
+        // guest parked in a host call is bounded by the wall-clock timeout around the whole
+        // call instead.)
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if std::time::Instant::now() >= deadline {
+        store.epoch_deadline_callback(|cx| {
+            if Instant::now() >= cx.data().deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::YieldCustom(
@@ -305,7 +331,12 @@ impl ActivitySandbox {
                 ))
             }
         });
-        Ok((store, stdout, stderr))
+        Ok(Session {
+            store,
+            instance: None,
+            stdout,
+            stderr,
+        })
     }
 
     /// Runs activity `name` once. `tag` identifies the call in logs (instance and task).
@@ -316,66 +347,96 @@ impl ActivitySandbox {
         input: &str,
         tag: &str,
     ) -> ActivityResult {
-        let (mut store, stdout, stderr) = match self.store(&activity.grant) {
-            Ok(parts) => parts,
-            Err(reason) => {
-                return ActivityResult::Failed {
-                    reason,
-                    details: None,
-                };
-            }
+        let warm = activity.warm.as_ref().and_then(WarmPool::take);
+        let (mut session, calls) = match warm {
+            Some(w) => (w.value, w.calls),
+            None => match self.session(&activity.grant) {
+                Ok(session) => (session, 0),
+                Err(reason) => {
+                    return ActivityResult::Failed {
+                        reason,
+                        details: None,
+                    };
+                }
+            },
         };
+        let grant = &activity.grant;
+        session.store.data_mut().deadline = Instant::now() + grant.timeout;
+        session.store.set_epoch_deadline(1);
         // Wall-clock bound on the whole call: a guest blocked in a host call (a WASI sleep, a
         // read on a socket whose peer never writes) runs no wasm, so the epoch cannot stop it;
         // dropping the call's future abandons that host call.
-        let call = async {
-            let instance = activity.pre.instantiate_async(&mut store).await?;
-            instance
-                .durable_engine_activities()
-                .call_run(&mut store, name, input)
-                .await
-        };
-        let result = tokio::time::timeout(activity.grant.timeout, call)
-            .await
-            .ok();
-        let err = log_output(&stdout, &stderr, tag, name);
-        let Some(result) = result else {
-            return ActivityResult::Failed {
+        let call = run(&activity.pre, &mut session, name, input);
+        let result = tokio::time::timeout(grant.timeout, call).await.ok();
+        let err = log_output(&session.stdout, &session.stderr, tag, name);
+        let reusable = matches!(result, Some(Ok(_)));
+        let outcome = match result {
+            None => ActivityResult::Failed {
                 reason: format!(
                     "timed out after {:?} (timeout_secs in durable.toml; the call was blocked in a host call)",
-                    activity.grant.timeout
+                    grant.timeout
                 ),
                 details: None,
-            };
-        };
-        match result {
-            Ok(Ok(output)) if output.len() > activity.grant.max_result_bytes => {
-                ActivityResult::Failed {
-                    reason: format!(
-                        "the result is {} bytes, over the limit of {} KiB (max_result_kib in durable.toml)",
-                        output.len(),
-                        activity.grant.max_result_bytes >> 10
-                    ),
-                    details: None,
-                }
-            }
-            Ok(Ok(output)) => ActivityResult::Completed(output),
-            Ok(Err(failure)) => ActivityResult::Failed {
-                reason: failure.message,
-                details: failure.details,
             },
-            Err(trap) => ActivityResult::Failed {
-                reason: trap_reason(&trap, &store.data().memory, activity.grant.timeout, &err),
+            Some(Ok(returned)) => returned_result(returned, grant.max_result_bytes),
+            Some(Err(trap)) => ActivityResult::Failed {
+                reason: trap_reason(&trap, &session.store.data().memory, grant.timeout, &err),
                 details: Some(format!("{trap:?}")),
             },
+        };
+        // Only an instance whose call ended as the guest meant goes back for another call.
+        if let (Some(pool), true) = (&activity.warm, reusable) {
+            pool.give_back(Warm {
+                value: session,
+                calls: calls + 1,
+            });
         }
+        outcome
+    }
+}
+
+/// Instantiates the session's component if it is not yet, and calls `run` on it.
+async fn run(
+    pre: &ActivityPre<ActState>,
+    session: &mut Session,
+    name: &str,
+    input: &str,
+) -> wasmtime::Result<Result<String, Failure>> {
+    let instance = match session.instance.take() {
+        Some(instance) => instance,
+        None => pre.instantiate_async(&mut session.store).await?,
+    };
+    let result = instance
+        .durable_engine_activities()
+        .call_run(&mut session.store, name, input)
+        .await;
+    session.instance = Some(instance);
+    result
+}
+
+/// What the guest returned, as the call's result (a result over the cap fails the call).
+fn returned_result(returned: Result<String, Failure>, max_bytes: usize) -> ActivityResult {
+    match returned {
+        Ok(output) if output.len() > max_bytes => ActivityResult::Failed {
+            reason: format!(
+                "the result is {} bytes, over the limit of {} KiB (max_result_kib in durable.toml)",
+                output.len(),
+                max_bytes >> 10
+            ),
+            details: None,
+        },
+        Ok(output) => ActivityResult::Completed(output),
+        Err(failure) => ActivityResult::Failed {
+            reason: failure.message,
+            details: failure.details,
+        },
     }
 }
 
 /// Writes a call's captured output into the host's log; returns its stderr (for panics).
 fn log_output(stdout: &CapturePipe, stderr: &CapturePipe, tag: &str, name: &str) -> String {
-    let (out, out_dropped) = stdout.contents();
-    let (err, err_dropped) = stderr.contents();
+    let (out, out_dropped) = stdout.take();
+    let (err, err_dropped) = stderr.take();
     let out = String::from_utf8_lossy(&out);
     let err = String::from_utf8_lossy(&err).into_owned();
     for line in out.lines().filter(|l| !l.is_empty()) {

@@ -29,10 +29,12 @@ impl CapturePipe {
         }
     }
 
-    /// What was kept, and how many bytes past the cap were dropped.
-    pub fn contents(&self) -> (Vec<u8>, usize) {
-        let buffer = self.lock();
-        (buffer.kept.clone(), buffer.dropped)
+    /// What was kept, and how many bytes past the cap were dropped; empties the pipe (a
+    /// reused instance starts its next call with nothing kept).
+    pub fn take(&self) -> (Vec<u8>, usize) {
+        let mut buffer = self.lock();
+        let buffer = std::mem::take(&mut *buffer);
+        (buffer.kept, buffer.dropped)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
@@ -120,6 +122,7 @@ mod tests {
         pipe.write(bytes::Bytes::from_static(b"hello ")).unwrap();
         pipe.write(bytes::Bytes::from_static(b"world!")).unwrap();
         assert_eq!(pipe.check_write().unwrap(), 64 * 1024, "always writable");
-        assert_eq!(pipe.contents(), (b"hello wo".to_vec(), 4));
+        assert_eq!(pipe.take(), (b"hello wo".to_vec(), 4));
+        assert_eq!(pipe.take(), (Vec::new(), 0));
     }
 }

@@ -18,6 +18,7 @@ pub mod orchestrator;
 pub mod registry;
 mod sandbox;
 pub mod starter;
+mod warm;
 
 pub use error::LoadError;
 pub use registry::{Components, digest_of};
@@ -38,4 +39,23 @@ pub(crate) fn use_compile_cache(
     })?;
     config.cache(Some(cache));
     Ok(())
+}
+
+/// Ticks `engine`'s epoch every `tick` for as long as `owner` lives (the thread holds only a
+/// weak reference, so it ends when the sandbox is dropped).
+pub(crate) fn spawn_epoch_ticker<T: Send + Sync + 'static>(
+    engine: wasmtime::Engine,
+    tick: std::time::Duration,
+    owner: std::sync::Weak<T>,
+) -> Result<(), LoadError> {
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while owner.upgrade().is_some() {
+                engine.increment_epoch();
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+        .map_err(|e| LoadError::Engine(format!("starting the epoch ticker: {e}")))
 }

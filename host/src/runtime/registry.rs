@@ -29,7 +29,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 pub struct Components {
     pub orchestrators: OrchestratorSandbox,
     pub activities: Arc<ActivitySandbox>,
-    pub starters: StarterSandbox,
+    pub starters: Arc<StarterSandbox>,
     orchestration_routes: RwLock<HashMap<String, String>>,
     orchestrators_by_digest: RwLock<HashMap<String, Arc<LoadedOrchestrator>>>,
     activities_by_digest: RwLock<HashMap<String, Arc<LoadedActivity>>>,
@@ -45,7 +45,7 @@ impl Components {
         cache: Option<&std::path::Path>,
     ) -> Result<Self, LoadError> {
         let orchestrators = OrchestratorSandbox::new(limits, cache)?;
-        let starters = StarterSandbox::new(orchestrators.engine(), orchestrators.memory_bytes())?;
+        let starters = StarterSandbox::new(orchestrators.memory_bytes(), cache)?;
         Ok(Components {
             orchestrators,
             starters,
