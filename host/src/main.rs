@@ -51,12 +51,15 @@ fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let cache_dir = args
+        .cache_dir
+        .unwrap_or_else(|| args.data_dir.join("cache"));
+    // wasmtime's compilation cache takes only an absolute path (the default data dir is not).
+    let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
     let options = ServeOptions {
         config: args.config,
         listen: args.listen,
-        cache_dir: args
-            .cache_dir
-            .unwrap_or_else(|| args.data_dir.join("cache")),
+        cache_dir,
         data_dir: args.data_dir,
         master_key: args.master_key,
         test_clock: args.test_clock,

@@ -238,3 +238,41 @@ fn the_generic_starter_takes_a_name_and_an_instance_id() {
         .unwrap();
     assert_eq!(bad.status, 400, "{}", bad.body);
 }
+
+/// `make run`'s command: `durable serve --config durable.toml` with every other setting at its
+/// default, run from the directory it was started in (the data dir `.durable`, relative).
+#[test]
+fn the_readme_command_serves_with_the_default_relative_data_dir() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("durable.toml"), seed_config("")).unwrap();
+    let mut child = std::process::Command::new(e2e::durable_bin())
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "durable.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--rpc-listen", "off"])
+        .env("DURABLE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let listening = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("durable-wasm listening on"));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        listening,
+        "the host did not start: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join(".durable/durable.sqlite").exists());
+    assert!(dir.path().join(".durable/cache").is_dir());
+}
