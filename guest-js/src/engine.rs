@@ -57,6 +57,7 @@ pub fn load<C: Clock + 'static>(
     let mut ctx = builder
         .build()
         .map_err(|e| Failure::new(format!("creating the JS context: {e}")))?;
+    crate::json::install(&mut ctx).map_err(|e| failure(e, &mut ctx))?;
     let mut object = ObjectInitializer::new(&mut ctx);
     for (name, length, f) in host {
         object.function(

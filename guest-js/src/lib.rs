@@ -6,6 +6,7 @@
 // Each role uses a subset of the shared helpers.
 #[allow(dead_code)]
 mod engine;
+mod json;
 
 #[cfg(feature = "orchestrator")]
 mod orchestrator;

@@ -178,6 +178,25 @@ df.app.orchestration("countThrice", function* (context) {
   for (let i = 0; i < 3; i++) seen.push(yield context.df.callActivity("counted"));
   return seen;
 });
+// JSON.parse is native (guest-js/src/json.rs): the language's rules hold.
+df.app.orchestration("jsonRules", function* () {
+  yield* [];
+  const o = JSON.parse('{"b":1,"a":2,"b":3,"__proto__":{"x":1}}');
+  let error = null;
+  try {
+    JSON.parse("{bad");
+  } catch (e) {
+    error = e.name;
+  }
+  return {
+    keys: Object.keys(o),
+    b: o.b,
+    ownProto: Object.prototype.hasOwnProperty.call(o, "__proto__"),
+    revived: JSON.parse("[1,2]", (k, v) => (typeof v === "number" ? v * 10 : v)),
+    nested: JSON.parse('{"x":[true,null,"s\\u00e9",1.5,-2,100000000000000000000]}'),
+    error,
+  };
+});
 df.app.orchestration("stamped", function* (context) {
   return yield context.df.callActivity("stamp", context.df.instanceId);
 });

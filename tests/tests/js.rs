@@ -119,6 +119,13 @@ fn the_programming_model_works_in_the_sandbox() {
     let id = start(&server, "fanOut", &json!([1, 2, 3, 4]));
     assert_eq!(finished(&server, &id)["output"], json!(20));
 
+    let id = start(&server, "jsonRules", &json!(null));
+    let expected = json!({
+        "keys": ["b", "a", "__proto__"], "b": 3, "ownProto": true, "revived": [10, 20],
+        "nested": {"x": [true, null, "s\u{e9}", 1.5, -2, 1e20]}, "error": "SyntaxError"
+    });
+    assert_eq!(finished(&server, &id)["output"], expected);
+
     let id = start(&server, "catcher", &json!(null));
     let out = finished(&server, &id);
     assert_eq!(out["runtimeStatus"], "Completed", "{out}");
