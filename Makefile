@@ -29,7 +29,7 @@ $(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
 ## and the JavaScript runtime in its three roles (rebuilt only when guest-js/ or wit/ change:
 ## each role is a build of its own with different features).
 JS_RUNTIME := $(GUESTS)/js-orchestrator.wasm $(GUESTS)/js-starter.wasm $(GUESTS)/js-activity.wasm
-JS_SOURCES := $(shell find guest-js wit -type f) Cargo.lock .cargo/config.toml
+JS_SOURCES := $(shell find guest-js wit -type f) Cargo.toml Cargo.lock .cargo/config.toml
 
 $(GUESTS)/js-orchestrator.wasm $(GUESTS)/js-starter.wasm: $(GUESTS)/js-%.wasm: $(JS_SOURCES) $(COMPONENTIZE)
 	@mkdir -p $(GUESTS)
