@@ -8,9 +8,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -168,24 +166,13 @@ impl ActivitySandbox {
         cache: Option<&std::path::Path>,
     ) -> Result<Arc<Self>, LoadError> {
         let slots = MAX_CONCURRENT_ACTIVITIES + WARM_BUDGET + 16;
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * 4)
-            .total_memories(slots)
-            .total_tables(slots * 4)
-            .total_stacks(slots)
-            .max_memory_size(max_memory_bytes)
-            // A fresh instance per call: reset the first 512 KiB with memset and batch the
-            // madvise of the rest, instead of one madvise (and TLB shootdown) per call.
-            .linear_memory_keep_resident(512 << 10)
-            .table_keep_resident(64 << 10)
-            .decommit_batch_size(32);
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .memory_reservation(max_memory_bytes as u64)
-            .memory_guard_size(64 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let mut pool = super::pool(slots, max_memory_bytes);
+        // A fresh instance per call: reset the first 512 KiB with memset and batch the madvise
+        // of the rest, instead of one madvise (and TLB shootdown) per call.
+        pool.linear_memory_keep_resident(512 << 10)
+            .table_keep_resident(64 << 10);
+        let mut config = super::pooled_config(pool, max_memory_bytes);
+        config.epoch_interruption(true);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);

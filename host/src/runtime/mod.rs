@@ -59,3 +59,31 @@ pub(crate) fn spawn_epoch_ticker<T: Send + Sync + 'static>(
         .map(drop)
         .map_err(|e| LoadError::Engine(format!("starting the epoch ticker: {e}")))
 }
+
+/// A pooling allocator with `slots` of everything one component instance needs (up to four core
+/// instances and tables each), every memory capped at `max_memory` bytes.
+pub(crate) fn pool(slots: u32, max_memory: usize) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 4)
+        .total_memories(slots)
+        .total_tables(slots * 4)
+        .total_stacks(slots)
+        .max_memory_size(max_memory)
+        .decommit_batch_size(32);
+    pool
+}
+
+/// An engine configuration on `pool`, with memories reserved up to `max_memory` bytes and a
+/// small guard region (thousands of slots must fit in the address space).
+pub(crate) fn pooled_config(
+    pool: wasmtime::PoolingAllocationConfig,
+    max_memory: usize,
+) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config
+        .memory_reservation(max_memory as u64)
+        .memory_guard_size(64 << 10)
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    config
+}

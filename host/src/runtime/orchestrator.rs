@@ -10,9 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{
-    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::{CallHook, Engine, Store};
 
 use super::bindings::orchestrator::durable::engine::{context, types};
 use super::bindings::orchestrator::{Orchestrator, OrchestratorPre};
@@ -198,28 +196,17 @@ impl OrchestratorSandbox {
         // costs ~9 memory mappings (the kernel's limit is 65,530 per process) and a 4 GiB
         // reservation; the pool reserves all slots in one go and bounds the hot set.
         let slots = limits.max_hot_instances.max(16);
-        let mut pool = PoolingAllocationConfig::default();
-        // Probing a component's names briefly takes a slot too, hence the margin.
-        let slots = slots + 16;
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * 4)
-            .total_memories(slots)
-            .total_tables(slots * 4)
-            .total_stacks(slots)
-            .max_memory_size(limits.memory_bytes)
-            // Orchestrations live long and are evicted when idle: give their pages back (no
-            // keep-resident window, unlike activities), but batch the madvise calls.
-            .decommit_batch_size(32);
-        let mut config = Config::new();
+        // Probing a component's names briefly takes a slot too, hence the margin. Orchestrations
+        // live long and are evicted when idle: their pages are given back (no keep-resident
+        // window, unlike activities), the madvise calls batched.
+        let pool = super::pool(slots + 16, limits.memory_bytes);
+        let mut config = super::pooled_config(pool, limits.memory_bytes);
         config
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
-            .memory_reservation(limits.memory_bytes as u64)
-            .memory_guard_size(64 << 10)
             .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .async_stack_size(512 << 10);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);

@@ -10,9 +10,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::starter::durable::engine::{client, types};
 pub use super::bindings::starter::exports::durable::engine::http_functions::{
@@ -111,22 +109,11 @@ impl StarterSandbox {
         cache: Option<&std::path::Path>,
     ) -> Result<Arc<Self>, LoadError> {
         let slots = MAX_CONCURRENT_REQUESTS + WARM_BUDGET as u32 + 16;
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * 4)
-            .total_memories(slots)
-            .total_tables(slots * 4)
-            .total_stacks(slots)
-            .max_memory_size(memory_bytes)
-            .decommit_batch_size(32);
-        let mut config = Config::new();
+        let mut config = super::pooled_config(super::pool(slots, memory_bytes), memory_bytes);
         config
             .epoch_interruption(true)
-            .memory_reservation(memory_bytes as u64)
-            .memory_guard_size(64 << 10)
             .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .async_stack_size(512 << 10);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
