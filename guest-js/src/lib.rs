@@ -71,9 +71,15 @@ impl boa_engine::context::time::Clock for HostClock {
     }
 }
 
+/// Loads the app with the host's clock (`now` reads it); from then on `Date` reads that clock.
 #[cfg(any(feature = "orchestrator", feature = "starter"))]
-fn loaded_after<R>(load: impl FnOnce() -> R) -> R {
-    let r = load();
+fn load_with_host_clock(
+    now: fn() -> u64,
+    host: &[engine::HostFn],
+    role: (&str, &str),
+    app: (&str, &str),
+) -> Result<(), engine::Failure> {
+    let r = engine::load(Some(std::rc::Rc::new(HostClock(now))), host, role, app);
     LOADED.with(|l| l.set(true));
     r
 }

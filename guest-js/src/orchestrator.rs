@@ -1,8 +1,6 @@
 //! Orchestrator role: `durable:engine/context` is the only import; Date and `Math.random` are
 //! replay-safe (the turn's time from the history, a PRNG seeded from a deterministic GUID).
 
-use std::rc::Rc;
-
 use boa_engine::{Context, JsResult, JsValue};
 
 use crate::engine::{self, Failure, HostFn, arg, array, opt_arg, string, thrown, u32_list};
@@ -36,15 +34,8 @@ impl bindings::exports::durable::engine::js_app::Guest for Runtime {
             "durable-wasm:orchestrator.js",
             include_str!("../js/orchestrator.js"),
         );
-        crate::loaded_after(|| {
-            engine::load(
-                Some(Rc::new(crate::HostClock(host::current_time))),
-                HOST,
-                role,
-                (&path, &source),
-            )
-        })
-        .map_err(to_wit)
+        crate::load_with_host_clock(host::current_time, HOST, role, (&path, &source))
+            .map_err(to_wit)
     }
 }
 

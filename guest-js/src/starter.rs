@@ -1,7 +1,5 @@
 //! HTTP-function role: the handler runs as code, seeing the host only through `client`.
 
-use std::rc::Rc;
-
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::property::Attribute;
@@ -36,15 +34,7 @@ struct Runtime;
 impl bindings::exports::durable::engine::js_app::Guest for Runtime {
     fn load(path: String, source: String) -> Result<(), types::Failure> {
         let role = ("durable-wasm:starter.js", include_str!("../js/starter.js"));
-        crate::loaded_after(|| {
-            engine::load(
-                Some(Rc::new(crate::HostClock(host::now))),
-                HOST,
-                role,
-                (&path, &source),
-            )
-        })
-        .map_err(to_wit)
+        crate::load_with_host_clock(host::now, HOST, role, (&path, &source)).map_err(to_wit)
     }
 }
 

@@ -219,11 +219,6 @@ impl OrchestratorSandbox {
         })
     }
 
-    /// The engine (HTTP-function components run on it too).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// The memory cap of one instance.
     pub fn memory_bytes(&self) -> usize {
         self.limits.memory_bytes

@@ -26,7 +26,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Ticks of running wasm one request may use (~5 s): a handler that loops forever is stopped,
 /// the host keeps serving. Time parked in a client call (a wait for completion) does not count.
 const TICKS_PER_REQUEST: u32 = 500;
-/// Requests running at once, and idle instances kept, in all HTTP-function components.
+/// Pool slots for requests running at once across all HTTP-function components (beyond them,
+/// a request's instantiation fails with a 500); idle instances get slots of their own.
 const MAX_CONCURRENT_REQUESTS: u32 = 256;
 /// The longest `waitForCompletionOrCreateCheckStatusResponse` may wait.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
