@@ -94,7 +94,13 @@ impl Deployer {
         Deployer { executor, grants }
     }
 
-    fn grant_for(&self, names: &[String]) -> ActivityGrant {
+    /// The components the host runs.
+    pub fn components(&self) -> &crate::runtime::Components {
+        self.executor.components()
+    }
+
+    /// The grant a component exporting `names` gets: that of the first name configured.
+    pub fn grant_for(&self, names: &[String]) -> ActivityGrant {
         names
             .iter()
             .find_map(|n| self.grants.get(n).cloned())

@@ -78,8 +78,15 @@ pub struct Host {
     pub state: Arc<AppState>,
     pub key_source: KeySource,
     pub recovered: usize,
-    /// The component files of the config, for `--watch`.
-    pub files: Vec<(Kind, PathBuf)>,
+    /// The component and app files of the config, for `--watch`.
+    pub files: Vec<(Watched, PathBuf)>,
+}
+
+/// What a file `--watch` looks at holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    Component(Kind),
+    App,
 }
 
 /// Opens the store, loads and checks every component, resumes unfinished instances.
@@ -117,24 +124,17 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         Some(&cache.join("wasmtime")),
     )?);
     let known: HashSet<String> = store.components()?.into_iter().map(|c| c.digest).collect();
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded::new(jsapp::deploy::Apps::new(cache.join("js")));
     load_components(&config, &components, &known, &mut loaded).await?;
     for (path, grant) in &config.apps {
-        load_app(
-            path,
-            grant,
-            &cache.join("js"),
-            &components,
-            &known,
-            &mut loaded,
-        )
-        .await?;
+        load_app(path, grant, &components, &known, &mut loaded).await?;
     }
     let Loaded {
         puts,
         configured,
         grants,
         starters: app_starters,
+        apps,
     } = loaded;
     let mut starters = config.starters.clone();
     starters.extend(app_starters);
@@ -188,18 +188,20 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         auth_levels: config.auth_levels,
         test_clock,
         deployer,
+        apps: Arc::new(apps),
         prefix: http::WEBHOOK_PREFIX,
     });
     let files = config
         .orchestrators
         .iter()
-        .map(|p| (Kind::Orchestrator, p.clone()))
+        .map(|p| (Watched::Component(Kind::Orchestrator), p.clone()))
         .chain(
             config
                 .activities
                 .iter()
-                .map(|(p, _)| (Kind::Activity, p.clone())),
+                .map(|(p, _)| (Watched::Component(Kind::Activity), p.clone())),
         )
+        .chain(config.apps.iter().map(|(p, _)| (Watched::App, p.clone())))
         .collect();
     Ok(Host {
         state,
@@ -210,7 +212,6 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
 }
 
 /// What loading the configured components produced.
-#[derive(Default)]
 struct Loaded {
     /// Every component's bytes, to keep in the store.
     puts: Vec<Op>,
@@ -219,9 +220,21 @@ struct Loaded {
     grants: HashMap<String, ActivityGrant>,
     /// JS apps' HTTP functions.
     starters: Vec<http::Starter>,
+    /// The JS apps, for deployments of new versions.
+    apps: jsapp::deploy::Apps,
 }
 
 impl Loaded {
+    fn new(apps: jsapp::deploy::Apps) -> Self {
+        Loaded {
+            puts: Vec::new(),
+            configured: Vec::new(),
+            grants: HashMap::new(),
+            starters: Vec::new(),
+            apps,
+        }
+    }
+
     /// An activity component: its names keep `grant` (a new version inherits it).
     fn record_activity(
         &mut self,
@@ -286,13 +299,12 @@ async fn load_components(
 async fn load_app(
     path: &Path,
     grant: &ActivityGrant,
-    cache: &Path,
     components: &Components,
     known: &HashSet<String>,
     loaded: &mut Loaded,
 ) -> Result<(), ServeError> {
     let what = path.display().to_string();
-    let built = jsapp::build(path, cache)
+    let built = jsapp::build(path, loaded.apps.cache())
         .await
         .map_err(|source| ServeError::App {
             path: what.clone(),
@@ -319,9 +331,12 @@ async fn load_app(
     }
     let functions = format!("{what} (HTTP functions)");
     let starter = Arc::new(components.starters.load(&functions, &built.starter).await?);
+    let slot = jsapp::deploy::FunctionSlot::new(Arc::clone(&starter));
     for route in &starter.routes {
-        loaded.starters.push(js_starter(&what, route, &starter)?);
+        loaded.starters.push(js_starter(&what, route, &slot)?);
     }
+    let routes = starter.routes.clone();
+    loaded.apps.serve(jsapp::shown_name(path), routes, slot);
     Ok(())
 }
 
@@ -329,7 +344,7 @@ async fn load_app(
 fn js_starter(
     app: &str,
     route: &crate::runtime::starter::HttpRoute,
-    component: &Arc<crate::runtime::starter::LoadedStarter>,
+    functions: &Arc<jsapp::deploy::FunctionSlot>,
 ) -> Result<http::Starter, ServeError> {
     let auth_level = match route.auth_level.to_ascii_lowercase().as_str() {
         "anonymous" => http::AuthLevel::Anonymous,
@@ -349,7 +364,7 @@ fn js_starter(
         function: Some(http::functions::JsFunction {
             name: route.name.clone(),
             methods: route.methods.clone(),
-            component: Arc::clone(component),
+            functions: Arc::clone(functions),
         }),
     })
 }
@@ -476,6 +491,7 @@ pub async fn serve(
                 starters: Vec::new(),
                 test_clock: None,
                 deployer: Arc::clone(&host.state.deployer),
+                apps: Arc::clone(&host.state.apps),
                 auth_levels: Default::default(),
                 prefix: http::RPC_PREFIX,
             });
@@ -490,13 +506,10 @@ pub async fn serve(
     print_banner(&host, addr, rpc.as_ref().map(|(a, _)| *a));
     if options.watch {
         println!(
-            "watching {} component file(s) for changes",
+            "watching {} component and app file(s) for changes",
             host.files.len()
         );
-        tokio::spawn(watch_files(
-            Arc::clone(&host.state.deployer),
-            host.files.clone(),
-        ));
+        tokio::spawn(watch_files(Arc::clone(&host.state), host.files.clone()));
     }
     let result = http::run(
         listener,
@@ -533,9 +546,9 @@ pub async fn serve(
 /// How often `--watch` looks at the component files.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// `--watch`: deploys a component file again when its size or modification time changes (and
-/// has stopped changing, so a file still being written is not taken half-done).
-async fn watch_files(deployer: Arc<Deployer>, files: Vec<(Kind, PathBuf)>) {
+/// `--watch`: deploys a component or app file again when its size or modification time
+/// changes (and has stopped changing, so a file still being written is not taken half-done).
+async fn watch_files(state: Arc<AppState>, files: Vec<(Watched, PathBuf)>) {
     let stamp = |p: &Path| {
         std::fs::metadata(p)
             .ok()
@@ -544,7 +557,7 @@ async fn watch_files(deployer: Arc<Deployer>, files: Vec<(Kind, PathBuf)>) {
     let mut seen: Vec<_> = files.iter().map(|(_, p)| stamp(p)).collect();
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
-        for ((kind, path), last) in files.iter().zip(seen.iter_mut()) {
+        for ((what, path), last) in files.iter().zip(seen.iter_mut()) {
             let now = stamp(path);
             if now.is_none() || now == *last {
                 continue;
@@ -554,20 +567,43 @@ async fn watch_files(deployer: Arc<Deployer>, files: Vec<(Kind, PathBuf)>) {
                 continue; // still being written; look again next round
             }
             *last = now;
-            let shown = path.display();
-            match std::fs::read(path) {
-                Err(e) => tracing::warn!("{shown} changed but cannot be read: {e}"),
-                Ok(bytes) => match deployer.deploy(*kind, bytes, true).await {
-                    Ok(d) => tracing::info!(
-                        "{shown} changed: deployed {} {} ({})",
-                        kind.as_str(),
-                        d.digest,
-                        d.names.join(", ")
-                    ),
-                    Err(e) => tracing::warn!("{shown} changed but was refused: {e}"),
-                },
-            }
+            redeploy(&state, *what, path).await;
         }
+    }
+}
+
+/// Deploys a changed file, logging what happened (a refused version leaves the old one serving).
+async fn redeploy(state: &AppState, what: Watched, path: &Path) {
+    let shown = path.display();
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return tracing::warn!("{shown} changed but cannot be read: {e}"),
+    };
+    let done = match what {
+        Watched::Component(kind) => state
+            .deployer
+            .deploy(kind, bytes, true)
+            .await
+            .map(|d| format!("{} {} ({})", kind.as_str(), d.digest, d.names.join(", ")))
+            .map_err(|e| e.to_string()),
+        Watched::App => match String::from_utf8(bytes) {
+            Err(_) => Err("it is not UTF-8 text".to_owned()),
+            Ok(source) => state
+                .apps
+                .deploy(
+                    &state.deployer,
+                    &jsapp::shown_name(path),
+                    source,
+                    jsapp::deploy::AppMode::Activate,
+                )
+                .await
+                .map(|d| d.summary())
+                .map_err(|e| e.to_string()),
+        },
+    };
+    match done {
+        Ok(what) => tracing::info!("{shown} changed: deployed {what}"),
+        Err(e) => tracing::warn!("{shown} changed but was refused: {e}"),
     }
 }
 

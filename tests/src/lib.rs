@@ -119,10 +119,17 @@ impl Server {
 
     /// Like [`Server::start_with`] for configs with JS apps, on the shared build cache.
     pub fn start_js_with(config: &Path, data_dir: &Path) -> Result<Server> {
+        Self::start_js_with_args(config, data_dir, &[])
+    }
+
+    /// Like [`Server::start_js_with`], with extra `durable serve` arguments.
+    pub fn start_js_with_args(config: &Path, data_dir: &Path, args: &[&str]) -> Result<Server> {
         let _one_at_a_time = JS_START.lock().unwrap_or_else(|e| e.into_inner());
         let cache = js_cache();
         let cache = cache.to_string_lossy();
-        Self::start_with_args(config, data_dir, &["--cache-dir", &cache])
+        let mut all = vec!["--cache-dir", &cache];
+        all.extend_from_slice(args);
+        Self::start_with_args(config, data_dir, &all)
     }
 
     /// Starts a host on an existing config and data dir (e.g. after a crash).

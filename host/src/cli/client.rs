@@ -74,6 +74,17 @@ impl Client {
         self.exchange(method, path, body, &[("Content-Type", "application/wasm")])
     }
 
+    /// Sends a request with a body of the type `headers` name.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, CliError> {
+        self.exchange(method, path, body, headers)
+    }
+
     fn exchange(
         &self,
         method: &str,

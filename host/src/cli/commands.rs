@@ -1,5 +1,7 @@
 //! The client subcommands: each is one or two HTTP calls and a human-readable rendering.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use super::client::{Answer, Client};
@@ -158,9 +160,6 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             no_activate,
             migrate,
         } => {
-            let bytes = std::fs::read(&file)
-                .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?;
-            let (client, json) = connect(&host)?;
             let query = if check {
                 "?dryRun=true"
             } else if migrate {
@@ -170,52 +169,7 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             } else {
                 ""
             };
-            let path = format!("/admin/components/{}{query}", encode(&kind));
-            let answer = expect(client.send_bytes("POST", &path, &bytes)?, &[200])?;
-            if json {
-                return Ok(answer.body);
-            }
-            let d = answer.json()?;
-            let names = d["names"]
-                .as_array()
-                .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default();
-            if let Some(divergent) = d["divergent"].as_array() {
-                let mut out = format!(
-                    "checked {} in-flight instance(s) against {}: {} would diverge",
-                    d["checked"],
-                    text(&d["digest"]),
-                    divergent.len()
-                );
-                if let Some(migrated) = d["migrated"].as_array() {
-                    out = format!(
-                        "activated {} for: {names}\n{out}; {} migrated",
-                        text(&d["digest"]),
-                        migrated.len()
-                    );
-                    for m in migrated {
-                        out.push_str(&format!("\n  migrated {}", text(m)));
-                    }
-                }
-                for v in divergent {
-                    out.push_str(&format!(
-                        "\n  {}: {}",
-                        text(&v["instanceId"]),
-                        text(&v["reason"])
-                    ));
-                }
-                return Ok(out);
-            }
-            let state = if d["activated"] == true {
-                "activated"
-            } else {
-                "stored (not activated)"
-            };
-            Ok(format!(
-                "{} {}\n{state} for: {names}",
-                text(&d["kind"]),
-                text(&d["digest"])
-            ))
+            deploy(&host, &kind, &file, query)
         }
         Command::Components { host } => {
             let (client, json) = connect(&host)?;
@@ -282,6 +236,94 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             Ok(out.trim_end().to_owned())
         }
     }
+}
+
+/// `durable deploy KIND FILE`: a component's bytes, or (`app`) a JS app's source under its
+/// file name.
+fn deploy(host: &HostArgs, kind: &str, file: &Path, query: &str) -> Result<String, CliError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?;
+    let (client, json) = connect(host)?;
+    let answer = if kind == "app" {
+        let name = crate::jsapp::shown_name(file);
+        let path = format!("/admin/apps/{}{query}", encode(&name));
+        let headers = [("Content-Type", "application/javascript")];
+        client.send_with("POST", &path, &bytes, &headers)?
+    } else {
+        let path = format!("/admin/components/{}{query}", encode(kind));
+        client.send_bytes("POST", &path, &bytes)?
+    };
+    let answer = expect(answer, &[200])?;
+    if json {
+        return Ok(answer.body);
+    }
+    let d = answer.json()?;
+    if kind != "app" {
+        return Ok(describe_deployed(&d));
+    }
+    let mut out = Vec::new();
+    for role in ["activity", "orchestrator"] {
+        if d[role].is_object() {
+            out.push(describe_deployed(&d[role]));
+        }
+    }
+    let functions = d["functions"]
+        .as_array()
+        .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    if !functions.is_empty() {
+        let state = if d["functionsSwapped"] == true {
+            "now serve requests"
+        } else {
+            "not swapped"
+        };
+        out.push(format!("HTTP functions {functions}: {state}"));
+    }
+    Ok(out.join("\n"))
+}
+
+/// A component deployment (or check) the host reported, for people.
+fn describe_deployed(d: &Value) -> String {
+    let names = d["names"]
+        .as_array()
+        .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    if let Some(divergent) = d["divergent"].as_array() {
+        let mut out = format!(
+            "checked {} in-flight instance(s) against {}: {} would diverge",
+            d["checked"],
+            text(&d["digest"]),
+            divergent.len()
+        );
+        if let Some(migrated) = d["migrated"].as_array() {
+            out = format!(
+                "activated {} for: {names}\n{out}; {} migrated",
+                text(&d["digest"]),
+                migrated.len()
+            );
+            for m in migrated {
+                out.push_str(&format!("\n  migrated {}", text(m)));
+            }
+        }
+        for v in divergent {
+            out.push_str(&format!(
+                "\n  {}: {}",
+                text(&v["instanceId"]),
+                text(&v["reason"])
+            ));
+        }
+        return out;
+    }
+    let state = if d["activated"] == true {
+        "activated"
+    } else {
+        "stored (not activated)"
+    };
+    format!(
+        "{} {}\n{state} for: {names}",
+        text(&d["kind"]),
+        text(&d["digest"])
+    )
 }
 
 fn control(args: super::ControlArgs, operation: &str, done: &str) -> Result<String, CliError> {

@@ -89,14 +89,16 @@ pub enum Command {
         host: HostArgs,
         id: String,
     },
-    /// Deploy a component to the running host (needs the master key): validated, stored by
-    /// digest, and activated for every name it exports.
+    /// Deploy a component or a new version of a JS app to the running host (needs the master
+    /// key): validated, stored by digest, and activated for every name it exports.
     Deploy {
         #[command(flatten)]
         host: HostArgs,
-        /// `activity` or `orchestrator`.
+        /// `activity` or `orchestrator` (a .wasm component), or `app` (a JS app the host
+        /// serves, deployed under its file name: its orchestrations, activities and HTTP
+        /// functions together).
         kind: String,
-        /// The component file (.wasm).
+        /// The component file (.wasm), or the app's .js file.
         file: PathBuf,
         /// Orchestrators: replay in-flight instances against it and report divergences; activate nothing.
         #[arg(long)]

@@ -6,6 +6,9 @@
 //!   against it instead, and lists those that would diverge.
 //! - `POST /admin/components/{digest}/activate`: route its names to it again (rollback).
 //! - `GET /admin/components`: stored components and the current routing.
+//! - `POST /admin/apps/{name}[?activate=false|dryRun=true|migrate=true]` with a served JS
+//!   app's new source as the body: built, and deployed as its components are (see
+//!   [`crate::jsapp::deploy`]).
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use super::management::Params;
 use super::time::format_ms;
 use super::{ApiError, AppState};
 use crate::deploy::{DeployError, Kind};
+use crate::jsapp::deploy::{AppDeployError, AppMode};
 
 /// Largest component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -58,6 +62,74 @@ impl From<DeployError> for ApiError {
     }
 }
 
+impl From<AppDeployError> for ApiError {
+    fn from(e: AppDeployError) -> Self {
+        match e {
+            AppDeployError::UnknownApp { .. } => ApiError::NotFound(e.to_string()),
+            AppDeployError::Deploy(e) => e.into(),
+            AppDeployError::Join(_) => ApiError::Internal(e.to_string()),
+            AppDeployError::Build {
+                source: crate::jsapp::JsBuildError::App { .. },
+                ..
+            }
+            | AppDeployError::Ambiguous(_)
+            | AppDeployError::Load(_)
+            | AppDeployError::RoutesChanged { .. }
+            | AppDeployError::NothingToCheck(_) => ApiError::BadRequest(e.to_string()),
+            AppDeployError::Build { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// How a deployment's query says to deploy: `migrate`, `dryRun`, `activate=false`, or plainly.
+fn mode(params: &Params, kind: Option<Kind>) -> Result<AppMode, ApiError> {
+    let dry_run = params.flag("dryRun", false)?;
+    let activate = params.flag("activate", true)?;
+    let migrate = params.flag("migrate", false)?;
+    if migrate && (kind == Some(Kind::Activity) || dry_run || !activate) {
+        return Err(ApiError::BadRequest(
+            "migrate moves in-flight instances onto a new orchestrator it activates; \
+             it goes with neither dryRun nor activate=false, and not with activities"
+                .into(),
+        ));
+    }
+    if dry_run && kind == Some(Kind::Activity) {
+        return Err(ApiError::BadRequest(
+            "dryRun checks orchestrators against in-flight histories; activities have none".into(),
+        ));
+    }
+    Ok(match (migrate, dry_run, activate) {
+        (true, _, _) => AppMode::Migrate,
+        (_, true, _) => AppMode::Check,
+        (_, _, false) => AppMode::Store,
+        _ => AppMode::Activate,
+    })
+}
+
+pub async fn deploy_app(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mode = mode(&Params::parse(raw.as_deref()), None)?;
+    let source = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::BadRequest(
+            "the request body must be the app's JavaScript source, as UTF-8 text".into(),
+        )
+    })?;
+    if source.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "the request body must be the app's JavaScript source (it is empty)".into(),
+        ));
+    }
+    let deployed = state
+        .apps
+        .deploy(&state.deployer, &name, source, mode)
+        .await?;
+    Ok(Json(deployed).into_response())
+}
+
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
     Path(kind): Path<String>,
@@ -75,29 +147,14 @@ pub async fn deploy(
             "the request body must be the component's bytes (it is empty)".into(),
         ));
     }
-    let dry_run = params.flag("dryRun", false)?;
-    let activate = params.flag("activate", true)?;
-    let migrate = params.flag("migrate", false)?;
-    if migrate {
-        if kind != Kind::Orchestrator || dry_run || !activate {
-            return Err(ApiError::BadRequest(
-                "migrate moves in-flight instances onto a new orchestrator it activates; \
-                 it goes with neither dryRun nor activate=false, and not with activities"
-                    .into(),
-            ));
-        }
-        return Ok(Json(state.deployer.deploy_and_migrate(body.to_vec()).await?).into_response());
-    }
-    if dry_run {
-        if kind != Kind::Orchestrator {
-            return Err(ApiError::BadRequest(
-                "dryRun checks orchestrators against in-flight histories; activities have none"
-                    .into(),
-            ));
-        }
-        return Ok(Json(state.deployer.check_orchestrator(body.to_vec()).await?).into_response());
-    }
-    let deployed = state.deployer.deploy(kind, body.to_vec(), activate).await?;
+    let deployer = &state.deployer;
+    let bytes = body.to_vec();
+    let deployed = match mode(&params, Some(kind))? {
+        AppMode::Migrate => deployer.deploy_and_migrate(bytes).await?,
+        AppMode::Check => deployer.check_orchestrator(bytes).await?,
+        AppMode::Store => deployer.deploy(kind, bytes, false).await?,
+        AppMode::Activate => deployer.deploy(kind, bytes, true).await?,
+    };
     Ok(Json(deployed).into_response())
 }
 

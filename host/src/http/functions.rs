@@ -14,9 +14,8 @@ use super::routes::Caller;
 use super::status::{base_url, check_status_body, status_body};
 use super::{ApiError, AppState};
 use crate::ids::InstanceId;
-use crate::runtime::starter::{
-    ClientError, DurableClient, HttpRequest, LoadedStarter, StarterError,
-};
+use crate::jsapp::deploy::FunctionSlot;
+use crate::runtime::starter::{ClientError, DurableClient, HttpRequest, StarterError};
 use crate::store::StoreError;
 
 /// A JS app's HTTP function behind a route.
@@ -25,7 +24,8 @@ pub struct JsFunction {
     pub name: String,
     /// Methods it accepts, upper case (empty: any).
     pub methods: Vec<String>,
-    pub component: Arc<LoadedStarter>,
+    /// The app's HTTP-function component (a deployment of a new version swaps it).
+    pub functions: Arc<FunctionSlot>,
 }
 
 impl std::fmt::Debug for JsFunction {
@@ -90,8 +90,9 @@ pub async fn handle(
         key: caller.key,
     });
     let sandbox = &state.executor.components().starters;
+    let component = function.functions.current();
     match sandbox
-        .handle(&function.component, client, &function.name, request)
+        .handle(&component, client, &function.name, request)
         .await
     {
         Ok(r) => Ok(response(r.status, r.headers, r.body)),

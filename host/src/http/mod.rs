@@ -53,6 +53,8 @@ pub struct AppState {
     /// Set with `--test-clock`: lets tests move time forward.
     pub test_clock: Option<Arc<crate::clock::OffsetClock>>,
     pub deployer: Arc<crate::deploy::Deployer>,
+    /// The JS apps served, for deployments of new versions.
+    pub apps: Arc<crate::jsapp::deploy::Apps>,
     /// Auth levels set in `durable.toml`, by operation id (the route table's defaults otherwise).
     pub auth_levels: std::collections::HashMap<String, AuthLevel>,
     /// Where this listener serves the management API ([`WEBHOOK_PREFIX`] or [`RPC_PREFIX`]):

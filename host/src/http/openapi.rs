@@ -133,6 +133,12 @@ fn operation(route: &Route, level: AuthLevel) -> Value {
                 "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}},
             });
         }
+        Body::Script => {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": {"application/javascript": {"schema": {"type": "string"}}},
+            });
+        }
     }
     op
 }

@@ -37,6 +37,8 @@ pub enum Body {
     Json,
     /// A WebAssembly component's bytes.
     Wasm,
+    /// JavaScript source text (a JS app).
+    Script,
 }
 
 /// What a successful answer carries (the OpenAPI schema of the 2xx responses).
@@ -477,6 +479,50 @@ pub static ROUTES: &[Route] = &[
         ],
         handler: || {
             post(admin::deploy)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_COMPONENT_BYTES,
+                ))
+                .layer(middleware::from_fn(admin::refuse_oversized))
+        },
+    },
+    Route {
+        id: "deployApp",
+        method: Method::POST,
+        path: "/admin/apps/{name}",
+        scope: Scope::Root,
+        level: AuthLevel::Admin,
+        summary: "Deploy a new version of a served JS app (`name`: its file name, e.g. `app.js`; body: its source): built, its activities and orchestrations deployed as components are, its HTTP functions swapped behind the same routes.",
+        query: &[
+            (
+                "activate",
+                "boolean",
+                "Route its names to it now (default true); false stores it and swaps nothing.",
+            ),
+            (
+                "dryRun",
+                "boolean",
+                "Replay every in-flight history of its orchestrations against it and report divergences instead.",
+            ),
+            (
+                "migrate",
+                "boolean",
+                "Activate it, then move every in-flight instance its orchestrations replay exactly onto it.",
+            ),
+        ],
+        body: Body::Script,
+        answer: Answer::Object,
+        errors: &[
+            (
+                400,
+                "The app does not build (the message names file, line and column), or its app.http routes changed (a restart serves new routes).",
+            ),
+            KEY,
+            (404, "No JS app of that name is served."),
+            (413, "Larger than 32 MiB."),
+            BUSY,
+        ],
+        handler: || {
+            post(admin::deploy_app)
                 .layer(axum::extract::DefaultBodyLimit::max(
                     admin::MAX_COMPONENT_BYTES,
                 ))

@@ -4,6 +4,7 @@
 //! instance; the snapshot is an ordinary component (pinned by digest like any other), cached on
 //! disk by the digest of what went into it, so an unchanged app is not rebuilt.
 
+pub mod deploy;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -96,15 +97,27 @@ pub async fn build(path: &Path, cache_dir: &Path) -> Result<BuiltApp, JsBuildErr
         path: path.display().to_string(),
         source,
     })?;
-    // Errors and stacks name the file as the config does, not by where the host runs.
-    let shown = path
-        .file_name()
+    build_source(&shown_name(path), &source, cache_dir).await
+}
+
+/// How errors and stacks name the app at `path`: its file name, as the config does, not by
+/// where the host runs. Also the name a running app is deployed again under.
+pub fn shown_name(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Builds (or takes from `cache_dir`) the components of an app's `source`, named `shown`.
+pub async fn build_source(
+    shown: &str,
+    source: &str,
+    cache_dir: &Path,
+) -> Result<BuiltApp, JsBuildError> {
     let runtimes = runtime_dir();
     let mut built = Vec::new();
     for role in Role::ALL {
-        built.push(role_component(role, &runtimes, &shown, &source, cache_dir).await?);
+        built.push(role_component(role, &runtimes, shown, source, cache_dir).await?);
     }
     let starter = built.pop().unwrap_or_default();
     let activity = built.pop().unwrap_or_default();
@@ -135,7 +148,7 @@ async fn role_component(
     }
     let started = Instant::now();
     eprintln!("building JS app {shown} ({} role)...", role.label());
-    let bytes = snapshot::snapshot(&runtime, shown, source).await?;
+    let bytes = snapshot::snapshot(&runtime, shown, source, &cache_dir.join("wasmtime")).await?;
     eprintln!(
         "built JS app {shown} ({} role) in {:.1} s",
         role.label(),

@@ -11,9 +11,15 @@ use super::JsBuildError;
 /// The export the runtime loads an app through.
 const JS_APP: &str = "durable:engine/js-app@0.1.0";
 
-/// Evaluates `source` (named `path` in errors) in `runtime` and returns the snapshot.
-pub async fn snapshot(runtime: &[u8], path: &str, source: &str) -> Result<Vec<u8>, JsBuildError> {
-    let engine = snapshot_engine()?;
+/// Evaluates `source` (named `path` in errors) in `runtime` and returns the snapshot. The
+/// instrumented runtime is the same for every app: its compiled code is kept in `compiled`.
+pub async fn snapshot(
+    runtime: &[u8],
+    path: &str,
+    source: &str,
+    compiled: &std::path::Path,
+) -> Result<Vec<u8>, JsBuildError> {
+    let engine = snapshot_engine(compiled)?;
     let wizer = Wizer::new();
     let (cx, instrumented) = wizer
         .instrument_component(runtime)
@@ -92,9 +98,11 @@ impl WasiView for Loading {
     }
 }
 
-fn snapshot_engine() -> Result<Engine, JsBuildError> {
+fn snapshot_engine(compiled: &std::path::Path) -> Result<Engine, JsBuildError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    crate::runtime::use_compile_cache(&mut config, Some(compiled))
+        .map_err(|e| JsBuildError::Runtime(e.to_string()))?;
     Engine::new(&config).map_err(|e| JsBuildError::Runtime(format!("engine: {e:#}")))
 }
 

@@ -38,7 +38,59 @@ pub(crate) fn use_compile_cache(
         LoadError::Engine(format!("the compilation cache in {}: {e}", dir.display()))
     })?;
     config.cache(Some(cache));
+    let functions = FunctionCache::beside(dir);
+    config
+        .enable_incremental_compilation(std::sync::Arc::new(functions))
+        .map_err(|e| LoadError::Engine(format!("the function cache: {e:#}")))?;
     Ok(())
+}
+
+/// Cranelift's incremental cache on disk, one file per compiled function: a new version of a
+/// JS app is the same runtime code with other data, so compiling it finds nearly every
+/// function here (a key covers the function's body and the compiler's settings; an entry of
+/// another Cranelift version is refused by Cranelift itself). Lives beside wasmtime's cache,
+/// in `<dir>-functions`, so wasmtime's own clean-up does not count it.
+#[derive(Debug)]
+struct FunctionCache {
+    dir: std::path::PathBuf,
+}
+
+impl FunctionCache {
+    fn beside(dir: &std::path::Path) -> Self {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push("-functions");
+        FunctionCache {
+            dir: dir.with_file_name(name),
+        }
+    }
+
+    fn path(&self, key: &[u8]) -> std::path::PathBuf {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let (fan, rest) = hex.split_at(hex.len().min(2));
+        self.dir.join(fan).join(rest)
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        std::fs::read(self.path(key))
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let path = self.path(key);
+        let Some(parent) = path.parent() else {
+            return false;
+        };
+        // Compiler threads and other hosts may write the same entry: each writes its own file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
+        std::fs::create_dir_all(parent).is_ok()
+            && std::fs::write(&tmp, value).is_ok()
+            && std::fs::rename(&tmp, &path).is_ok()
+    }
 }
 
 /// Ticks `engine`'s epoch every `tick` for as long as `owner` lives (the thread holds only a
