@@ -195,6 +195,17 @@ df.app.orchestration("jsonRules", function* () {
     revived: JSON.parse("[1,2]", (k, v) => (typeof v === "number" ? v * 10 : v)),
     nested: JSON.parse('{"x":[true,null,"s\\u00e9",1.5,-2,100000000000000000000]}'),
     error,
+    stringified: [
+      JSON.stringify({ b: 1, a: [1, undefined, () => 1], 2: "two", 1: "one", u: undefined, f() {}, [Symbol("s")]: 1 }),
+      JSON.stringify({ d: new Date(0), n: [NaN, -0, 1.5, 1e21, Infinity] }),
+      JSON.stringify("q\"\\\n\u0001\ud800\u00e9"),
+      JSON.stringify({ get g() { return 7; }, nested: { toJSON: () => "tj" } }),
+      JSON.stringify([new Map([[1, 2]]), Object.create({ inherited: 1 }), new (class K { constructor() { this.k = 1; } })()]),
+      JSON.stringify(undefined) === undefined,
+      JSON.stringify({ a: 1 }, null, 2),
+      JSON.stringify({ a: 1, b: 2 }, ["b"]),
+      (() => { const c = {}; c.self = c; try { JSON.stringify(c); return "no error"; } catch (e) { return e.name; } })(),
+    ],
   };
 });
 df.app.orchestration("stamped", function* (context) {

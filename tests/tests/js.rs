@@ -122,7 +122,19 @@ fn the_programming_model_works_in_the_sandbox() {
     let id = start(&server, "jsonRules", &json!(null));
     let expected = json!({
         "keys": ["b", "a", "__proto__"], "b": 3, "ownProto": true, "revived": [10, 20],
-        "nested": {"x": [true, null, "s\u{e9}", 1.5, -2, 1e20]}, "error": "SyntaxError"
+        "nested": {"x": [true, null, "s\u{e9}", 1.5, -2, 1e20]}, "error": "SyntaxError",
+        // JSON.stringify's rules, on the native path and the builtin's alike.
+        "stringified": [
+            r#"{"1":"one","2":"two","b":1,"a":[1,null,null]}"#,
+            r#"{"d":"1970-01-01T00:00:00.000Z","n":[null,0,1.5,1e+21,null]}"#,
+            "\"q\\\"\\\\\\n\\u0001\\ud800\u{e9}\"",
+            r#"{"g":7,"nested":"tj"}"#,
+            r#"[{},{},{"k":1}]"#,
+            true,
+            "{\n  \"a\": 1\n}",
+            r#"{"b":2}"#,
+            "TypeError"
+        ]
     });
     assert_eq!(finished(&server, &id)["output"], expected);
 

@@ -137,5 +137,8 @@ pub(crate) fn pooled_config(
         .memory_reservation(max_memory as u64)
         .memory_guard_size(64 << 10)
         .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    if std::env::var_os("DURABLE_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
