@@ -12,7 +12,9 @@
 //! than the rest of an orchestrator turn; this one reads ordinary objects' own data properties
 //! directly. Anything else — a `toJSON` method (e.g. on a `Date`), an accessor, a proxy, a
 //! boxed primitive, a BigInt, a map or class from the builtins, nesting past 64 levels (a
-//! cycle, maybe) — goes to the builtin, so results and errors are the builtin's.
+//! cycle, maybe) — goes to the builtin, so results and errors are the builtin's. (A getter
+//! that an abandoned native pass already ran — on an array element, or a `toJSON` accessor on a
+//! prototype — runs again in the builtin's.)
 
 use std::fmt;
 
@@ -96,17 +98,23 @@ fn write_value(
             Ok(Some(true))
         }
         JsVariant::BigInt(_) => Ok(None),
-        JsVariant::Object(o) if o.is_callable() => Ok(Some(false)),
         JsVariant::Object(o) => {
-            if depth >= MAX_DEPTH || !o.get(js_string!("toJSON"), ctx)?.is_undefined() {
+            // Exotic objects go to the builtin before anything of theirs is read (a proxy's
+            // traps must run once). `toJSON` is looked up first, on functions too.
+            let callable = o.is_callable();
+            let array = !callable && o.is_array();
+            if depth >= MAX_DEPTH || !(callable || array || o.is_ordinary()) {
                 return Ok(None);
             }
-            if o.is_array() {
+            if !o.get(js_string!("toJSON"), ctx)?.is_undefined() {
+                return Ok(None);
+            }
+            if callable {
+                Ok(Some(false))
+            } else if array {
                 write_array(&o, out, depth, ctx)
-            } else if o.is_ordinary() {
-                write_object(&o, out, depth, ctx)
             } else {
-                Ok(None)
+                write_object(&o, out, depth, ctx)
             }
         }
     }

@@ -336,7 +336,9 @@ async fn load_app(
         loaded.starters.push(js_starter(&what, route, &slot)?);
     }
     let routes = starter.routes.clone();
-    loaded.apps.serve(jsapp::shown_name(path), routes, slot);
+    loaded
+        .apps
+        .serve(jsapp::shown_name(path), grant.clone(), routes, slot);
     Ok(())
 }
 

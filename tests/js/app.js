@@ -205,6 +205,7 @@ df.app.orchestration("jsonRules", function* () {
       JSON.stringify({ a: 1 }, null, 2),
       JSON.stringify({ a: 1, b: 2 }, ["b"]),
       (() => { const c = {}; c.self = c; try { JSON.stringify(c); return "no error"; } catch (e) { return e.name; } })(),
+      JSON.stringify({ f: Object.assign(() => 1, { toJSON: () => "fn" }), g: () => 1, k: 1 }),
     ],
   };
 });

@@ -133,7 +133,8 @@ fn the_programming_model_works_in_the_sandbox() {
             true,
             "{\n  \"a\": 1\n}",
             r#"{"b":2}"#,
-            "TypeError"
+            "TypeError",
+            r#"{"f":"fn","k":1}"#
         ]
     });
     assert_eq!(finished(&server, &id)["output"], expected);
@@ -413,6 +414,13 @@ fn bad_apps_are_refused_at_start_with_a_message() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+
+    // Top-level code that never ends is stopped, and named (it would have hung the start).
+    let err = refused(&format!("{HEADER}for (;;) {{}}\n"));
+    assert!(
+        err.contains("bad.js") && err.contains("does it loop forever?"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -123,6 +123,9 @@ fn a_js_app_is_checked_deployed_and_migrated_while_the_host_runs() {
         !ok && err.contains("app.js") && err.contains("line 5"),
         "{err}"
     );
+    // Stored only: an app's HTTP functions would have nowhere to wait for an activation.
+    let (ok, _, err) = deploy(&server, &file, &["--no-activate"]);
+    assert!(!ok && err.contains("not stored only"), "{err}");
     // A version that calls another activity first would not replay the in-flight instance.
     let file = version(dir.path(), &app_with("v2", "other", ""));
     let (ok, out, err) = deploy(&server, &file, &["--check"]);

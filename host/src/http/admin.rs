@@ -23,6 +23,7 @@ use super::time::format_ms;
 use super::{ApiError, AppState};
 use crate::deploy::{DeployError, Kind};
 use crate::jsapp::deploy::{AppDeployError, AppMode};
+use crate::runtime::LoadError;
 
 /// Largest component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -64,19 +65,29 @@ impl From<DeployError> for ApiError {
 
 impl From<AppDeployError> for ApiError {
     fn from(e: AppDeployError) -> Self {
+        use crate::jsapp::JsBuildError;
         match e {
             AppDeployError::UnknownApp { .. } => ApiError::NotFound(e.to_string()),
+            AppDeployError::Ambiguous(_) => ApiError::Conflict(e.to_string()),
             AppDeployError::Deploy(e) => e.into(),
-            AppDeployError::Join(_) => ApiError::Internal(e.to_string()),
+            // The app's own code: it does not build, traps or loops while it loads.
             AppDeployError::Build {
-                source: crate::jsapp::JsBuildError::App { .. },
+                source: JsBuildError::App { .. } | JsBuildError::Trapped(_),
                 ..
             }
-            | AppDeployError::Ambiguous(_)
-            | AppDeployError::Load(_)
+            | AppDeployError::Load(
+                LoadError::Invalid { .. }
+                | LoadError::ForbiddenImports { .. }
+                | LoadError::WrongWorld { .. }
+                | LoadError::DuplicateName { .. },
+            )
             | AppDeployError::RoutesChanged { .. }
+            | AppDeployError::StoreOnly(_)
             | AppDeployError::NothingToCheck(_) => ApiError::BadRequest(e.to_string()),
-            AppDeployError::Build { .. } => ApiError::Internal(e.to_string()),
+            // The host's: its runtime files, its cache, its engine.
+            AppDeployError::Build { .. }
+            | AppDeployError::Load(LoadError::Read { .. } | LoadError::Engine(_))
+            | AppDeployError::Join(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -496,7 +496,7 @@ pub static ROUTES: &[Route] = &[
             (
                 "activate",
                 "boolean",
-                "Route its names to it now (default true); false stores it and swaps nothing.",
+                "Must stay true for an app (its HTTP functions are swapped as it is deployed): false is refused.",
             ),
             (
                 "dryRun",
@@ -518,6 +518,7 @@ pub static ROUTES: &[Route] = &[
             ),
             KEY,
             (404, "No JS app of that name is served."),
+            (409, "Two [[apps]] entries serve apps of that file name."),
             (413, "Larger than 32 MiB."),
             BUSY,
         ],

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::{BuiltApp, JsBuildError};
 use crate::deploy::{DeployError, Deployed, Deployer, Kind};
 use crate::runtime::LoadError;
+use crate::runtime::activity::ActivityGrant;
 use crate::runtime::starter::{HttpRoute, LoadedStarter};
 
 /// The HTTP-function component a served app's routes call; a deployment swaps it.
@@ -40,12 +41,12 @@ impl FunctionSlot {
     }
 }
 
-/// What a deployment of an app does.
+/// What a deployment does (of an app, or with [`AppMode::Store`], of a component).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppMode {
     /// Store and activate every role.
     Activate,
-    /// Store the orchestrator and activity components; route nothing to them.
+    /// Store only, route nothing (components only: refused for apps).
     Store,
     /// Replay in-flight instances against the new orchestrations; store and route nothing.
     Check,
@@ -72,6 +73,10 @@ pub enum AppDeployError {
         "{name}: its app.http routes changed ({what}); routes are set when the host starts, so nothing was deployed: restart the host to serve them"
     )]
     RoutesChanged { name: String, what: String },
+    #[error(
+        "{0}: an app is deployed activated or checked, not stored only: its HTTP functions are swapped when it is deployed and are not kept apart to activate later"
+    )]
+    StoreOnly(String),
     #[error("{0}: registers no orchestration to check (df.app.orchestration)")]
     NothingToCheck(String),
     #[error("building the app stopped unexpectedly: {0}")]
@@ -116,6 +121,8 @@ impl AppDeployed {
 /// A JS app the host serves.
 struct ServedApp {
     name: String,
+    /// Its `[[apps]]` entry's grant: every version's activities get it.
+    grant: ActivityGrant,
     routes: Vec<HttpRoute>,
     functions: Arc<FunctionSlot>,
 }
@@ -138,9 +145,16 @@ impl Apps {
     }
 
     /// Records an app served at start-up, named as [`super::shown_name`] names it.
-    pub fn serve(&mut self, name: String, routes: Vec<HttpRoute>, functions: Arc<FunctionSlot>) {
+    pub fn serve(
+        &mut self,
+        name: String,
+        grant: ActivityGrant,
+        routes: Vec<HttpRoute>,
+        functions: Arc<FunctionSlot>,
+    ) {
         self.served.push(ServedApp {
             name,
+            grant,
             routes,
             functions,
         });
@@ -168,7 +182,27 @@ impl Apps {
     }
 
     /// Builds `source` as a new version of the served app `name` and deploys it as `mode` says.
+    /// Runs to its end on a blocking thread of its own, whatever happens to the caller:
+    /// building and compiling take seconds of CPU that must not stall the runtime's workers,
+    /// and a deployment dropped half-way (a client that hangs up) must not stop between its
+    /// steps.
     pub async fn deploy(
+        self: &Arc<Self>,
+        deployer: &Arc<Deployer>,
+        name: &str,
+        source: String,
+        mode: AppMode,
+    ) -> Result<AppDeployed, AppDeployError> {
+        let (apps, deployer, name) = (Arc::clone(self), Arc::clone(deployer), name.to_owned());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(apps.deploy_here(&deployer, &name, source, mode))
+        })
+        .await
+        .map_err(|e| AppDeployError::Join(e.to_string()))?
+    }
+
+    async fn deploy_here(
         &self,
         deployer: &Deployer,
         name: &str,
@@ -176,84 +210,75 @@ impl Apps {
         mode: AppMode,
     ) -> Result<AppDeployed, AppDeployError> {
         let served = self.find(name)?;
+        if mode == AppMode::Store {
+            return Err(AppDeployError::StoreOnly(name.to_owned()));
+        }
         let _one_at_a_time = self.busy.lock().await;
-        let built = self.build(name, source).await?;
-        let components = deployer.components();
-        let functions = components
+        let built = super::build_source(name, &source, &self.cache)
+            .await
+            .map_err(|source| AppDeployError::Build {
+                name: name.to_owned(),
+                source,
+            })?;
+        let functions = deployer
+            .components()
             .starters
             .load(&format!("{name} (HTTP functions)"), &built.starter)
             .await?;
         compare_routes(name, &served.routes, &functions.routes)?;
         let function_names = functions.routes.iter().map(|r| r.name.clone()).collect();
-        let (orchestrations, activities) = role_names(deployer, name, &built).await?;
+        let (orchestrations, activities) =
+            role_names(&served.grant, deployer, name, &built).await?;
+        let mut deployed = AppDeployed {
+            app: name.to_owned(),
+            orchestrator: None,
+            activity: None,
+            functions: function_names,
+            functions_swapped: false,
+        };
         if mode == AppMode::Check {
             if orchestrations.is_empty() {
                 return Err(AppDeployError::NothingToCheck(name.to_owned()));
             }
-            let checked = deployer.check_orchestrator(built.orchestrator).await?;
-            return Ok(AppDeployed {
-                app: name.to_owned(),
-                orchestrator: Some(checked),
-                activity: None,
-                functions: function_names,
-                functions_swapped: false,
-            });
+            deployed.orchestrator = Some(deployer.check_orchestrator(built.orchestrator).await?);
+            return Ok(deployed);
         }
-        let activate = mode != AppMode::Store;
+        // Both are stored before either is routed, so a failure leaves the old version whole.
+        let activity = (!activities.is_empty())
+            .then_some(built.activity)
+            .map(|bytes| deployer.deploy(Kind::Activity, bytes, false));
+        let activity = match activity {
+            Some(stored) => Some(stored.await?),
+            None => None,
+        };
+        let orchestrator = (!orchestrations.is_empty()).then_some(built.orchestrator);
+        if let Some(bytes) = &orchestrator {
+            deployer
+                .deploy(Kind::Orchestrator, bytes.clone(), false)
+                .await?;
+        }
         // Activities first: a new orchestration may call an activity that is new too.
-        let activity = if activities.is_empty() {
-            None
-        } else {
-            Some(
-                deployer
-                    .deploy(Kind::Activity, built.activity, activate)
-                    .await?,
-            )
-        };
-        let orchestrator = match (orchestrations.is_empty(), mode) {
-            (true, _) => None,
-            (false, AppMode::Migrate) => {
-                Some(deployer.deploy_and_migrate(built.orchestrator).await?)
-            }
-            (false, _) => Some(
-                deployer
-                    .deploy(Kind::Orchestrator, built.orchestrator, activate)
-                    .await?,
-            ),
-        };
-        if activate {
-            served.functions.replace(Arc::new(functions));
+        if let Some(stored) = activity {
+            deployed.activity = Some(deployer.activate(&stored.digest).await?);
         }
+        deployed.orchestrator = match orchestrator {
+            None => None,
+            Some(bytes) if mode == AppMode::Migrate => {
+                Some(deployer.deploy_and_migrate(bytes).await?)
+            }
+            Some(bytes) => Some(deployer.deploy(Kind::Orchestrator, bytes, true).await?),
+        };
+        served.functions.replace(Arc::new(functions));
+        deployed.functions_swapped = true;
         tracing::info!(app = %name, ?mode, "JS app deployed");
-        Ok(AppDeployed {
-            app: name.to_owned(),
-            orchestrator,
-            activity,
-            functions: function_names,
-            functions_swapped: activate,
-        })
-    }
-
-    /// Builds on a blocking thread: compiling and evaluating the app takes seconds of CPU,
-    /// which must not stall the runtime's workers serving requests.
-    async fn build(&self, name: &str, source: String) -> Result<BuiltApp, AppDeployError> {
-        let (shown, cache) = (name.to_owned(), self.cache.clone());
-        let runtime = tokio::runtime::Handle::current();
-        let built = tokio::task::spawn_blocking(move || {
-            runtime.block_on(super::build_source(&shown, &source, &cache))
-        })
-        .await
-        .map_err(|e| AppDeployError::Join(e.to_string()))?;
-        built.map_err(|source| AppDeployError::Build {
-            name: name.to_owned(),
-            source,
-        })
+        Ok(deployed)
     }
 }
 
 /// The orchestration and activity names the built app registers (loading validates both
 /// components before anything is stored).
 async fn role_names(
+    grant: &ActivityGrant,
     deployer: &Deployer,
     name: &str,
     built: &BuiltApp,
@@ -263,8 +288,8 @@ async fn role_names(
         .load_orchestrator(&format!("{name} (orchestrations)"), &built.orchestrator)
         .await?;
     let (_, activities) = components
-        .load_activity_with(&format!("{name} (activities)"), &built.activity, |names| {
-            deployer.grant_for(names)
+        .load_activity_with(&format!("{name} (activities)"), &built.activity, |_| {
+            grant.clone()
         })
         .await?;
     Ok((orchestrations, activities))

@@ -177,7 +177,10 @@ fn write_cache(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), JsBuildError
     };
     std::fs::create_dir_all(dir).map_err(fail)?;
     // Hosts sharing a cache may build the same app at once: each writes its own file.
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    let tmp = crate::runtime::unique_temp(path);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
 }

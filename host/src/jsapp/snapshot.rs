@@ -11,6 +11,13 @@ use super::JsBuildError;
 /// The export the runtime loads an app through.
 const JS_APP: &str = "durable:engine/js-app@0.1.0";
 
+/// How long an app's top-level code may run (in ticks of [`TICK`]) and how much memory it may
+/// take: an app that loops or allocates forever at load is refused, and the host (at start, or
+/// serving while a new version builds) goes on.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+const LOAD_TICKS: u64 = 100;
+const LOAD_MEMORY: usize = 1 << 30;
+
 /// Evaluates `source` (named `path` in errors) in `runtime` and returns the snapshot. The
 /// instrumented runtime is the same for every app: its compiled code is kept in `compiled`.
 pub async fn snapshot(
@@ -29,6 +36,12 @@ pub async fn snapshot(
     let linker = linker(&engine, &component)
         .map_err(|e| JsBuildError::Runtime(format!("linking: {e:#}")))?;
     let mut store = Store::new(&engine, Loading::default());
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(LOAD_TICKS);
+    store.epoch_deadline_trap();
+    let ticking = std::sync::Arc::new(());
+    crate::runtime::spawn_epoch_ticker(engine.clone(), TICK, std::sync::Arc::downgrade(&ticking))
+        .map_err(|e| JsBuildError::Runtime(e.to_string()))?;
     let instance = linker
         .instantiate_async(&mut store, &component)
         .await
@@ -78,6 +91,7 @@ fn linker(engine: &Engine, component: &Component) -> wasmtime::Result<Linker<Loa
 struct Loading {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: wasmtime::StoreLimits,
 }
 
 impl Default for Loading {
@@ -85,6 +99,9 @@ impl Default for Loading {
         Loading {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(LOAD_MEMORY)
+                .build(),
         }
     }
 }
@@ -100,7 +117,7 @@ impl WasiView for Loading {
 
 fn snapshot_engine(compiled: &std::path::Path) -> Result<Engine, JsBuildError> {
     let mut config = Config::new();
-    config.wasm_component_model(true);
+    config.wasm_component_model(true).epoch_interruption(true);
     crate::runtime::use_compile_cache(&mut config, Some(compiled))
         .map_err(|e| JsBuildError::Runtime(e.to_string()))?;
     Engine::new(&config).map_err(|e| JsBuildError::Runtime(format!("engine: {e:#}")))
@@ -125,7 +142,16 @@ async fn load(
     let mut results = [Val::Bool(false)];
     func.call_async(&mut *store, &args, &mut results)
         .await
-        .map_err(|e| JsBuildError::Trapped(format!("{e:#}")))?;
+        .map_err(|e| match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => JsBuildError::App {
+                message: format!(
+                    "{path}: its top-level code ran for more than {} s: does it loop forever?",
+                    (TICK * LOAD_TICKS as u32).as_secs()
+                ),
+                stack: None,
+            },
+            _ => JsBuildError::Trapped(format!("{e:#}")),
+        })?;
     match &results[0] {
         Val::Result(Ok(_)) => Ok(()),
         Val::Result(Err(Some(failure))) => Err(app_error(failure)),

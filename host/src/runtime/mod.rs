@@ -84,13 +84,20 @@ impl wasmtime::CacheStore for FunctionCache {
             return false;
         };
         // Compiler threads and other hosts may write the same entry: each writes its own file.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
-        std::fs::create_dir_all(parent).is_ok()
+        let tmp = unique_temp(&path);
+        let written = std::fs::create_dir_all(parent).is_ok()
             && std::fs::write(&tmp, value).is_ok()
-            && std::fs::rename(&tmp, &path).is_ok()
+            && std::fs::rename(&tmp, &path).is_ok();
+        if !written {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
+}
+
+/// A name beside `path` no other writer (thread, process, host sharing the directory) uses.
+pub(crate) fn unique_temp(path: &std::path::Path) -> std::path::PathBuf {
+    path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()))
 }
 
 /// Ticks `engine`'s epoch every `tick` for as long as `owner` lives (the thread holds only a
