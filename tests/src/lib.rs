@@ -273,6 +273,20 @@ impl Server {
         request(&self.addr, method, path_and_query, body, &[])
     }
 
+    /// Runs `durable ARGS...` against this host with the master key: (success, stdout, stderr).
+    pub fn cli<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> (bool, String, String) {
+        let out = Command::new(durable_bin())
+            .args(args)
+            .args(["--url", &format!("http://{}", self.addr), "--key", KEY])
+            .output()
+            .expect("running durable");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Appends `code=KEY` to the query.
     pub fn keyed(path: &str) -> String {
         let sep = if path.contains('?') { '&' } else { '?' };

@@ -4,10 +4,9 @@
 //! without changing anything; `durable serve --watch` deploys an edited app.js.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{KEY, Server, count_events, durable_bin, js_config};
+use e2e::{Server, count_events, js_config};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(60);
@@ -75,18 +74,10 @@ fn go(server: &Server, id: &str) -> Value {
 
 /// `durable deploy app FILE ARGS...` against the server: (success, stdout, stderr).
 fn deploy(server: &Server, file: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(durable_bin())
-        .args(["deploy", "app"])
-        .arg(file)
-        .args(args)
-        .args(["--url", &format!("http://{}", server.addr), "--key", KEY])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    use std::ffi::OsStr;
+    let mut all = vec![OsStr::new("deploy"), OsStr::new("app"), file.as_os_str()];
+    all.extend(args.iter().map(OsStr::new));
+    server.cli(&all)
 }
 
 /// Writes version `source` as `dir/next/app.js` (the name the host serves the app under).

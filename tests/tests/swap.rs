@@ -2,26 +2,16 @@
 //! it, the history records the digest), roll back, survive a restart; check an orchestrator
 //! against in-flight histories and keep in-flight instances pinned; refuse bad modules.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{KEY, Server, durable_bin, guest, seed_config};
+use e2e::{KEY, Server, guest, seed_config};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
 
 fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(durable_bin())
-        .args(args)
-        .args(["--url", &format!("http://{}", server.addr), "--key", KEY])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    server.cli(args)
 }
 
 fn routes(server: &Server) -> Value {
