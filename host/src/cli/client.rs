@@ -75,17 +75,7 @@ impl Client {
     }
 
     /// Sends a request with a body of the type `headers` name.
-    pub fn send_with(
-        &self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        headers: &[(&str, &str)],
-    ) -> Result<Answer, CliError> {
-        self.exchange(method, path, body, headers)
-    }
-
-    fn exchange(
+    pub fn exchange(
         &self,
         method: &str,
         path: &str,

@@ -248,7 +248,7 @@ fn deploy(host: &HostArgs, kind: &str, file: &Path, query: &str) -> Result<Strin
         let name = crate::jsapp::shown_name(file);
         let path = format!("/admin/apps/{}{query}", encode(&name));
         let headers = [("Content-Type", "application/javascript")];
-        client.send_with("POST", &path, &bytes, &headers)?
+        client.exchange("POST", &path, &bytes, &headers)?
     } else {
         let path = format!("/admin/components/{}{query}", encode(kind));
         client.send_bytes("POST", &path, &bytes)?

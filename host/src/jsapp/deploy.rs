@@ -252,21 +252,25 @@ impl Apps {
             None => None,
         };
         let orchestrator = (!orchestrations.is_empty()).then_some(built.orchestrator);
-        if let Some(bytes) = &orchestrator {
-            deployer
-                .deploy(Kind::Orchestrator, bytes.clone(), false)
-                .await?;
-        }
+        let stored = match &orchestrator {
+            Some(bytes) => Some(
+                deployer
+                    .deploy(Kind::Orchestrator, bytes.clone(), false)
+                    .await?,
+            ),
+            None => None,
+        };
         // Activities first: a new orchestration may call an activity that is new too.
         if let Some(stored) = activity {
             deployed.activity = Some(deployer.activate(&stored.digest).await?);
         }
-        deployed.orchestrator = match orchestrator {
-            None => None,
-            Some(bytes) if mode == AppMode::Migrate => {
+        deployed.orchestrator = match (orchestrator, stored) {
+            (Some(bytes), Some(_)) if mode == AppMode::Migrate => {
                 Some(deployer.deploy_and_migrate(bytes).await?)
             }
-            Some(bytes) => Some(deployer.deploy(Kind::Orchestrator, bytes, true).await?),
+            // Stored above: routing it is all that is left.
+            (_, Some(stored)) => Some(deployer.activate(&stored.digest).await?),
+            _ => None,
         };
         served.functions.replace(Arc::new(functions));
         deployed.functions_swapped = true;
