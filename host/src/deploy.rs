@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::engine::{Event, Execution};
 use crate::executor::Executor;
 use crate::runtime::LoadError;
 use crate::runtime::activity::ActivityGrant;
-use crate::runtime::orchestrator::{RunEnd, TurnDriver, TurnFuture, TurnRecord, TurnStop};
+use crate::runtime::dry_run::replay_check;
 use crate::runtime::registry::digest_of;
 use crate::store::{self, ListQuery, Op, Route, StoreError, StoredComponent};
 
@@ -362,7 +361,8 @@ impl Deployer {
         {
             let lookup = instance.instance_id.clone();
             let history = store::read(self.executor.store(), move |s| s.history(&lookup)).await?;
-            let Some(verdict) = replay_check(components, &orchestrator, &instance, history).await
+            let Some(verdict) =
+                replay_check(&components.orchestrators, &orchestrator, &instance, history).await
             else {
                 continue;
             };
@@ -372,9 +372,9 @@ impl Deployer {
                 // it, then migrate).
                 Ok(()) if instance.status == crate::engine::RuntimeStatus::Suspended => {}
                 Ok(()) => check.compatible.push(instance.instance_id),
-                Err(reason) => check.divergent.push(Divergence {
+                Err(mismatch) => check.divergent.push(Divergence {
                     instance_id: instance.instance_id.to_string(),
-                    reason,
+                    reason: mismatch.0,
                 }),
             }
         }
@@ -387,114 +387,4 @@ struct InFlightCheck {
     checked: usize,
     compatible: Vec<crate::ids::InstanceId>,
     divergent: Vec<Divergence>,
-}
-
-/// Replays `history` against `orchestrator` without recording anything. `None` if the history
-/// cannot be loaded at all; `Err(reason)` where the orchestrator would not reproduce it.
-pub(crate) async fn replay_check(
-    components: &crate::runtime::Components,
-    orchestrator: &Arc<crate::runtime::orchestrator::LoadedOrchestrator>,
-    instance: &crate::store::Instance,
-    history: Vec<Event>,
-) -> Option<Result<(), String>> {
-    let exec = Execution::from_history(
-        instance.instance_id.as_str(),
-        instance.execution_id.as_str(),
-        history,
-    )
-    .ok()?;
-    let result = components
-        .orchestrators
-        .run(orchestrator, exec, Box::new(ReplayOnly))
-        .await;
-    let mut exec = result.exec;
-    Some(verdict(result.end, &mut exec))
-}
-
-/// Whether a dry-run replay that ended with `end` reproduced the history in `exec`: it must
-/// reach the end of the recorded history, or end (return, continue as new) only after making
-/// every recorded decision again.
-fn verdict(end: RunEnd, exec: &mut Execution) -> Result<(), String> {
-    match end {
-        RunEnd::Aborted(why) if why == END_OF_HISTORY => Ok(()),
-        RunEnd::Aborted(why) => Err(why),
-        RunEnd::Failed { reason, .. } => Err(reason),
-        RunEnd::Completed(output) => exec.complete(Ok(output)).map_err(|n| n.to_string()),
-        RunEnd::ContinueAsNew(_) => exec
-            .check_all_replayed("continues as new without making it")
-            .map_err(|n| n.to_string()),
-        // Not produced by the replay-only driver.
-        RunEnd::Evicted | RunEnd::Terminated(_) | RunEnd::Migrated(_) => Ok(()),
-    }
-}
-
-const END_OF_HISTORY: &str = "end of the recorded history";
-
-/// A driver for a dry-run replay: reaching the end of the history means "compatible so far".
-struct ReplayOnly;
-
-impl TurnDriver for ReplayOnly {
-    fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async { Err(TurnStop::Abort(END_OF_HISTORY.to_owned())) })
-    }
-    fn now_ms(&self) -> u64 {
-        0
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::{Decision, EventKind, WaitMode};
-
-    /// A history with one activity scheduled and completed, then a second one scheduled.
-    fn two_steps() -> Execution {
-        let started = Event {
-            seq: 0,
-            timestamp_ms: 1,
-            kind: EventKind::ExecutionStarted {
-                name: "o".into(),
-                input: "{}".into(),
-                orchestrator_digest: "d".into(),
-            },
-        };
-        let mut live = Execution::from_history("i", "e", vec![started.clone()]).unwrap();
-        let step = |name: &str| Decision::ScheduleActivity {
-            name: name.into(),
-            input: "{}".into(),
-        };
-        live.decide(step("a")).unwrap();
-        live.push_turn(
-            2,
-            vec![EventKind::TaskCompleted {
-                task_id: 0,
-                result: "1".into(),
-                digest: None,
-            }],
-        );
-        live.poll(&[0], WaitMode::All).unwrap();
-        live.decide(step("b")).unwrap();
-        let mut history = vec![started];
-        history.extend(live.take_new_events());
-        Execution::from_history("i", "e", history).unwrap()
-    }
-
-    #[test]
-    fn a_version_that_ends_before_the_recorded_decisions_is_divergent() {
-        // Before the fix every ending but a failure counted as compatible.
-        let err = verdict(RunEnd::Completed("1".into()), &mut two_steps()).unwrap_err();
-        assert!(err.contains("returns without making it"), "{err}");
-        let err = verdict(RunEnd::ContinueAsNew("{}".into()), &mut two_steps()).unwrap_err();
-        assert!(err.contains("continues as new"), "{err}");
-        let err = verdict(
-            RunEnd::Aborted("instantiating failed".into()),
-            &mut two_steps(),
-        );
-        assert!(err.is_err());
-        let end = RunEnd::Aborted(END_OF_HISTORY.into());
-        assert_eq!(verdict(end, &mut two_steps()), Ok(()));
-    }
 }

@@ -6,28 +6,7 @@ use std::path::Path;
 
 use durable::engine::{Event, EventKind, Execution};
 use durable::runtime::Components;
-use durable::runtime::orchestrator::{
-    OrchestratorLimits, RunEnd, TurnDriver, TurnFuture, TurnRecord, TurnStop,
-};
-
-/// A driver for a replay that must not need new turns.
-struct NoNewTurns;
-
-impl TurnDriver for NoNewTurns {
-    fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async {
-            Err(TurnStop::Abort(
-                "the replay asked for a new turn".to_owned(),
-            ))
-        })
-    }
-    fn now_ms(&self) -> u64 {
-        0
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        self
-    }
-}
+use durable::runtime::orchestrator::{OrchestratorLimits, RunEnd};
 
 fn event(seq: u64, kind: EventKind) -> Event {
     Event {
@@ -85,17 +64,14 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
     ];
     let exec = Execution::from_history("i-1", "e-1", history).unwrap();
     let orchestrator = components.orchestrator(&digest).unwrap();
-    let result = components
-        .orchestrators
-        .run(&orchestrator, exec, Box::new(NoNewTurns))
-        .await;
+    let result = components.orchestrators.replay(&orchestrator, exec).await;
     match result.end {
-        RunEnd::Failed { reason, .. } => assert!(
-            reason.contains(
+        RunEnd::Failed(failure) => assert!(
+            failure.message.contains(
                 "non-deterministic orchestration at decision 2: the history has TaskScheduled 'reserveStock' (task 1), \
                  but the code now schedules activity 'reserveInventory' (task 1)"
             ),
-            "{reason}"
+            "{}", failure.message
         ),
         other => panic!("expected a non-determinism failure, got {other:?}"),
     }

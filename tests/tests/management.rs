@@ -178,8 +178,24 @@ fn terminate_suspend_resume_and_their_error_codes() {
     assert_eq!(s.status, 202, "a suspended instance is not finished");
     assert_eq!(s.json().unwrap()["runtimeStatus"], "Suspended");
     assert_eq!(s.header("retry-after"), Some("5"));
+    // A turn recorded while the event is held (suspended again) must not delete the held
+    // event's message from the durable inbox: it lives only in memory until the resume.
+    assert_eq!(
+        post(
+            &server,
+            &format!("{API}/instances/{b}/suspend?reason=again")
+        )
+        .status,
+        202
+    );
+    let suspended_twice = || count_events(&server, &b, "ExecutionSuspended").unwrap() == 2;
+    let deadline = std::time::Instant::now() + T;
+    while !suspended_twice() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(suspended_twice(), "the second suspension is recorded");
 
-    // Suspension survives kill -9.
+    // Suspension survives kill -9, and so does the held event.
     let (config, data) = (server.config.clone(), server.data_dir.clone());
     server.kill9();
     let server = Server::start_with(&config, &data).unwrap();
@@ -197,7 +213,7 @@ fn terminate_suspend_resume_and_their_error_codes() {
     assert_eq!(s["output"], "held");
     assert_eq!(
         e2e::count_events(&server, &b, "ExecutionSuspended").unwrap(),
-        1
+        2
     );
     assert_eq!(
         e2e::count_events(&server, &b, "ExecutionResumed").unwrap(),

@@ -12,6 +12,6 @@ mod replay;
 
 pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};
 pub use replay::{
-    Decision, Execution, HistoryError, Nondeterminism, Outcome, Poll, WaitMode, decision_of,
-    result_task_id,
+    Decision, Execution, Failure, HistoryError, Nondeterminism, Outcome, Poll, WaitError, WaitMode,
+    decision_of, result_task_id,
 };

@@ -33,14 +33,30 @@ pub enum Decision {
     },
 }
 
+/// Why something failed (a task, an activity call, an orchestration): the message a user
+/// reads, and optional details (a stack, a trap's chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub details: Option<String>,
+}
+
+impl Failure {
+    /// A failure without details.
+    pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Failure {
+            message,
+            details: None,
+        }
+    }
+}
+
 /// The result of a task, as handed to the orchestrator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed(String),
-    Failed {
-        message: String,
-        details: Option<String>,
-    },
+    Failed(Failure),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +74,15 @@ pub enum Poll {
     Any(u32, Outcome),
     /// Nothing to return yet and the history is exhausted: the runtime must supply a new turn.
     Blocked,
+}
+
+/// A wait the guest may not make.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("cannot wait on task {0}: this execution never scheduled it")]
+    NeverScheduled(TaskId),
+    #[error("cannot wait on an empty list of tasks")]
+    Empty,
 }
 
 /// A replay that diverged from the recorded history.
@@ -145,52 +170,7 @@ impl Execution {
     ) -> Result<Self, HistoryError> {
         let mut events = history.into_iter();
         let first = events.next().ok_or(HistoryError::Empty)?;
-        if first.seq != 0 {
-            return Err(HistoryError::BadSequence {
-                seq: 0,
-                found: first.seq,
-            });
-        }
-        let EventKind::ExecutionStarted {
-            name,
-            input,
-            orchestrator_digest,
-        } = first.kind
-        else {
-            return Err(HistoryError::NoStart(first.kind.type_name()));
-        };
-        let mut exec = Execution {
-            instance_id: instance_id.to_owned(),
-            execution_id: execution_id.to_owned(),
-            name,
-            input,
-            orchestrator_digest,
-            recorded: Vec::new(),
-            decision_cursor: 0,
-            turns: Vec::new(),
-            turn_cursor: 0,
-            next_task_id: 0,
-            task_names: HashMap::new(),
-            resolved: HashMap::new(),
-            resolve_counter: 0,
-            scheduled: std::collections::HashSet::new(),
-            activities_open: std::collections::HashSet::new(),
-            results_seen: std::collections::HashSet::new(),
-            event_waiters: HashMap::new(),
-            event_buffer: HashMap::new(),
-            current_time_ms: first.timestamp_ms,
-            guid_counter: 0,
-            next_seq: 1,
-            new_events: Vec::new(),
-            finished: false,
-        };
-        // Turn 0 is ExecutionStarted itself: it carries no inbound events and is consumed at once.
-        exec.turns.push(Turn {
-            timestamp_ms: first.timestamp_ms,
-            inbound: Vec::new(),
-        });
-        exec.turn_cursor = 1;
-
+        let mut exec = Execution::started(instance_id, execution_id, first)?;
         let events: Vec<Event> = events.collect();
         // Events a rewind voided are skipped (their sequence numbers still count).
         let voided: std::collections::HashSet<u64> = events
@@ -209,55 +189,107 @@ impl Execution {
                 });
             }
             exec.next_seq += 1;
-            if voided.contains(&ev.seq) {
-                continue;
-            }
-            let kind_name = ev.kind.type_name();
-            match ev.kind {
-                EventKind::ExecutionStarted { .. } => {
-                    return Err(HistoryError::DuplicateStart { seq: ev.seq });
-                }
-                EventKind::OrchestratorStarted => exec.turns.push(Turn {
-                    timestamp_ms: ev.timestamp_ms,
-                    inbound: Vec::new(),
-                }),
-                kind @ (EventKind::TaskScheduled { .. }
-                | EventKind::TimerCreated { .. }
-                | EventKind::SubOrchestrationInstanceCreated { .. }) => {
-                    if let Some((task_id, decision)) = decision_of(&kind) {
-                        exec.note_decision(task_id, decision);
-                    }
-                }
-                kind @ (EventKind::TaskCompleted { .. }
-                | EventKind::TaskFailed { .. }
-                | EventKind::TimerFired { .. }
-                | EventKind::SubOrchestrationInstanceCompleted { .. }
-                | EventKind::SubOrchestrationInstanceFailed { .. }) => {
-                    let task_id = result_task_id(&kind).unwrap_or_default();
-                    if !exec.scheduled.contains(&task_id) {
-                        return Err(HistoryError::UnknownTask {
-                            seq: ev.seq,
-                            kind: kind_name,
-                            task_id,
-                        });
-                    }
-                    exec.results_seen.insert(task_id);
-                    exec.activities_open.remove(&task_id);
-                    exec.last_turn().inbound.push(kind);
-                }
-                kind @ EventKind::EventRaised { .. } => exec.last_turn().inbound.push(kind),
-                EventKind::ExecutionCompleted { .. }
-                | EventKind::ExecutionFailed { .. }
-                | EventKind::ExecutionTerminated { .. }
-                | EventKind::ContinuedAsNew { .. } => exec.finished = true,
-                EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
-                EventKind::ExecutionRewound { .. } => exec.finished = false,
-                EventKind::ExecutionMigrated {
-                    orchestrator_digest,
-                } => exec.orchestrator_digest = orchestrator_digest,
+            if !voided.contains(&ev.seq) {
+                exec.load(ev)?;
             }
         }
         Ok(exec)
+    }
+
+    /// An execution whose history so far is its `ExecutionStarted`.
+    fn started(instance_id: &str, execution_id: &str, first: Event) -> Result<Self, HistoryError> {
+        if first.seq != 0 {
+            return Err(HistoryError::BadSequence {
+                seq: 0,
+                found: first.seq,
+            });
+        }
+        let EventKind::ExecutionStarted {
+            name,
+            input,
+            orchestrator_digest,
+        } = first.kind
+        else {
+            return Err(HistoryError::NoStart(first.kind.type_name()));
+        };
+        Ok(Execution {
+            instance_id: instance_id.to_owned(),
+            execution_id: execution_id.to_owned(),
+            name,
+            input,
+            orchestrator_digest,
+            recorded: Vec::new(),
+            decision_cursor: 0,
+            // Turn 0 is ExecutionStarted itself: no inbound events, consumed at once.
+            turns: vec![Turn {
+                timestamp_ms: first.timestamp_ms,
+                inbound: Vec::new(),
+            }],
+            turn_cursor: 1,
+            next_task_id: 0,
+            task_names: HashMap::new(),
+            resolved: HashMap::new(),
+            resolve_counter: 0,
+            scheduled: std::collections::HashSet::new(),
+            activities_open: std::collections::HashSet::new(),
+            results_seen: std::collections::HashSet::new(),
+            event_waiters: HashMap::new(),
+            event_buffer: HashMap::new(),
+            current_time_ms: first.timestamp_ms,
+            guid_counter: 0,
+            next_seq: 1,
+            new_events: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// Takes one recorded event (after the first) into the replay state.
+    fn load(&mut self, ev: Event) -> Result<(), HistoryError> {
+        let kind_name = ev.kind.type_name();
+        match ev.kind {
+            EventKind::ExecutionStarted { .. } => {
+                return Err(HistoryError::DuplicateStart { seq: ev.seq });
+            }
+            EventKind::OrchestratorStarted => self.turns.push(Turn {
+                timestamp_ms: ev.timestamp_ms,
+                inbound: Vec::new(),
+            }),
+            kind @ (EventKind::TaskScheduled { .. }
+            | EventKind::TimerCreated { .. }
+            | EventKind::SubOrchestrationInstanceCreated { .. }) => {
+                if let Some((task_id, decision)) = decision_of(&kind) {
+                    self.note_decision(task_id, decision);
+                }
+            }
+            kind @ (EventKind::TaskCompleted { .. }
+            | EventKind::TaskFailed { .. }
+            | EventKind::TimerFired { .. }
+            | EventKind::SubOrchestrationInstanceCompleted { .. }
+            | EventKind::SubOrchestrationInstanceFailed { .. }) => {
+                let task_id = result_task_id(&kind).unwrap_or_default();
+                if !self.scheduled.contains(&task_id) {
+                    return Err(HistoryError::UnknownTask {
+                        seq: ev.seq,
+                        kind: kind_name,
+                        task_id,
+                    });
+                }
+                self.results_seen.insert(task_id);
+                self.activities_open.remove(&task_id);
+                self.last_turn().inbound.push(kind);
+            }
+            kind @ EventKind::EventRaised { .. } => self.last_turn().inbound.push(kind),
+            EventKind::ExecutionCompleted { .. }
+            | EventKind::ExecutionFailed { .. }
+            | EventKind::ExecutionTerminated { .. }
+            | EventKind::ContinuedAsNew { .. } => self.finished = true,
+            EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
+            EventKind::ExecutionRewound { .. } => self.finished = false,
+            EventKind::ExecutionMigrated {
+                orchestrator_digest,
+            } => self.orchestrator_digest = orchestrator_digest,
+        }
+        Ok(())
     }
 
     fn last_turn(&mut self) -> &mut Turn {
@@ -384,14 +416,12 @@ impl Execution {
 
     /// Looks for the outcome(s) of `tasks`, consuming recorded turns as needed.
     /// `Err` when a task id was never handed out in this execution.
-    pub fn poll(&mut self, tasks: &[TaskId], mode: WaitMode) -> Result<Poll, String> {
+    pub fn poll(&mut self, tasks: &[TaskId], mode: WaitMode) -> Result<Poll, WaitError> {
         if let Some(bad) = tasks.iter().find(|t| **t >= self.next_task_id) {
-            return Err(format!(
-                "cannot wait on task {bad}: this execution never scheduled it"
-            ));
+            return Err(WaitError::NeverScheduled(*bad));
         }
         if tasks.is_empty() {
-            return Err("cannot wait on an empty list of tasks".to_owned());
+            return Err(WaitError::Empty);
         }
         loop {
             match mode {
@@ -456,16 +486,9 @@ impl Execution {
     }
 
     /// The orchestration function returned. Fails if recorded decisions were not replayed.
-    pub fn complete(
-        &mut self,
-        result: Result<String, (String, Option<String>)>,
-    ) -> Result<(), Nondeterminism> {
+    pub fn complete(&mut self, result: String) -> Result<(), Nondeterminism> {
         self.check_all_replayed("returns without making it")?;
-        let kind = match result {
-            Ok(result) => EventKind::ExecutionCompleted { result },
-            Err((reason, details)) => EventKind::ExecutionFailed { reason, details },
-        };
-        self.record(kind);
+        self.record(EventKind::ExecutionCompleted { result });
         self.finished = true;
         Ok(())
     }
@@ -501,7 +524,9 @@ impl Execution {
     }
 
     /// The execution failed for a reason outside the orchestration's own logic (trap, divergence).
-    pub fn fail(&mut self, reason: String, details: Option<String>) {
+    pub fn fail(&mut self, failure: Failure) {
+        let Failure { message, details } = failure;
+        let reason = message;
         self.record(EventKind::ExecutionFailed { reason, details });
         self.finished = true;
     }
@@ -591,7 +616,7 @@ impl Execution {
                 } => {
                     let name = self.task_names.get(&task_id).map_or("?", String::as_str);
                     let message = format!("Activity function '{name}' failed: {reason}");
-                    self.resolve(task_id, Outcome::Failed { message, details })
+                    self.resolve(task_id, Outcome::Failed(Failure { message, details }))
                 }
                 EventKind::SubOrchestrationInstanceFailed {
                     task_id,
@@ -600,7 +625,7 @@ impl Execution {
                 } => {
                     let name = self.task_names.get(&task_id).map_or("?", String::as_str);
                     let message = format!("Sub-orchestration '{name}' failed: {reason}");
-                    self.resolve(task_id, Outcome::Failed { message, details })
+                    self.resolve(task_id, Outcome::Failed(Failure { message, details }))
                 }
                 EventKind::TimerFired { task_id, .. } => {
                     self.resolve(task_id, Outcome::Completed("null".into()))
@@ -720,7 +745,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Completed(json) => write!(f, "completed: {json}"),
-            Outcome::Failed { message, .. } => write!(f, "failed: {message}"),
+            Outcome::Failed(failure) => write!(f, "failed: {}", failure.message),
         }
     }
 }

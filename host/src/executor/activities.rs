@@ -36,10 +36,7 @@ impl Executor {
             let (digest, result) = match this.components.activity(&name) {
                 None => (
                     None,
-                    ActivityResult::Failed {
-                        reason: format!("no activity named '{name}' is registered"),
-                        details: None,
-                    },
+                    ActivityResult::failed(format!("no activity named '{name}' is registered")),
                 ),
                 Some((digest, activity)) => {
                     let Some(result) = this.call_with_retries(&activity, &name, &input, &tag).await
@@ -57,10 +54,10 @@ impl Executor {
                     result,
                     digest,
                 },
-                ActivityResult::Failed { reason, details } => EventKind::TaskFailed {
+                ActivityResult::Failed(failure) => EventKind::TaskFailed {
                     task_id,
-                    reason,
-                    details,
+                    reason: failure.message,
+                    details: failure.details,
                     digest,
                 },
             };
@@ -111,21 +108,20 @@ impl Executor {
                 result
             };
             let policy = match (result, activity.grant.retry.as_ref()) {
-                (ActivityResult::Failed { reason, .. }, Some(policy))
+                (ActivityResult::Failed(failure), Some(policy))
                     if attempt < policy.max_attempts =>
                 {
                     tracing::info!(
-                        "attempt {attempt} of {} failed ({reason}); again in {:?}",
+                        "attempt {attempt} of {} failed ({}); again in {:?}",
                         policy.max_attempts,
+                        failure.message,
                         policy.delay_before(attempt + 1)
                     );
                     policy
                 }
-                (ActivityResult::Failed { reason, details }, Some(_)) if attempt > 1 => {
-                    return Some(ActivityResult::Failed {
-                        reason: format!("{reason} (after {attempt} attempts)"),
-                        details,
-                    });
+                (ActivityResult::Failed(mut failure), Some(_)) if attempt > 1 => {
+                    failure.message = format!("{} (after {attempt} attempts)", failure.message);
+                    return Some(ActivityResult::Failed(failure));
                 }
                 (result, _) => return Some(result),
             };

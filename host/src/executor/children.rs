@@ -9,6 +9,11 @@ use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{InstanceId, TaskId};
 use crate::store::{self, InboxMessage, Instance, Op, ParentRef, StoreError};
 
+/// A child's id is taken by an instance that is not that child.
+#[derive(Debug, thiserror::Error)]
+#[error("an instance with id '{0}' already exists")]
+struct IdTaken(InstanceId);
+
 /// Most instances one rewind moves (the instance and its failed sub-orchestrations).
 const MAX_REWOUND: usize = 1_000;
 
@@ -166,14 +171,14 @@ impl Executor {
         });
     }
 
-    /// One attempt at creating (or finding again) a child and getting it going. `Ok(Err(why))`:
+    /// One attempt at creating (or finding again) a child and getting it going. `Ok(Err(_))`:
     /// the child cannot be started at all.
     async fn start_child_once(
         self: &Arc<Self>,
         parent: &ParentRef,
         instance: &Instance,
         started: &Event,
-    ) -> Result<Result<(), String>, StoreError> {
+    ) -> Result<Result<(), IdTaken>, StoreError> {
         self.store
             .write(vec![Op::CreateChild {
                 instance: instance.clone(),
@@ -189,12 +194,7 @@ impl Executor {
                 self.redeliver_outcome(parent, &row).await?;
             }
             Some(row) if row.parent.as_ref() == Some(parent) => self.resume(row.instance_id).await,
-            Some(row) => {
-                return Ok(Err(format!(
-                    "an instance with id '{}' already exists",
-                    row.instance_id
-                )));
-            }
+            Some(row) => return Ok(Err(IdTaken(row.instance_id))),
             None => {}
         }
         Ok(Ok(()))

@@ -3,10 +3,11 @@
 //! - [`Executor`]: starts instances, resumes them after a restart, queues external events,
 //!   starts children, dispatches activities, and routes everything that completes back to the
 //!   owning instance's actor ([`Executor::deliver`]).
-//! - `actor`: runs one instance through its executions (continue-as-new starts a new one) and
-//!   commits each execution's end.
-//! - `driver`: the actor's side inside the sandbox: commits each turn, sets its work going,
-//!   waits for the next inbound events.
+//! - `instance`: [`InstanceActor`](instance::InstanceActor), the owner of one live instance:
+//!   runs it through its executions in the sandbox, commits each turn and each end.
+//! - `mailbox`: the rules for what reaches a guest (dedup, stale executions, suspension,
+//!   migration, termination): pure, no IO.
+//! - `live`: the registry of live actors, with its one-actor-per-instance invariant.
 //! - `activities`: runs activity calls (retries, shutdown drain) and posts their results.
 //! - `children`: starts sub-orchestrations, hands their outcomes over, rewinds through them.
 //! - `timers`: wakes instances when their durable timers are due.
@@ -18,9 +19,11 @@
 //! process runs at most one actor per instance.
 
 mod activities;
-mod actor;
 mod children;
-mod driver;
+mod error;
+mod instance;
+mod live;
+mod mailbox;
 mod timers;
 
 use std::collections::HashMap;
@@ -28,14 +31,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tracing::Instrument;
 
 pub use timers::TimerService;
 
 use crate::clock::Clock;
-use crate::engine::{Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId};
+use crate::engine::{Decision, Event, EventKind, RuntimeStatus};
+use crate::ids::{ExecutionId, InstanceId, TaskId};
 use crate::runtime::Components;
 use crate::runtime::activity::MAX_CONCURRENT_ACTIVITIES;
 use crate::runtime::orchestrator::LoadedOrchestrator;
@@ -67,7 +70,8 @@ pub struct Inbound {
     pub event: EventKind,
 }
 
-type Inbox = mpsc::UnboundedSender<Inbound>;
+/// Idle limit used instead of the configured one when the hot set is near capacity.
+const PRESSURE_IDLE: Duration = Duration::from_millis(50);
 
 /// Executor counters, for `/metrics` and the benchmark.
 #[derive(Debug, Default)]
@@ -86,9 +90,7 @@ pub struct Executor {
     components: Arc<Components>,
     clock: Arc<dyn Clock>,
     pub(crate) timers: Arc<TimerService>,
-    live: Mutex<HashMap<InstanceId, Inbox>>,
-    /// See [`Executor::spawn_actor`].
-    restart_wanted: Mutex<std::collections::HashSet<InstanceId>>,
+    live: live::Registry,
     activity_slots: Arc<Semaphore>,
     /// One permit per orchestration held in memory (the orchestrator pool's slots): instances
     /// beyond it wait for a slot instead of failing to instantiate.
@@ -146,8 +148,7 @@ impl Executor {
             components,
             clock,
             timers: Arc::clone(&timers),
-            live: Mutex::new(HashMap::new()),
-            restart_wanted: Mutex::new(std::collections::HashSet::new()),
+            live: live::Registry::default(),
             activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
             finish_waiters: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -176,7 +177,7 @@ impl Executor {
 
     /// Number of instances with a live actor.
     pub fn live_instances(&self) -> usize {
-        self.live_map().len()
+        self.live.len()
     }
 
     /// True when few orchestrator slots are left: idle instances should make room.
@@ -222,8 +223,35 @@ impl Executor {
         self.timers.clock_changed();
     }
 
-    fn live_map(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Inbox>> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    /// How long an actor waits for something to arrive before it leaves memory; `None`: it
+    /// must not (work only memory holds is in flight), or eviction is off.
+    fn idle_limit(&self, may_evict: bool) -> Option<Duration> {
+        let idle = self.idle_evict.filter(|_| may_evict)?;
+        // Near the pool's capacity, idle instances make room quickly.
+        Some(match self.under_pressure() {
+            true => idle.min(PRESSURE_IDLE),
+            false => idle,
+        })
+    }
+
+    /// A slot in memory for one run (see `hot_slots`).
+    async fn hot_slot(&self) -> Result<SemaphorePermit<'_>, error::ActorError> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let slot = self.hot_slots.acquire().await;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        slot.map_err(|_| error::ActorError::ShuttingDown)
+    }
+
+    /// An instance's end was committed: its timers can only wake it for nothing now, and
+    /// whoever waits for it is woken.
+    fn ended(&self, id: &InstanceId, status: RuntimeStatus) {
+        self.timers.cancel_instance(id);
+        let counter = match status {
+            RuntimeStatus::Completed => &self.counters.completed,
+            _ => &self.counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.notify_finished(id);
     }
 
     /// Creates an instance durably and starts running it. Returns once the creation is committed.
@@ -253,11 +281,7 @@ impl Executor {
         // inbox read, and a racing wake-up cannot start a second actor. (If an older actor with
         // this id is still finishing, leave it be and start the slow way.)
         let id = instance.instance_id.clone();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let claimed = {
-            let mut live = self.live_map();
-            !live.contains_key(&id) && live.insert(id.clone(), tx.clone()).is_none()
-        };
+        let claim = self.live.claim(&id, false);
         let created = self
             .store
             .write(vec![Op::CreateInstance {
@@ -266,21 +290,18 @@ impl Executor {
             }])
             .await;
         if let Err(e) = created {
-            let mut live = self.live_map();
-            if claimed && live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
-                live.remove(&id);
-                if self.wanted().remove(&id) {
-                    // Someone asked for this id meanwhile (an older instance under it).
-                    self.resume_later(id);
-                }
+            if let Some((tx, _)) = &claim
+                && self.live.release(&id, tx)
+            {
+                // Someone asked for this id meanwhile (an older instance under it).
+                self.resume_later(id);
             }
             return Err(e.into());
         }
         self.counters.started.fetch_add(1, Ordering::Relaxed);
-        if claimed {
-            self.run_spawned(instance.clone(), Some(vec![started]), tx, rx);
-        } else {
-            self.spawn_actor(instance.clone(), None);
+        match claim {
+            Some((tx, rx)) => self.run_spawned(instance.clone(), Some(vec![started]), tx, rx),
+            None => self.spawn_actor(instance.clone(), None),
         }
         Ok(instance)
     }
@@ -478,10 +499,7 @@ impl Executor {
     pub fn deliver(self: &Arc<Self>, instance_id: &InstanceId, inbound: Inbound) {
         let wakes =
             inbound.msg_id.is_some() || matches!(inbound.event, EventKind::TimerFired { .. });
-        let sent = match self.live_map().get(instance_id) {
-            Some(tx) => tx.send(inbound).is_ok(),
-            None => false,
-        };
+        let sent = self.live.send(instance_id, inbound);
         // A durable message or a due timer for an instance not in memory (evicted, or paused
         // after an error) wakes it: it replays, re-reads its inbox and re-arms its timers.
         if !sent && wakes {
@@ -492,59 +510,41 @@ impl Executor {
     }
 
     /// Starts an actor for `instance` unless one is live: then that one is asked to hand over
-    /// when it ends (see `restart_wanted`), so there is never a second actor on an instance.
+    /// when it ends, so there is never a second actor on an instance.
     fn spawn_actor(self: &Arc<Self>, instance: Instance, history: Option<Vec<Event>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        {
-            let mut live = self.live_map();
-            if live.contains_key(&instance.instance_id) {
-                self.wanted().insert(instance.instance_id);
-                return;
-            }
-            live.insert(instance.instance_id.clone(), tx.clone());
+        if let Some((tx, rx)) = self.live.claim(&instance.instance_id, true) {
+            self.run_spawned(instance, history, tx, rx);
         }
-        self.run_spawned(instance, history, tx, rx);
-    }
-
-    /// Instances to resume from the store as soon as their live actor ends. Only touched with
-    /// the live map locked, so an actor leaving the map cannot miss a request made meanwhile.
-    fn wanted(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<InstanceId>> {
-        self.restart_wanted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn run_spawned(
         self: &Arc<Self>,
         instance: Instance,
         history: Option<Vec<Event>>,
-        tx: Inbox,
-        rx: mpsc::UnboundedReceiver<Inbound>,
+        tx: live::Inbox,
+        rx: live::Receiver,
     ) {
         let this = Arc::clone(self);
         // Every log line of the instance's actor (turns, guest logs, failures) names it.
         let span = tracing::info_span!("instance", id = %instance.instance_id);
         let actor = async move {
             let id = instance.instance_id.clone();
-            let mut tx = tx;
-            let outcome = this.run_actor(instance, history, &mut tx, rx).await;
-            let handover = {
-                let mut live = this.live_map();
-                if live.get(&id).is_some_and(|t| t.same_channel(&tx)) {
-                    live.remove(&id);
-                }
-                // An actor that left the map earlier (evicted) must not take a request meant
-                // for the actor live now.
-                !live.contains_key(&id) && this.wanted().remove(&id)
-            };
-            if handover && outcome.is_ok() {
+            let mut actor = instance::InstanceActor::new(Arc::clone(&this), instance, tx, rx);
+            let outcome = actor.run(history).await;
+            let handover = this.live.release(&id, actor.inbox());
+            drop(actor);
+            match outcome {
                 // Started or rewound while this actor was finishing: run what the store has now.
-                this.resume(id.clone()).await;
-            }
-            if let Err(why) = outcome {
-                tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
-                tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                this.resume(id).await;
+                Ok(()) if handover => this.resume(id).await,
+                Ok(()) => {}
+                Err(why) if why.should_resume() || handover => {
+                    tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
+                    tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                    this.resume(id).await;
+                }
+                Err(why) => {
+                    tracing::error!(instance = %id, "instance stopped after an error that retrying cannot fix; it resumes when the host restarts: {why}");
+                }
             }
         };
         tokio::spawn(actor.instrument(span));
@@ -552,22 +552,16 @@ impl Executor {
 
     /// Starts an actor for an instance from its stored state, if it is unfinished and not live.
     async fn resume(self: &Arc<Self>, id: InstanceId) {
-        if self.live_map().contains_key(&id) {
+        if self.live.is_live(&id) {
             return;
         }
         let lookup = id.clone();
         match store::read(&self.store, move |s| s.instance(&lookup)).await {
             Ok(Some(instance)) if !instance.status.is_terminal() => {
                 // Check and claim under one lock: two wake-ups must not start two actors.
-                let (tx, rx) = mpsc::unbounded_channel();
-                {
-                    let mut live = self.live_map();
-                    if live.contains_key(&id) {
-                        return;
-                    }
-                    live.insert(id, tx.clone());
+                if let Some((tx, rx)) = self.live.claim(&id, false) {
+                    self.run_spawned(instance, None, tx, rx);
                 }
-                self.run_spawned(instance, None, tx, rx);
             }
             Ok(_) => {}
             Err(e) => {
@@ -584,6 +578,33 @@ impl Executor {
             tokio::time::sleep(RESUME_AFTER_ERROR).await;
             this.resume(id).await;
         });
+    }
+
+    /// Sets a decision's work going: runs the activity, arms the timer, or starts the child.
+    fn start_task(self: &Arc<Self>, instance: &Instance, task_id: TaskId, decision: Decision) {
+        let id = &instance.instance_id;
+        let execution = &instance.execution_id;
+        match decision {
+            Decision::ScheduleActivity { name, input } => {
+                self.dispatch_activity(id, execution, task_id, name, input)
+            }
+            Decision::CreateTimer { fire_at_ms } => {
+                self.timers
+                    .schedule(fire_at_ms, id.clone(), execution.clone(), task_id)
+            }
+            Decision::ScheduleSubOrchestration {
+                name,
+                instance_id,
+                input,
+            } => {
+                let parent = ParentRef {
+                    instance_id: id.clone(),
+                    execution_id: execution.clone(),
+                    task_id,
+                };
+                self.start_child(parent, name, instance_id, input);
+            }
+        }
     }
 
     async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
@@ -633,16 +654,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let executor = executor(dir.path());
         let id = InstanceId::parse("busy").unwrap();
-        let (live_tx, _live_rx) = mpsc::unbounded_channel();
-        executor.live_map().insert(id.clone(), live_tx.clone());
+        let (live_tx, _live_rx) = executor.live.claim(&id, false).unwrap();
         let (instance, _) =
             executor.new_instance("order", id.clone(), "{}".into(), "d".into(), None);
         // A rewind or a restart under the same id while the actor is still live.
         executor.spawn_actor(instance, None);
         // Before the fix the live actor's entry was replaced: two actors on one instance.
-        assert!(executor.live_map()[&id].same_channel(&live_tx));
+        assert!(executor.live.is_live(&id));
         assert!(
-            executor.wanted().contains(&id),
+            executor.live.release(&id, &live_tx),
             "the live actor hands over when it ends"
         );
     }

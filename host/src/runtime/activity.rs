@@ -100,10 +100,14 @@ impl Default for ActivityGrant {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActivityResult {
     Completed(String),
-    Failed {
-        reason: String,
-        details: Option<String>,
-    },
+    Failed(crate::engine::Failure),
+}
+
+impl ActivityResult {
+    /// A failed call, without details.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ActivityResult::Failed(crate::engine::Failure::new(message))
+    }
 }
 
 /// Per-call store state (per instance, when instances are reused).
@@ -339,12 +343,7 @@ impl ActivitySandbox {
             Some(w) => (w.value, w.calls),
             None => match self.session(&activity.grant) {
                 Ok(session) => (session, 0),
-                Err(reason) => {
-                    return ActivityResult::Failed {
-                        reason,
-                        details: None,
-                    };
-                }
+                Err(reason) => return ActivityResult::failed(reason),
             },
         };
         let grant = &activity.grant;
@@ -358,18 +357,15 @@ impl ActivitySandbox {
         let err = log_output(&session.stdout, &session.stderr, tag, name);
         let reusable = matches!(result, Some(Ok(_)));
         let outcome = match result {
-            None => ActivityResult::Failed {
-                reason: format!(
-                    "timed out after {:?} (timeout_secs in durable.toml; the call was blocked in a host call)",
-                    grant.timeout
-                ),
-                details: None,
-            },
+            None => ActivityResult::failed(format!(
+                "timed out after {:?} (timeout_secs in durable.toml; the call was blocked in a host call)",
+                grant.timeout
+            )),
             Some(Ok(returned)) => returned_result(returned, grant.max_result_bytes),
-            Some(Err(trap)) => ActivityResult::Failed {
-                reason: trap_reason(&trap, &session.store.data().memory, grant.timeout, &err),
+            Some(Err(trap)) => ActivityResult::Failed(crate::engine::Failure {
+                message: trap_reason(&trap, &session.store.data().memory, grant.timeout, &err),
                 details: Some(format!("{trap:?}")),
-            },
+            }),
         };
         // Only an instance whose call ended as the guest meant goes back for another call.
         if let (Some(pool), true) = (&activity.warm, reusable) {
@@ -404,19 +400,16 @@ async fn run(
 /// What the guest returned, as the call's result (a result over the cap fails the call).
 fn returned_result(returned: Result<String, Failure>, max_bytes: usize) -> ActivityResult {
     match returned {
-        Ok(output) if output.len() > max_bytes => ActivityResult::Failed {
-            reason: format!(
-                "the result is {} bytes, over the limit of {} KiB (max_result_kib in durable.toml)",
-                output.len(),
-                max_bytes >> 10
-            ),
-            details: None,
-        },
+        Ok(output) if output.len() > max_bytes => ActivityResult::failed(format!(
+            "the result is {} bytes, over the limit of {} KiB (max_result_kib in durable.toml)",
+            output.len(),
+            max_bytes >> 10
+        )),
         Ok(output) => ActivityResult::Completed(output),
-        Err(failure) => ActivityResult::Failed {
-            reason: failure.message,
+        Err(failure) => ActivityResult::Failed(crate::engine::Failure {
+            message: failure.message,
             details: failure.details,
-        },
+        }),
     }
 }
 

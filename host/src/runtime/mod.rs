@@ -4,6 +4,8 @@
 //! - [`orchestrator`]: runs an orchestration inside a store whose linker defines only our
 //!   `context` interface; fuel per turn, memory cap, deterministic float semantics. The guest
 //!   stays parked in its `wait-*` call between turns (no replay while the instance is hot).
+//! - [`dry_run`]: replays a history on a version without recording anything (deploy checks,
+//!   migration).
 //! - [`activity`]: runs one activity call in a fresh store from a pre-instantiated component
 //!   (pooling allocator), with WASI built from its grant (nothing by default), memory and time
 //!   limits, stdout/stderr captured into the host's log.
@@ -13,6 +15,7 @@
 pub mod activity;
 mod bindings;
 mod capture;
+pub mod dry_run;
 mod error;
 pub mod orchestrator;
 pub mod registry;

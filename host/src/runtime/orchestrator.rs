@@ -2,13 +2,15 @@
 //! engine settings, a fuel budget per turn and a memory cap.
 //!
 //! An orchestration runs as one async call of the guest's `run` export. When the guest waits on
-//! something the history does not hold yet, the `wait-*` host function ends the turn through the
-//! [`TurnDriver`] (which persists the turn and dispatches its work) and parks the guest on its
-//! fiber until the next inbound events arrive: no replay while the instance stays hot.
+//! something the history does not hold yet, the `wait-*` host function hands the turn to the
+//! run's [`Session`] as a value (its owner persists it and sets its work going) and parks the
+//! guest on its fiber until the owner answers: no replay while the instance stays hot. Dry runs
+//! and probes use the replay-only mode ([`OrchestratorSandbox::replay`]).
 
 use std::future::Future;
 use std::pin::Pin;
 
+use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{CallHook, Engine, Store};
 
@@ -16,8 +18,9 @@ use super::bindings::orchestrator::durable::engine::{context, types};
 use super::bindings::orchestrator::{Orchestrator, OrchestratorPre};
 use super::error::LoadError;
 use super::sandbox::check_orchestrator_imports;
+use crate::engine::limits::LimitError;
 use crate::engine::{
-    Decision, Event, EventKind, Execution, Nondeterminism, Outcome, Poll, WaitMode, limits,
+    Decision, Event, EventKind, Execution, Failure, Outcome, Poll, WaitError, WaitMode, limits,
 };
 use crate::ids::{InstanceId, default_child_id};
 
@@ -46,7 +49,7 @@ impl Default for OrchestratorLimits {
     }
 }
 
-/// What one turn recorded, handed to the driver to persist.
+/// What one turn recorded, handed to the session's owner to persist.
 #[derive(Debug)]
 pub struct TurnRecord {
     pub events: Vec<Event>,
@@ -57,37 +60,26 @@ pub struct TurnRecord {
     pub activities_in_flight: usize,
 }
 
-/// Why a driver ended a turn without new events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TurnStop {
-    /// The instance is idle: drop it from memory; it is replayed when something arrives.
+/// Why the host stopped a run, as opposed to the orchestration ending by itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    /// The instance is idle: it leaves memory and is replayed when something arrives.
+    #[error("evicted while idle")]
     Evict,
     /// An operator terminated the instance (with this reason).
+    #[error("terminated: {0}")]
     Terminate(String),
-    /// Stop the guest without recording anything (the store failed, shutdown, ...).
-    Abort(String),
-    /// An operator asked to move the instance to this orchestrator digest: stop the guest,
-    /// so the instance can be checked and replayed on the new version.
+    /// An operator asked to move the instance to this orchestrator digest: the guest stops so
+    /// the instance can be checked and replayed on the new version.
+    #[error("migrating to orchestrator {0}")]
     Migrate(String),
-}
-
-/// The boxed future a driver returns for one turn.
-pub type TurnFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<EventKind>, TurnStop>> + Send + 'a>>;
-
-/// Drives an execution from outside the sandbox: persists each turn and supplies the next one.
-pub trait TurnDriver: Send + 'static {
-    /// Persist `turn` (and act on its new decisions), then wait for the next inbound events.
-    /// `Err` stops the guest without recording anything.
-    fn end_turn(&mut self, turn: TurnRecord) -> TurnFuture<'_>;
-    /// The time to stamp on the next turn.
-    fn now_ms(&self) -> u64;
-    /// The instance that started this one as a sub-orchestration.
-    fn parent_instance_id(&self) -> Option<String> {
-        None
-    }
-    /// The driver itself, for its owner to take back what it lent (its inbox channel).
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+    /// A replay-only run reached the end of the recorded history (nothing is live).
+    #[error("end of the recorded history")]
+    EndOfHistory,
+    /// The sandbox could not run the guest (out of memory, address space or pool slots): the
+    /// host's problem, not the orchestration's. Nothing is to be recorded.
+    #[error("{0}")]
+    Fault(String),
 }
 
 /// How a run ended.
@@ -95,37 +87,84 @@ pub trait TurnDriver: Send + 'static {
 pub enum RunEnd {
     Completed(String),
     /// The orchestration failed; to be recorded as `ExecutionFailed`.
-    Failed {
-        reason: String,
-        details: Option<String>,
-    },
+    Failed(Failure),
     ContinueAsNew(String),
-    /// The host stopped the run (driver error); nothing is to be recorded.
-    Aborted(String),
-    /// The instance was idle and was dropped from memory; nothing is to be recorded.
-    Evicted,
-    /// An operator terminated the instance; to be recorded as `ExecutionTerminated`.
-    Terminated(String),
-    /// An operator asked to move the instance to this orchestrator digest.
-    Migrated(String),
+    /// The host stopped it; what (if anything) to record depends on why.
+    Stopped(Stop),
 }
 
 /// Everything a finished run hands back to its caller.
 pub struct RunResult {
     pub exec: Execution,
-    pub driver: Box<dyn TurnDriver>,
     pub custom_status: Option<Option<String>>,
     pub end: RunEnd,
 }
 
-/// Why the host itself stopped the guest (as opposed to a guest trap).
-enum Abort {
-    Nondeterminism(Nondeterminism),
-    Guest(String),
-    Driver(String),
-    Evicted,
-    Terminated(String),
-    Migrated(String),
+/// The host's answer to a turn.
+enum Reply {
+    Resume { events: Vec<EventKind>, now_ms: u64 },
+    Stop(Stop),
+}
+
+/// How a parked guest hands its turn to the session and waits for the answer.
+type TurnSender = mpsc::UnboundedSender<(TurnRecord, oneshot::Sender<Reply>)>;
+
+/// One live run of an orchestration. The guest runs inside [`Session::next`] until it ends a
+/// turn (it waits on something the history does not hold yet) or the run ends; the owner
+/// persists the turn and answers with [`Session::resume`] or [`Session::stop`]. The guest stays
+/// parked on its fiber in between: no replay while the instance stays hot.
+pub struct Session<'a> {
+    run: Pin<Box<dyn Future<Output = RunResult> + Send + 'a>>,
+    turns: mpsc::UnboundedReceiver<(TurnRecord, oneshot::Sender<Reply>)>,
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+/// What [`Session::next`] produced: a turn to persist (the session waits for its answer), or
+/// the end of the run.
+pub enum Step<'a> {
+    Turn(TurnRecord, Session<'a>),
+    Ended(Box<RunResult>),
+}
+
+impl<'a> Session<'a> {
+    /// Runs the guest until its next turn or its end.
+    pub async fn next(mut self) -> Step<'a> {
+        let turn = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(result) = self.run.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Err(result));
+            }
+            // The guest's store holds the sender until the run's future is ready, so the
+            // channel never reports closed here: only a turn or nothing yet.
+            match self.turns.poll_recv(cx) {
+                std::task::Poll::Ready(Some(turn)) => std::task::Poll::Ready(Ok(turn)),
+                _ => std::task::Poll::Pending,
+            }
+        })
+        .await;
+        match turn {
+            Ok((turn, reply)) => {
+                self.reply = Some(reply);
+                Step::Turn(turn, self)
+            }
+            Err(result) => Step::Ended(Box::new(result)),
+        }
+    }
+
+    /// Hands the guest the next turn's inbound events, stamped `now_ms`.
+    pub fn resume(&mut self, events: Vec<EventKind>, now_ms: u64) {
+        self.answer(Reply::Resume { events, now_ms });
+    }
+
+    /// Stops the guest; the next [`Session::next`] ends the run with [`RunEnd::Stopped`].
+    pub fn stop(&mut self, why: Stop) {
+        self.answer(Reply::Stop(why));
+    }
+
+    fn answer(&mut self, reply: Reply) {
+        if let Some(waiting) = self.reply.take() {
+            let _ = waiting.send(reply);
+        }
+    }
 }
 
 /// Memory cap that remembers it was hit, so the failure can say so.
@@ -161,14 +200,23 @@ impl wasmtime::ResourceLimiter for MemoryCap {
     }
 }
 
+/// Why the host halted the guest (as opposed to a guest trap).
+enum Halt {
+    /// The orchestration fails with this reason (non-determinism, an invalid request).
+    Failed(String),
+    Stopped(Stop),
+}
+
 /// Per-store state: the replay cursor plus what the guest did during the current turn.
 pub struct OrchState {
     exec: Execution,
-    driver: Box<dyn TurnDriver>,
+    /// Where turns go; `None` in replay-only mode (the run stops at the end of the history).
+    turns: Option<TurnSender>,
+    parent_instance_id: Option<String>,
     custom_status: Option<Option<String>>,
     continue_as_new: Option<String>,
     panic_message: Option<String>,
-    abort: Option<Abort>,
+    halt: Option<Halt>,
     refuel: bool,
     fuel_per_turn: u64,
     memory: MemoryCap,
@@ -278,7 +326,7 @@ impl OrchestratorSandbox {
             }],
         )
         .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
-        let mut store = self.store(probe, Box::new(NoTurns));
+        let mut store = self.store(probe, None, None);
         let instance = orch.pre.instantiate_async(&mut store).await?;
         instance
             .durable_engine_orchestrations()
@@ -286,14 +334,20 @@ impl OrchestratorSandbox {
             .await
     }
 
-    fn store(&self, exec: Execution, driver: Box<dyn TurnDriver>) -> Store<OrchState> {
+    fn store(
+        &self,
+        exec: Execution,
+        turns: Option<TurnSender>,
+        parent_instance_id: Option<String>,
+    ) -> Store<OrchState> {
         let state = OrchState {
             exec,
-            driver,
+            turns,
+            parent_instance_id,
             custom_status: None,
             continue_as_new: None,
             panic_message: None,
-            abort: None,
+            halt: None,
             refuel: false,
             fuel_per_turn: self.limits.fuel_per_turn,
             memory: MemoryCap {
@@ -320,27 +374,41 @@ impl OrchestratorSandbox {
         store
     }
 
-    /// Runs `exec` (replaying its history, then live) until the orchestration returns.
-    pub async fn run(
-        &self,
-        orch: &LoadedOrchestrator,
+    /// Starts a live run of `exec`: its history is replayed, then it runs live, one turn per
+    /// [`Session::next`]. `parent_instance_id` is what the guest sees as its parent.
+    pub fn start<'a>(
+        &'a self,
+        orch: &'a LoadedOrchestrator,
         exec: Execution,
-        driver: Box<dyn TurnDriver>,
-    ) -> RunResult {
-        let name = exec.name().to_owned();
-        let input = exec.input().to_owned();
-        let mut store = self.store(exec, driver);
+        parent_instance_id: Option<String>,
+    ) -> Session<'a> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store = self.store(exec, Some(tx), parent_instance_id);
+        Session {
+            run: Box::pin(self.run(orch, store)),
+            turns: rx,
+            reply: None,
+        }
+    }
+
+    /// Replay-only mode (dry runs, probes): replays `exec`'s history and stops with
+    /// [`Stop::EndOfHistory`] where a live run would end its first new turn.
+    pub async fn replay(&self, orch: &LoadedOrchestrator, exec: Execution) -> RunResult {
+        self.run(orch, self.store(exec, None, None)).await
+    }
+
+    async fn run(&self, orch: &LoadedOrchestrator, mut store: Store<OrchState>) -> RunResult {
+        let name = store.data().exec.name().to_owned();
+        let input = store.data().exec.input().to_owned();
         let instance = match orch.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(e) => {
-                // Out of memory, address space or pool slots: the host's problem, not the
-                // orchestration's. Nothing is recorded; the instance resumes later.
                 let state = store.into_data();
+                let why = format!("instantiating the orchestrator failed: {e:#}");
                 return RunResult {
                     exec: state.exec,
-                    driver: state.driver,
                     custom_status: state.custom_status,
-                    end: RunEnd::Aborted(format!("instantiating the orchestrator failed: {e:#}")),
+                    end: RunEnd::Stopped(Stop::Fault(why)),
                 };
             }
         };
@@ -349,90 +417,61 @@ impl OrchestratorSandbox {
             .call_run(&mut store, &name, &input)
             .await;
         let fuel_left = store.get_fuel().unwrap_or(1);
-        let state = store.into_data();
+        let mut state = store.into_data();
         let end = match result {
-            Ok(Ok(output)) => returned(&name, output, state.continue_as_new),
-            Ok(Err(failure)) => RunEnd::Failed {
-                reason: format!("Orchestrator function '{name}' failed: {}", failure.message),
+            Ok(Ok(output)) => returned(&name, output, state.continue_as_new.take()),
+            Ok(Err(failure)) => RunEnd::Failed(Failure {
+                message: format!("Orchestrator function '{name}' failed: {}", failure.message),
                 details: failure.details,
-            },
-            Err(trap) => match state.abort {
-                Some(Abort::Nondeterminism(n)) => RunEnd::Failed {
-                    reason: n.to_string(),
-                    details: None,
-                },
-                Some(Abort::Guest(message)) => RunEnd::Failed {
-                    reason: format!("Orchestrator function '{name}' failed: {message}"),
-                    details: None,
-                },
-                Some(Abort::Driver(why)) => RunEnd::Aborted(why),
-                Some(Abort::Evicted) => RunEnd::Evicted,
-                Some(Abort::Terminated(reason)) => RunEnd::Terminated(reason),
-                Some(Abort::Migrated(digest)) => RunEnd::Migrated(digest),
-                None => {
-                    let reason = if let Some(panic) = &state.panic_message {
-                        format!("Orchestrator function '{name}' failed: {panic}")
-                    } else if state.memory.hit {
-                        format!(
-                            "Orchestrator function '{name}' failed: memory limit of {} MiB exceeded",
-                            state.memory.max_bytes >> 20
-                        )
-                    } else if fuel_left == 0 {
-                        format!(
-                            "Orchestrator function '{name}' failed: a turn used more than its fuel budget of {} \
-                             (an endless loop?)",
-                            state.fuel_per_turn
-                        )
-                    } else {
-                        format!("Orchestrator function '{name}' failed: the guest trapped: {trap}")
-                    };
-                    RunEnd::Failed {
-                        reason,
-                        details: Some(format!("{trap:?}")),
-                    }
-                }
+            }),
+            Err(trap) => match state.halt.take() {
+                Some(Halt::Failed(reason)) => RunEnd::Failed(Failure::new(reason)),
+                Some(Halt::Stopped(stop)) => RunEnd::Stopped(stop),
+                None => trapped(&name, &state, fuel_left, &trap),
             },
         };
         RunResult {
             exec: state.exec,
-            driver: state.driver,
             custom_status: state.custom_status,
             end,
         }
     }
 }
 
+/// How a run ends whose guest trapped by itself: a panic, the memory cap, the fuel budget.
+fn trapped(name: &str, state: &OrchState, fuel_left: u64, trap: &wasmtime::Error) -> RunEnd {
+    let reason = if let Some(panic) = &state.panic_message {
+        format!("Orchestrator function '{name}' failed: {panic}")
+    } else if state.memory.hit {
+        format!(
+            "Orchestrator function '{name}' failed: memory limit of {} MiB exceeded",
+            state.memory.max_bytes >> 20
+        )
+    } else if fuel_left == 0 {
+        format!(
+            "Orchestrator function '{name}' failed: a turn used more than its fuel budget of {} \
+             (an endless loop?)",
+            state.fuel_per_turn
+        )
+    } else {
+        format!("Orchestrator function '{name}' failed: the guest trapped: {trap}")
+    };
+    RunEnd::Failed(Failure {
+        message: reason,
+        details: Some(format!("{trap:?}")),
+    })
+}
+
 /// How a run that returned `output` ends: continued as new if the guest asked, else completed,
 /// unless the output is over the payload limit.
 fn returned(name: &str, output: String, continue_as_new: Option<String>) -> RunEnd {
     if let Err(limit) = limits::check_payload("output", &output) {
-        return RunEnd::Failed {
-            reason: format!("Orchestrator function '{name}' failed: {limit}"),
-            details: None,
-        };
+        let message = format!("Orchestrator function '{name}' failed: {limit}");
+        return RunEnd::Failed(Failure::new(message));
     }
     match continue_as_new {
         Some(input) => RunEnd::ContinueAsNew(input),
         None => RunEnd::Completed(output),
-    }
-}
-
-/// Driver for probing a component (calling `names`): there are no turns.
-struct NoTurns;
-
-impl TurnDriver for NoTurns {
-    fn end_turn(&mut self, _turn: TurnRecord) -> TurnFuture<'_> {
-        Box::pin(async {
-            Err(TurnStop::Abort(
-                "no turns while probing a component".to_owned(),
-            ))
-        })
-    }
-    fn now_ms(&self) -> u64 {
-        0
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        self
     }
 }
 
@@ -442,7 +481,7 @@ impl OrchState {
             Ok((task_id, _new)) => Ok(task_id),
             Err(n) => {
                 let message = n.to_string();
-                self.abort = Some(Abort::Nondeterminism(n));
+                self.halt = Some(Halt::Failed(message.clone()));
                 Err(wasmtime::Error::msg(message))
             }
         }
@@ -450,14 +489,16 @@ impl OrchState {
 
     /// The guest asked for something invalid: the orchestration fails with `message`.
     fn guest_error<T>(&mut self, message: String) -> wasmtime::Result<T> {
-        self.abort = Some(Abort::Guest(message.clone()));
+        let name = self.exec.name();
+        let reason = format!("Orchestrator function '{name}' failed: {message}");
+        self.halt = Some(Halt::Failed(reason));
         Err(wasmtime::Error::msg(message))
     }
 
     /// Polls the execution; when that hands the guest a new turn (recorded, on replay, or
     /// live) the turn gets a fresh fuel budget, so a replay runs each recorded turn on the
     /// budget it had live instead of all of them on one.
-    fn poll(&mut self, tasks: &[u32], mode: WaitMode) -> Result<Poll, String> {
+    fn poll(&mut self, tasks: &[u32], mode: WaitMode) -> Result<Poll, WaitError> {
         let before = self.exec.turns_consumed();
         let poll = self.exec.poll(tasks, mode);
         if self.exec.turns_consumed() != before {
@@ -467,9 +508,9 @@ impl OrchState {
     }
 
     /// A limit check on a new decision (recorded ones replay as they were).
-    fn check(&mut self, limit: Result<(), String>) -> wasmtime::Result<()> {
+    fn check(&mut self, limit: Result<(), LimitError>) -> wasmtime::Result<()> {
         match limit {
-            Err(message) if !self.exec.is_replaying() => self.guest_error(message),
+            Err(limit) if !self.exec.is_replaying() => self.guest_error(limit.to_string()),
             _ => Ok(()),
         }
     }
@@ -481,28 +522,27 @@ impl OrchState {
             custom_status: self.custom_status.take(),
             activities_in_flight: self.exec.activities_in_flight(),
         };
-        match self.driver.end_turn(turn).await {
-            Ok(inbound) => {
-                let now = self.driver.now_ms();
-                self.exec.push_turn(now, inbound);
+        let reply = match &self.turns {
+            None => Reply::Stop(Stop::EndOfHistory),
+            Some(turns) => {
+                let (tx, rx) = oneshot::channel();
+                let gone = || Reply::Stop(Stop::Fault("the session was dropped".to_owned()));
+                match turns.send((turn, tx)) {
+                    Ok(()) => rx.await.unwrap_or_else(|_| gone()),
+                    Err(_) => gone(),
+                }
+            }
+        };
+        match reply {
+            Reply::Resume { events, now_ms } => {
+                self.exec.push_turn(now_ms, events);
                 self.refuel = true;
                 Ok(())
             }
-            Err(TurnStop::Evict) => {
-                self.abort = Some(Abort::Evicted);
-                Err(wasmtime::Error::msg("evicted while idle"))
-            }
-            Err(TurnStop::Terminate(reason)) => {
-                self.abort = Some(Abort::Terminated(reason));
-                Err(wasmtime::Error::msg("terminated"))
-            }
-            Err(TurnStop::Abort(why)) => {
-                self.abort = Some(Abort::Driver(why.clone()));
-                Err(wasmtime::Error::msg(why))
-            }
-            Err(TurnStop::Migrate(digest)) => {
-                self.abort = Some(Abort::Migrated(digest));
-                Err(wasmtime::Error::msg("migrating"))
+            Reply::Stop(stop) => {
+                let message = stop.to_string();
+                self.halt = Some(Halt::Stopped(stop));
+                Err(wasmtime::Error::msg(message))
             }
         }
     }
@@ -511,7 +551,7 @@ impl OrchState {
 fn to_wit(outcome: Outcome) -> types::Outcome {
     match outcome {
         Outcome::Completed(json) => types::Outcome::Completed(json),
-        Outcome::Failed { message, details } => {
+        Outcome::Failed(Failure { message, details }) => {
             types::Outcome::Failed(types::Failure { message, details })
         }
     }
@@ -533,7 +573,7 @@ impl context::Host for OrchState {
     }
 
     fn parent_instance_id(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.driver.parent_instance_id())
+        Ok(self.parent_instance_id.clone())
     }
 
     fn current_time(&mut self) -> wasmtime::Result<u64> {
@@ -641,7 +681,7 @@ impl context::Host for OrchState {
     ) -> wasmtime::Result<Result<Vec<types::Outcome>, String>> {
         loop {
             match self.poll(&tasks, WaitMode::All) {
-                Err(message) => return Ok(Err(message)),
+                Err(refused) => return Ok(Err(refused.to_string())),
                 Ok(Poll::All(outcomes)) => {
                     return Ok(Ok(outcomes.into_iter().map(to_wit).collect()));
                 }
@@ -659,7 +699,7 @@ impl context::Host for OrchState {
     ) -> wasmtime::Result<Result<(u32, types::Outcome), String>> {
         loop {
             match self.poll(&tasks, WaitMode::Any) {
-                Err(message) => return Ok(Err(message)),
+                Err(refused) => return Ok(Err(refused.to_string())),
                 Ok(Poll::Any(index, outcome)) => return Ok(Ok((index, to_wit(outcome)))),
                 Ok(Poll::All(..)) => {
                     return Ok(Err("internal: wait-any answered as wait-all".into()));

@@ -160,19 +160,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
     match op {
-        Op::CreateInstance { instance, started } => {
-            if let Some(status) = instance_status(conn, &instance.instance_id)? {
-                if !status.is_terminal() {
-                    return Err(StoreError::InstanceExists(instance.instance_id.to_string()));
-                }
-                conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
-                    .execute([instance.instance_id.as_str()])?;
-                conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
-                    .execute([instance.instance_id.as_str()])?;
-            }
-            insert_instance(conn, instance)?;
-            insert_event(conn, &instance.instance_id, &instance.execution_id, started)
-        }
+        Op::CreateInstance { instance, started } => create_instance(conn, instance, started),
         Op::CreateChild { instance, started } => {
             if instance_status(conn, &instance.instance_id)?.is_some() {
                 return Ok(());
@@ -201,84 +189,17 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             instance_id,
             message,
             required,
-        } => {
-            let refusal = match instance_status(conn, instance_id)? {
-                None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
-                Some(s) if s.is_terminal() => {
-                    Some(StoreError::InstanceFinished(instance_id.to_string()))
-                }
-                Some(_) => None,
-            };
-            match refusal {
-                Some(e) if *required => return Err(e),
-                Some(_) => return Ok(()),
-                None => {}
-            }
-            let data = serde_json::to_string(&message.event)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            conn.prepare_cached(
-                "INSERT INTO inbox (msg_id, instance_id, execution_id, data, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                message.msg_id,
-                instance_id.as_str(),
-                message.execution_id.as_ref().map(ExecutionId::as_str),
-                data,
-                now_ms() as i64
-            ])?;
-            Ok(())
-        }
+        } => enqueue(conn, instance_id, message, *required),
         Op::Rewind {
             instance_id,
             execution_id,
             event,
             updated_ms,
-        } => {
-            match instance_status(conn, instance_id)? {
-                None => return Err(StoreError::NoSuchInstance(instance_id.to_string())),
-                Some(RuntimeStatus::Failed) => {}
-                Some(_) => return Err(StoreError::NotFailed(instance_id.to_string())),
-            }
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
-                     WHERE instance_id = ?1 AND execution_id = ?3",
-                )?
-                .execute(params![
-                    instance_id.as_str(),
-                    *updated_ms as i64,
-                    execution_id.as_str()
-                ])?;
-            if changed == 0 {
-                return Err(missing_or_stale(conn, instance_id, execution_id));
-            }
-            insert_event(conn, instance_id, execution_id, event)
-        }
+        } => rewind(conn, instance_id, execution_id, event, *updated_ms),
         Op::Purge {
             instance_id,
             required,
-        } => {
-            let refusal = match instance_status(conn, instance_id)? {
-                None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
-                Some(s) if !s.is_terminal() => {
-                    Some(StoreError::NotFinished(instance_id.to_string()))
-                }
-                Some(_) => None,
-            };
-            match refusal {
-                Some(e) if *required => return Err(e),
-                Some(_) => return Ok(()),
-                None => {}
-            }
-            for sql in [
-                "DELETE FROM history WHERE instance_id = ?1",
-                "DELETE FROM inbox WHERE instance_id = ?1",
-                "DELETE FROM instances WHERE instance_id = ?1",
-            ] {
-                conn.prepare_cached(sql)?.execute([instance_id.as_str()])?;
-            }
-            Ok(())
-        }
+        } => purge(conn, instance_id, *required),
         Op::ContinueAsNew {
             instance_id,
             from_execution,
@@ -288,48 +209,23 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             consumed,
             updated_ms,
         } => {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE instances SET execution_id = ?2, input = ?3, status = 'Running', output = NULL,
-                         updated_ms = ?4 WHERE instance_id = ?1 AND execution_id = ?5",
-                )?
-                .execute(params![
-                    instance_id.as_str(),
-                    execution_id.as_str(),
-                    input,
-                    *updated_ms as i64,
-                    from_execution.as_str()
-                ])?;
-            if changed == 0 {
-                return Err(missing_or_stale(conn, instance_id, from_execution));
-            }
-            delete_inbox(conn, consumed)?;
-            conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
-                .execute([instance_id.as_str()])?;
-            insert_event(conn, instance_id, execution_id, started)
+            let executions = (from_execution, execution_id);
+            continue_as_new(
+                conn,
+                instance_id,
+                executions,
+                input,
+                started,
+                consumed,
+                *updated_ms,
+            )
         }
         Op::PutComponent {
             digest,
             kind,
             names,
             bytes,
-        } => {
-            let names =
-                serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO components (digest, kind, size, bytes, added_ms, names)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                digest,
-                kind,
-                bytes.len() as i64,
-                bytes.as_slice(),
-                now_ms() as i64,
-                names
-            ])?;
-            Ok(())
-        }
+        } => put_component(conn, digest, kind, names, bytes),
         Op::Activate {
             kind,
             names,
@@ -345,6 +241,163 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// A new instance; an id may be reused once its instance has finished (its rows go).
+fn create_instance(
+    conn: &Connection,
+    instance: &Instance,
+    started: &Event,
+) -> Result<(), StoreError> {
+    if let Some(status) = instance_status(conn, &instance.instance_id)? {
+        if !status.is_terminal() {
+            return Err(StoreError::InstanceExists(instance.instance_id.to_string()));
+        }
+        conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+            .execute([instance.instance_id.as_str()])?;
+        conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
+            .execute([instance.instance_id.as_str()])?;
+    }
+    insert_instance(conn, instance)?;
+    insert_event(conn, &instance.instance_id, &instance.execution_id, started)
+}
+
+/// A message for an unfinished instance (refused, or with `required` skipped, otherwise).
+fn enqueue(
+    conn: &Connection,
+    instance_id: &InstanceId,
+    message: &InboxMessage,
+    required: bool,
+) -> Result<(), StoreError> {
+    let refusal = match instance_status(conn, instance_id)? {
+        None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
+        Some(s) if s.is_terminal() => Some(StoreError::InstanceFinished(instance_id.to_string())),
+        Some(_) => None,
+    };
+    match refusal {
+        Some(e) if required => return Err(e),
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    let data =
+        serde_json::to_string(&message.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO inbox (msg_id, instance_id, execution_id, data, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        message.msg_id,
+        instance_id.as_str(),
+        message.execution_id.as_ref().map(ExecutionId::as_str),
+        data,
+        now_ms() as i64
+    ])?;
+    Ok(())
+}
+
+/// A failed instance runs again from its last good turn (`event` is the `ExecutionRewound`).
+fn rewind(
+    conn: &Connection,
+    instance_id: &InstanceId,
+    execution_id: &ExecutionId,
+    event: &Event,
+    updated_ms: u64,
+) -> Result<(), StoreError> {
+    match instance_status(conn, instance_id)? {
+        None => return Err(StoreError::NoSuchInstance(instance_id.to_string())),
+        Some(RuntimeStatus::Failed) => {}
+        Some(_) => return Err(StoreError::NotFailed(instance_id.to_string())),
+    }
+    let changed = conn
+        .prepare_cached(
+            "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
+             WHERE instance_id = ?1 AND execution_id = ?3",
+        )?
+        .execute(params![
+            instance_id.as_str(),
+            updated_ms as i64,
+            execution_id.as_str()
+        ])?;
+    if changed == 0 {
+        return Err(missing_or_stale(conn, instance_id, execution_id));
+    }
+    insert_event(conn, instance_id, execution_id, event)
+}
+
+/// A finished instance's rows go (refused, or with `required` skipped, otherwise).
+fn purge(conn: &Connection, instance_id: &InstanceId, required: bool) -> Result<(), StoreError> {
+    let refusal = match instance_status(conn, instance_id)? {
+        None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
+        Some(s) if !s.is_terminal() => Some(StoreError::NotFinished(instance_id.to_string())),
+        Some(_) => None,
+    };
+    match refusal {
+        Some(e) if required => return Err(e),
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    for sql in [
+        "DELETE FROM history WHERE instance_id = ?1",
+        "DELETE FROM inbox WHERE instance_id = ?1",
+        "DELETE FROM instances WHERE instance_id = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute([instance_id.as_str()])?;
+    }
+    Ok(())
+}
+
+/// The instance's execution ends and a fresh one starts with `started` (history replaced).
+fn continue_as_new(
+    conn: &Connection,
+    instance_id: &InstanceId,
+    (from_execution, execution_id): (&ExecutionId, &ExecutionId),
+    input: &str,
+    started: &Event,
+    consumed: &[String],
+    updated_ms: u64,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE instances SET execution_id = ?2, input = ?3, status = 'Running', output = NULL,
+                 updated_ms = ?4 WHERE instance_id = ?1 AND execution_id = ?5",
+        )?
+        .execute(params![
+            instance_id.as_str(),
+            execution_id.as_str(),
+            input,
+            updated_ms as i64,
+            from_execution.as_str()
+        ])?;
+    if changed == 0 {
+        return Err(missing_or_stale(conn, instance_id, from_execution));
+    }
+    delete_inbox(conn, consumed)?;
+    conn.prepare_cached("DELETE FROM history WHERE instance_id = ?1")?
+        .execute([instance_id.as_str()])?;
+    insert_event(conn, instance_id, execution_id, started)
+}
+
+/// A component's bytes, by digest (stored once).
+fn put_component(
+    conn: &Connection,
+    digest: &str,
+    kind: &str,
+    names: &[String],
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let names = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO components (digest, kind, size, bytes, added_ms, names)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        digest,
+        kind,
+        bytes.len() as i64,
+        bytes,
+        now_ms() as i64,
+        names
+    ])?;
+    Ok(())
 }
 
 fn instance_status(
