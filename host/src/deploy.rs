@@ -136,6 +136,7 @@ impl Deployer {
                 kind: kind.as_str().to_owned(),
                 names: names.clone(),
                 bytes: Arc::new(bytes),
+                added_ms: self.executor.now_ms(),
             }])
             .await?;
         if activate {

@@ -267,6 +267,7 @@ impl Loaded {
             kind: kind.as_str().into(),
             names,
             bytes: Arc::new(bytes),
+            added_ms: SystemClock.now_ms(),
         });
     }
 }

@@ -159,6 +159,7 @@ impl Executor {
             instance_id: instance.clone(),
             message,
             required: false,
+            created_ms: self.now_ms(),
         }]);
         match write.await {
             Ok(()) => Some(msg_id),

@@ -238,6 +238,7 @@ impl Executor {
             instance_id: parent.instance_id.clone(),
             message: message.clone(),
             required: false,
+            created_ms: self.now_ms(),
         }]);
         write.await?;
         self.deliver(

@@ -471,6 +471,7 @@ impl InstanceActor {
                 instance_id: parent.clone(),
                 message: message.clone(),
                 required: false,
+                created_ms: self.executor.now_ms(),
             });
         }
         self.executor.store.write(ops).await?;
@@ -555,6 +556,7 @@ impl InstanceActor {
                     event: EventKind::EventRaised { name, input },
                 },
                 required: false,
+                created_ms: now,
             });
         }
         self.executor.store.write(ops).await?;

@@ -463,6 +463,7 @@ impl Executor {
                 instance_id: instance_id.clone(),
                 message: message.clone(),
                 required: true,
+                created_ms: self.now_ms(),
             }])
             .await?;
         self.deliver(
@@ -632,38 +633,4 @@ fn json_string(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runtime::orchestrator::OrchestratorLimits;
-    use crate::store::{SqliteStore, StoreOptions};
-
-    fn executor(dir: &std::path::Path) -> Arc<Executor> {
-        let store = SqliteStore::open(StoreOptions::new(dir.join("db.sqlite"))).unwrap();
-        let limits = OrchestratorLimits {
-            max_hot_instances: 4,
-            memory_bytes: 1 << 20,
-            ..OrchestratorLimits::default()
-        };
-        let components = Arc::new(Components::new(limits, 1 << 20, None).unwrap());
-        let clock = Arc::new(crate::clock::SystemClock);
-        Executor::new(store, components, clock, ExecutorOptions::default())
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_second_actor_is_never_started_on_a_live_instance() {
-        let dir = tempfile::tempdir().unwrap();
-        let executor = executor(dir.path());
-        let id = InstanceId::parse("busy").unwrap();
-        let (live_tx, _live_rx) = executor.live.claim(&id, false).unwrap();
-        let (instance, _) =
-            executor.new_instance("order", id.clone(), "{}".into(), "d".into(), None);
-        // A rewind or a restart under the same id while the actor is still live.
-        executor.spawn_actor(instance, None);
-        // Before the fix the live actor's entry was replaced: two actors on one instance.
-        assert!(executor.live.is_live(&id));
-        assert!(
-            executor.live.release(&id, &live_tx),
-            "the live actor hands over when it ends"
-        );
-    }
-}
+mod tests;

@@ -87,6 +87,8 @@ pub enum Op {
         instance_id: InstanceId,
         message: InboxMessage,
         required: bool,
+        /// When it was queued (the caller's clock: the store reads none).
+        created_ms: u64,
     },
     /// Deletes a finished instance: its row, history and inbox. If `required`, fails with
     /// [`StoreError::NoSuchInstance`] or [`StoreError::NotFinished`]; otherwise skips those.
@@ -122,6 +124,7 @@ pub enum Op {
         kind: String,
         names: Vec<String>,
         bytes: Arc<Vec<u8>>,
+        added_ms: u64,
     },
     /// Routes `names` of `kind` to `digest` (all at once, in this batch's transaction).
     Activate {

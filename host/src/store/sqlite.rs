@@ -189,7 +189,8 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             instance_id,
             message,
             required,
-        } => enqueue(conn, instance_id, message, *required),
+            created_ms,
+        } => enqueue(conn, instance_id, message, *required, *created_ms),
         Op::Rewind {
             instance_id,
             execution_id,
@@ -225,7 +226,8 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             kind,
             names,
             bytes,
-        } => put_component(conn, digest, kind, names, bytes),
+            added_ms,
+        } => put_component(conn, (digest, kind), names, bytes, *added_ms),
         Op::Activate {
             kind,
             names,
@@ -268,6 +270,7 @@ fn enqueue(
     instance_id: &InstanceId,
     message: &InboxMessage,
     required: bool,
+    created_ms: u64,
 ) -> Result<(), StoreError> {
     let refusal = match instance_status(conn, instance_id)? {
         None => Some(StoreError::NoSuchInstance(instance_id.to_string())),
@@ -289,7 +292,7 @@ fn enqueue(
         instance_id.as_str(),
         message.execution_id.as_ref().map(ExecutionId::as_str),
         data,
-        now_ms() as i64
+        created_ms as i64
     ])?;
     Ok(())
 }
@@ -309,13 +312,14 @@ fn rewind(
     }
     let changed = conn
         .prepare_cached(
-            "UPDATE instances SET status = 'Running', output = NULL, updated_ms = ?2
+            "UPDATE instances SET status = ?4, output = NULL, updated_ms = ?2
              WHERE instance_id = ?1 AND execution_id = ?3",
         )?
         .execute(params![
             instance_id.as_str(),
             updated_ms as i64,
-            execution_id.as_str()
+            execution_id.as_str(),
+            RuntimeStatus::Running
         ])?;
     if changed == 0 {
         return Err(missing_or_stale(conn, instance_id, execution_id));
@@ -357,7 +361,7 @@ fn continue_as_new(
 ) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(
-            "UPDATE instances SET execution_id = ?2, input = ?3, status = 'Running', output = NULL,
+            "UPDATE instances SET execution_id = ?2, input = ?3, status = ?6, output = NULL,
                  updated_ms = ?4 WHERE instance_id = ?1 AND execution_id = ?5",
         )?
         .execute(params![
@@ -365,7 +369,8 @@ fn continue_as_new(
             execution_id.as_str(),
             input,
             updated_ms as i64,
-            from_execution.as_str()
+            from_execution.as_str(),
+            RuntimeStatus::Running
         ])?;
     if changed == 0 {
         return Err(missing_or_stale(conn, instance_id, from_execution));
@@ -379,10 +384,10 @@ fn continue_as_new(
 /// A component's bytes, by digest (stored once).
 fn put_component(
     conn: &Connection,
-    digest: &str,
-    kind: &str,
+    (digest, kind): (&str, &str),
     names: &[String],
     bytes: &[u8],
+    added_ms: u64,
 ) -> Result<(), StoreError> {
     let names = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached(
@@ -394,7 +399,7 @@ fn put_component(
         kind,
         bytes.len() as i64,
         bytes,
-        now_ms() as i64,
+        added_ms as i64,
         names
     ])?;
     Ok(())
@@ -404,11 +409,11 @@ fn instance_status(
     conn: &Connection,
     id: &InstanceId,
 ) -> Result<Option<RuntimeStatus>, StoreError> {
-    let status: Option<String> = conn
+    let status = conn
         .prepare_cached("SELECT status FROM instances WHERE instance_id = ?1")?
         .query_row([id.as_str()], |r| r.get(0))
         .optional()?;
-    status.map(|s| parse_status(&s)).transpose()
+    Ok(status)
 }
 
 fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreError> {
@@ -422,7 +427,7 @@ fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreEr
         instance.instance_id.as_str(),
         instance.execution_id.as_str(),
         instance.name,
-        instance.status.as_str(),
+        instance.status,
         instance.input,
         instance.output,
         instance.custom_status,
@@ -511,7 +516,7 @@ fn update_instance(
         )?
         .execute(params![
             id.as_str(),
-            update.status.map(RuntimeStatus::as_str),
+            update.status,
             update.output,
             set_custom,
             custom,
@@ -525,9 +530,21 @@ fn update_instance(
     Ok(())
 }
 
-fn parse_status(s: &str) -> Result<RuntimeStatus, StoreError> {
-    RuntimeStatus::parse(s)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown instance status '{s}'")))
+/// Statuses are stored as their names (`Pending`, `Running`, ...): no status literal in SQL.
+impl rusqlite::ToSql for RuntimeStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for RuntimeStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        RuntimeStatus::parse(text).ok_or_else(|| {
+            let unknown = format!("unknown instance status '{text}'");
+            rusqlite::types::FromSqlError::Other(unknown.into())
+        })
+    }
 }
 
 const INSTANCE_COLUMNS: &str =
@@ -535,10 +552,9 @@ const INSTANCE_COLUMNS: &str =
      orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, parent_task_id";
 
 fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instance, StoreError>> {
-    let status: String = row.get(3)?;
-    let status = match parse_status(&status) {
+    let status = match row.get::<_, RuntimeStatus>(3) {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(e.into())),
     };
     Ok(Ok(Instance {
         instance_id: InstanceId::from_trusted(row.get(0)?),
@@ -612,10 +628,15 @@ impl Store for SqliteStore {
     fn unfinished_instances(&self) -> Result<Vec<Instance>, StoreError> {
         self.with_reader(|conn| {
             let sql = format!(
-                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE status IN ('Pending', 'Running', 'Suspended') ORDER BY created_ms"
+                "SELECT {INSTANCE_COLUMNS} FROM instances WHERE status IN (?1, ?2, ?3) ORDER BY created_ms"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([], instance_from_row)?;
+            let unfinished = [
+                RuntimeStatus::Pending,
+                RuntimeStatus::Running,
+                RuntimeStatus::Suspended,
+            ];
+            let rows = stmt.query_map(unfinished, instance_from_row)?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(row??);
@@ -762,14 +783,6 @@ impl Store for SqliteStore {
                 .optional()?)
         })
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ fn inbox_messages_are_queued_consumed_and_refused_for_finished_instances() {
         instance_id: InstanceId::parse(id).unwrap(),
         message: message(n),
         required,
+        created_ms: 1,
     };
     rt().block_on(async {
         let missing = store.write(vec![enqueue("nobody", 0, true)]).await;
@@ -397,4 +398,38 @@ fn the_database_is_private_to_its_owner() {
     let _store = SqliteStore::open(StoreOptions::new(&path)).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}
+
+#[test]
+fn statuses_round_trip_and_an_unknown_one_reads_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(StoreOptions::new(&path)).unwrap();
+    for status in RuntimeStatus::ALL {
+        let inst = instance(&format!("s-{}", status.as_str()), status);
+        rt().block_on(store.write(create_with(&inst))).unwrap();
+        let row = store.instance(&inst.instance_id).unwrap().unwrap();
+        assert_eq!(row.status, status);
+    }
+    let unfinished = store.unfinished_instances().unwrap();
+    let mut names: Vec<_> = unfinished.iter().map(|i| i.status.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Pending", "Running", "Suspended"]);
+    // A row written by something else: not retried as a database hiccup.
+    let other = Connection::open(&path).unwrap();
+    other
+        .execute(
+            "UPDATE instances SET status = 'Sleeping' WHERE instance_id = 's-Running'",
+            [],
+        )
+        .unwrap();
+    let id = InstanceId::parse("s-Running").unwrap();
+    let err = store.instance(&id).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("unknown instance status 'Sleeping'"),
+        "{err}"
+    );
+    assert!(!err.is_retriable());
 }

@@ -1,0 +1,212 @@
+//! The executor and its actors, in process: the real orchestrator and activity components
+//! (built by `make build`), a SQLite file in a temp dir, no binary and no HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::runtime::activity::ActivityGrant;
+use crate::runtime::orchestrator::OrchestratorLimits;
+use crate::store::{SqliteStore, StoreOptions};
+
+const T: Duration = Duration::from_secs(30);
+
+fn guest(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/guests/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make build`)", path.display()))
+}
+
+fn components() -> Components {
+    let limits = OrchestratorLimits {
+        max_hot_instances: 16,
+        ..OrchestratorLimits::default()
+    };
+    Components::new(limits, 64 << 20, None).unwrap()
+}
+
+/// An executor on a fresh store with the seed's components.
+async fn seed_executor(dir: &Path, options: ExecutorOptions) -> Arc<Executor> {
+    let store = SqliteStore::open(StoreOptions::new(dir.join("db.sqlite"))).unwrap();
+    let components = components();
+    let orchestrator = guest("orchestrator");
+    components
+        .add_orchestrator("seed", &orchestrator)
+        .await
+        .unwrap();
+    let activities = guest("activities");
+    let grant = ActivityGrant::default();
+    components
+        .add_activity("seed", &activities, grant)
+        .await
+        .unwrap();
+    let clock = Arc::new(crate::clock::SystemClock);
+    Executor::new(store, Arc::new(components), clock, options)
+}
+
+async fn row(executor: &Executor, id: &InstanceId) -> Instance {
+    let lookup = id.clone();
+    let found = store::read(executor.store(), move |s| s.instance(&lookup)).await;
+    found.unwrap().expect("the instance exists")
+}
+
+async fn history(executor: &Executor, id: &InstanceId) -> Vec<EventKind> {
+    let lookup = id.clone();
+    let events = store::read(executor.store(), move |s| s.history(&lookup)).await;
+    events.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+async fn finished(executor: &Executor, id: &InstanceId) -> Instance {
+    assert!(
+        executor.wait_finished(id, T).await.unwrap(),
+        "{id} finished"
+    );
+    row(executor, id).await
+}
+
+/// Waits until `check` holds (polling: the test looks from outside).
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + T;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn waiting(instance: &Instance) -> bool {
+    instance.custom_status.as_deref() == Some("\"waiting for approval\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_runs_through_its_actor_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = seed_executor(dir.path(), ExecutorOptions::default()).await;
+    let input = r#"{"orderId":"A-1","customerId":"c"}"#.to_owned();
+    let name = "orderProcessingOrchestrator";
+    let started = executor.start(name, None, input).await.unwrap();
+    let done = finished(&executor, &started.instance_id).await;
+    assert_eq!(done.status, RuntimeStatus::Completed, "{:?}", done.output);
+    let output: serde_json::Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["reservationId"], "A-1-inv");
+    let events = history(&executor, &started.instance_id).await;
+    let scheduled = |e: &&EventKind| matches!(e, EventKind::TaskScheduled { .. });
+    assert_eq!(events.iter().filter(scheduled).count(), 3);
+    assert!(matches!(
+        events.last(),
+        Some(EventKind::ExecutionCompleted { .. })
+    ));
+    // The actor left the registry when the instance ended.
+    until("the actor ends", async || executor.live_instances() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_leaves_memory_and_an_event_wakes_it_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ExecutorOptions {
+        idle_evict: Some(Duration::from_millis(50)),
+        ..ExecutorOptions::default()
+    };
+    let executor = seed_executor(dir.path(), options).await;
+    let started = executor
+        .start("approvalWorkflow", None, "{}".into())
+        .await
+        .unwrap();
+    let id = started.instance_id;
+    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    until("evicted", async || executor.live_instances() == 0).await;
+    executor
+        .raise_event(&id, "Approval", "\"yes\"".into())
+        .await
+        .unwrap();
+    let done = finished(&executor, &id).await;
+    assert_eq!(done.status, RuntimeStatus::Completed);
+    assert_eq!(done.output.as_deref(), Some("\"yes\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_held_while_suspended_survive_an_eviction_and_arrive_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ExecutorOptions {
+        idle_evict: Some(Duration::from_millis(50)),
+        ..ExecutorOptions::default()
+    };
+    let executor = seed_executor(dir.path(), options).await;
+    let started = executor
+        .start("approvalWorkflow", None, "{}".into())
+        .await
+        .unwrap();
+    let id = started.instance_id;
+    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    executor.suspend(&id, "audit".into()).await.unwrap();
+    let suspended = async || row(&executor, &id).await.status == RuntimeStatus::Suspended;
+    until("suspended", suspended).await;
+    executor
+        .raise_event(&id, "Approval", "\"held\"".into())
+        .await
+        .unwrap();
+    // A second suspension is a turn recorded while the event is held.
+    executor.suspend(&id, "again".into()).await.unwrap();
+    let twice = async || {
+        let events = history(&executor, &id).await;
+        let suspension = |e: &&EventKind| matches!(e, EventKind::ExecutionSuspended { .. });
+        events.iter().filter(suspension).count() == 2
+    };
+    until("suspended twice", twice).await;
+    until("evicted", async || executor.live_instances() == 0).await;
+    executor.resume_suspended(&id, "done".into()).await.unwrap();
+    let done = finished(&executor, &id).await;
+    assert_eq!(done.status, RuntimeStatus::Completed, "{:?}", done.output);
+    assert_eq!(done.output.as_deref(), Some("\"held\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_stops_a_waiting_instance_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = seed_executor(dir.path(), ExecutorOptions::default()).await;
+    let started = executor
+        .start("approvalWorkflow", None, "{}".into())
+        .await
+        .unwrap();
+    let id = started.instance_id;
+    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    executor
+        .terminate(&id, "no longer needed".into())
+        .await
+        .unwrap();
+    let done = finished(&executor, &id).await;
+    assert_eq!(done.status, RuntimeStatus::Terminated);
+    assert_eq!(done.output.as_deref(), Some("\"no longer needed\""));
+    let events = history(&executor, &id).await;
+    let terminated = |e: &&EventKind| matches!(e, EventKind::ExecutionTerminated { .. });
+    assert_eq!(events.iter().filter(terminated).count(), 1);
+    // A late event for the finished instance is refused by the store, not lost in memory.
+    let late = executor.raise_event(&id, "Approval", "1".into()).await;
+    assert!(
+        matches!(late, Err(StoreError::InstanceFinished(_))),
+        "{late:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_actor_is_never_started_on_a_live_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(StoreOptions::new(dir.path().join("db.sqlite"))).unwrap();
+    let clock = Arc::new(crate::clock::SystemClock);
+    let executor = Executor::new(
+        store,
+        Arc::new(components()),
+        clock,
+        ExecutorOptions::default(),
+    );
+    let id = InstanceId::parse("busy").unwrap();
+    let (live_tx, _live_rx) = executor.live.claim(&id, false).unwrap();
+    let (instance, _) = executor.new_instance("order", id.clone(), "{}".into(), "d".into(), None);
+    // A rewind or a restart under the same id while the actor is still live.
+    executor.spawn_actor(instance, None);
+    // Before the fix the live actor's entry was replaced: two actors on one instance.
+    assert!(executor.live.is_live(&id));
+    assert!(
+        executor.live.release(&id, &live_tx),
+        "the live actor hands over when it ends"
+    );
+}
