@@ -19,139 +19,24 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             input,
             id,
             wait,
-        } => {
-            let input = input.unwrap_or_else(|| "null".into());
-            serde_json::from_str::<Value>(&input)
-                .map_err(|e| CliError::Usage(format!("--input is not valid JSON: {e}")))?;
-            let mut path = format!("/api/orchestrators/{}", encode(&name));
-            if let Some(id) = &id {
-                path.push('/');
-                path.push_str(&encode(id));
-            }
-            if let Some(secs) = wait {
-                path.push_str(&format!("?timeout={secs}"));
-            }
-            let (client, json) = connect(&host)?;
-            let answer = expect(client.send("POST", &path, Some(&input), &[])?, &[200, 202])?;
-            if json {
-                return Ok(answer.body);
-            }
-            let body = answer.json()?;
-            Ok(if answer.status == 202 {
-                format!(
-                    "started {}\nstatus: {}",
-                    body["id"].as_str().unwrap_or("?"),
-                    body["statusQueryGetUri"].as_str().unwrap_or("")
-                )
-            } else {
-                format!("finished: {}", pretty(&body))
-            })
-        }
-        Command::Status { host, id } => {
-            let (client, json) = connect(&host)?;
-            let answer = expect(
-                client.send(
-                    "GET",
-                    &format!("{API}/instances/{}", encode(&id)),
-                    None,
-                    &[],
-                )?,
-                &[200, 202],
-            )?;
-            if json {
-                return Ok(answer.body);
-            }
-            let s = answer.json()?;
-            Ok(format!(
-                "instance:      {}\nname:          {}\nstatus:        {}\ncreated:       {}\nupdated:       {}\ninput:         {}\noutput:        {}\ncustom status: {}",
-                text(&s["instanceId"]),
-                text(&s["name"]),
-                text(&s["runtimeStatus"]),
-                text(&s["createdTime"]),
-                text(&s["lastUpdatedTime"]),
-                s["input"],
-                s["output"],
-                s["customStatus"],
-            ))
-        }
+        } => start(&host, &name, input, id, wait),
+        Command::Status { host, id } => status(&host, &id),
         Command::List {
             host,
             status,
             prefix,
             top,
-        } => {
-            let mut query = format!("?top={top}");
-            if let Some(s) = status {
-                query.push_str(&format!("&runtimeStatus={}", encode(&s)));
-            }
-            if let Some(p) = prefix {
-                query.push_str(&format!("&instanceIdPrefix={}", encode(&p)));
-            }
-            let (client, json) = connect(&host)?;
-            let answer = expect(
-                client.send("GET", &format!("{API}/instances{query}"), None, &[])?,
-                &[200],
-            )?;
-            if json {
-                return Ok(answer.body);
-            }
-            let rows = answer.json()?;
-            let mut out = format!(
-                "{:<34} {:<28} {:<15} {}\n",
-                "INSTANCE", "NAME", "STATUS", "CREATED"
-            );
-            for r in rows.as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "{:<34} {:<28} {:<15} {}\n",
-                    text(&r["instanceId"]),
-                    text(&r["name"]),
-                    text(&r["runtimeStatus"]),
-                    text(&r["createdTime"])
-                ));
-            }
-            if answer.header("x-ms-continuation-token").is_some() {
-                out.push_str("(more: raise --top or narrow with --status/--prefix)\n");
-            }
-            Ok(out.trim_end().to_owned())
-        }
+        } => list(&host, status, prefix, top),
         Command::Raise {
             host,
             id,
             event,
             data,
-        } => {
-            let data = data.unwrap_or_else(|| "null".into());
-            serde_json::from_str::<Value>(&data)
-                .map_err(|e| CliError::Usage(format!("--data is not valid JSON: {e}")))?;
-            let (client, _) = connect(&host)?;
-            let path = format!(
-                "{API}/instances/{}/raiseEvent/{}",
-                encode(&id),
-                encode(&event)
-            );
-            expect(client.send("POST", &path, Some(&data), &[])?, &[202])?;
-            Ok(format!("raised {event} on {id}"))
-        }
+        } => raise(&host, &id, &event, data),
         Command::Terminate(args) => control(args, "terminate", "terminated"),
         Command::Suspend(args) => control(args, "suspend", "suspended"),
         Command::Resume(args) => control(args, "resume", "resumed"),
-        Command::Purge { host, id } => {
-            let (client, json) = connect(&host)?;
-            let answer = expect(
-                client.send(
-                    "DELETE",
-                    &format!("{API}/instances/{}", encode(&id)),
-                    None,
-                    &[],
-                )?,
-                &[200],
-            )?;
-            Ok(if json {
-                answer.body
-            } else {
-                format!("purged {id}")
-            })
-        }
+        Command::Purge { host, id } => purge(&host, &id),
         Command::Deploy {
             host,
             kind,
@@ -171,71 +56,216 @@ pub fn run_client_command(command: Command) -> Result<String, CliError> {
             };
             deploy(&host, &kind, &file, query)
         }
-        Command::Components { host } => {
-            let (client, json) = connect(&host)?;
-            let answer = expect(client.send("GET", "/admin/components", None, &[])?, &[200])?;
-            if json {
-                return Ok(answer.body);
-            }
-            let body = answer.json()?;
-            let mut out = format!(
-                "{:<13} {:<28} {:<73} {}\n",
-                "KIND", "NAME", "DIGEST", "ACTIVATED"
-            );
-            for r in body["routes"].as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "{:<13} {:<28} {:<73} {}\n",
-                    text(&r["kind"]),
-                    text(&r["name"]),
-                    text(&r["digest"]),
-                    text(&r["activatedTime"])
-                ));
-            }
-            Ok(out.trim_end().to_owned())
-        }
-        Command::Activate { host, digest } => {
-            let (client, _) = connect(&host)?;
-            let path = format!("/admin/components/{}/activate", encode(&digest));
-            let answer = expect(client.send("POST", &path, None, &[])?, &[200])?;
-            let d = answer.json()?;
-            let names = d["names"]
-                .as_array()
-                .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default();
-            Ok(format!("activated {digest} for: {names}"))
-        }
-        Command::History { host, id } => {
-            let (client, json) = connect(&host)?;
-            let path = format!(
-                "{API}/instances/{}?showHistory=true&showHistoryOutput=true",
-                encode(&id)
-            );
-            let answer = expect(client.send("GET", &path, None, &[])?, &[200, 202])?;
-            let body = answer.json()?;
-            if json {
-                return Ok(body["historyEvents"].to_string());
-            }
-            let mut out = format!(
-                "{:>4}  {:<20}  {:<34}  {}\n",
-                "SEQ", "TIME", "EVENT", "DETAIL"
-            );
-            for e in body["historyEvents"].as_array().into_iter().flatten() {
-                let detail = e["FunctionName"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .or_else(|| e["Reason"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "{:>4}  {:<20}  {:<34}  {}\n",
-                    e["EventId"],
-                    text(&e["Timestamp"]),
-                    text(&e["EventType"]),
-                    detail
-                ));
-            }
-            Ok(out.trim_end().to_owned())
-        }
+        Command::Components { host } => components(&host),
+        Command::Activate { host, digest } => activate(&host, &digest),
+        Command::History { host, id } => history(&host, &id),
     }
+}
+
+/// `durable start NAME`: starts an instance (with `--wait`, waits for its end).
+fn start(
+    host: &HostArgs,
+    name: &str,
+    input: Option<String>,
+    id: Option<String>,
+    wait: Option<f64>,
+) -> Result<String, CliError> {
+    let input = input.unwrap_or_else(|| "null".into());
+    serde_json::from_str::<Value>(&input)
+        .map_err(|e| CliError::Usage(format!("--input is not valid JSON: {e}")))?;
+    let mut path = format!("/api/orchestrators/{}", encode(name));
+    if let Some(id) = &id {
+        path.push('/');
+        path.push_str(&encode(id));
+    }
+    if let Some(secs) = wait {
+        path.push_str(&format!("?timeout={secs}"));
+    }
+    let (client, json) = connect(host)?;
+    let answer = expect(client.send("POST", &path, Some(&input), &[])?, &[200, 202])?;
+    if json {
+        return Ok(answer.body);
+    }
+    let body = answer.json()?;
+    Ok(if answer.status == 202 {
+        format!(
+            "started {}\nstatus: {}",
+            body["id"].as_str().unwrap_or("?"),
+            body["statusQueryGetUri"].as_str().unwrap_or("")
+        )
+    } else {
+        format!("finished: {}", pretty(&body))
+    })
+}
+
+/// `durable status ID`.
+fn status(host: &HostArgs, id: &str) -> Result<String, CliError> {
+    let (client, json) = connect(host)?;
+    let answer = expect(
+        client.send("GET", &format!("{API}/instances/{}", encode(id)), None, &[])?,
+        &[200, 202],
+    )?;
+    if json {
+        return Ok(answer.body);
+    }
+    let s = answer.json()?;
+    Ok(format!(
+        "instance:      {}\nname:          {}\nstatus:        {}\ncreated:       {}\nupdated:       {}\ninput:         {}\noutput:        {}\ncustom status: {}",
+        text(&s["instanceId"]),
+        text(&s["name"]),
+        text(&s["runtimeStatus"]),
+        text(&s["createdTime"]),
+        text(&s["lastUpdatedTime"]),
+        s["input"],
+        s["output"],
+        s["customStatus"],
+    ))
+}
+
+/// `durable list`: a table of instances.
+fn list(
+    host: &HostArgs,
+    status: Option<String>,
+    prefix: Option<String>,
+    top: usize,
+) -> Result<String, CliError> {
+    let mut query = format!("?top={top}");
+    if let Some(s) = status {
+        query.push_str(&format!("&runtimeStatus={}", encode(&s)));
+    }
+    if let Some(p) = prefix {
+        query.push_str(&format!("&instanceIdPrefix={}", encode(&p)));
+    }
+    let (client, json) = connect(host)?;
+    let answer = expect(
+        client.send("GET", &format!("{API}/instances{query}"), None, &[])?,
+        &[200],
+    )?;
+    if json {
+        return Ok(answer.body);
+    }
+    let rows = answer.json()?;
+    let mut out = format!(
+        "{:<34} {:<28} {:<15} {}\n",
+        "INSTANCE", "NAME", "STATUS", "CREATED"
+    );
+    for r in rows.as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<34} {:<28} {:<15} {}\n",
+            text(&r["instanceId"]),
+            text(&r["name"]),
+            text(&r["runtimeStatus"]),
+            text(&r["createdTime"])
+        ));
+    }
+    if answer.header("x-ms-continuation-token").is_some() {
+        out.push_str("(more: raise --top or narrow with --status/--prefix)\n");
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// `durable raise ID EVENT`.
+fn raise(host: &HostArgs, id: &str, event: &str, data: Option<String>) -> Result<String, CliError> {
+    let data = data.unwrap_or_else(|| "null".into());
+    serde_json::from_str::<Value>(&data)
+        .map_err(|e| CliError::Usage(format!("--data is not valid JSON: {e}")))?;
+    let (client, _) = connect(host)?;
+    let path = format!(
+        "{API}/instances/{}/raiseEvent/{}",
+        encode(id),
+        encode(event)
+    );
+    expect(client.send("POST", &path, Some(&data), &[])?, &[202])?;
+    Ok(format!("raised {event} on {id}"))
+}
+
+/// `durable purge ID`.
+fn purge(host: &HostArgs, id: &str) -> Result<String, CliError> {
+    let (client, json) = connect(host)?;
+    let answer = expect(
+        client.send(
+            "DELETE",
+            &format!("{API}/instances/{}", encode(id)),
+            None,
+            &[],
+        )?,
+        &[200],
+    )?;
+    Ok(if json {
+        answer.body
+    } else {
+        format!("purged {id}")
+    })
+}
+
+/// `durable components`: what serves each name.
+fn components(host: &HostArgs) -> Result<String, CliError> {
+    let (client, json) = connect(host)?;
+    let answer = expect(client.send("GET", "/admin/components", None, &[])?, &[200])?;
+    if json {
+        return Ok(answer.body);
+    }
+    let body = answer.json()?;
+    let mut out = format!(
+        "{:<13} {:<28} {:<73} {}\n",
+        "KIND", "NAME", "DIGEST", "ACTIVATED"
+    );
+    for r in body["routes"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<13} {:<28} {:<73} {}\n",
+            text(&r["kind"]),
+            text(&r["name"]),
+            text(&r["digest"]),
+            text(&r["activatedTime"])
+        ));
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// `durable activate DIGEST`: routes a stored version again (rollback).
+fn activate(host: &HostArgs, digest: &str) -> Result<String, CliError> {
+    let (client, _) = connect(host)?;
+    let path = format!("/admin/components/{}/activate", encode(digest));
+    let answer = expect(client.send("POST", &path, None, &[])?, &[200])?;
+    let d = answer.json()?;
+    let names = d["names"]
+        .as_array()
+        .map(|n| n.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    Ok(format!("activated {digest} for: {names}"))
+}
+
+/// `durable history ID`: one line per event.
+fn history(host: &HostArgs, id: &str) -> Result<String, CliError> {
+    let (client, json) = connect(host)?;
+    let path = format!(
+        "{API}/instances/{}?showHistory=true&showHistoryOutput=true",
+        encode(id)
+    );
+    let answer = expect(client.send("GET", &path, None, &[])?, &[200, 202])?;
+    let body = answer.json()?;
+    if json {
+        return Ok(body["historyEvents"].to_string());
+    }
+    let mut out = format!(
+        "{:>4}  {:<20}  {:<34}  {}\n",
+        "SEQ", "TIME", "EVENT", "DETAIL"
+    );
+    for e in body["historyEvents"].as_array().into_iter().flatten() {
+        let detail = e["FunctionName"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| e["Reason"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>4}  {:<20}  {:<34}  {}\n",
+            e["EventId"],
+            text(&e["Timestamp"]),
+            text(&e["EventType"]),
+            detail
+        ));
+    }
+    Ok(out.trim_end().to_owned())
 }
 
 /// `durable deploy KIND FILE`: a component's bytes, or (`app`) a JS app's source under its
