@@ -265,57 +265,8 @@ impl Config {
             let grant = grant_of(&a, base, &invalid)?;
             apps.push((base.join(js), grant));
         }
-        let mut keys = Vec::new();
-        let mut names = std::collections::HashSet::new();
-        for k in raw.keys {
-            if k.name.is_empty() || !names.insert(k.name.clone()) {
-                return Err(invalid(format!(
-                    "key names must be non-empty and unique ('{}')",
-                    k.name
-                )));
-            }
-            let value = match (&k.env, &k.value) {
-                (Some(var), None) => std::env::var(var).map_err(|_| {
-                    invalid(format!(
-                        "key '{}' is read from environment variable {var}, which is not set",
-                        k.name
-                    ))
-                })?,
-                (None, Some(v)) => v.clone(),
-                _ => {
-                    return Err(invalid(format!(
-                        "key '{}' needs exactly one of env = \"VARIABLE\" or value = \"...\"",
-                        k.name
-                    )));
-                }
-            };
-            if value.len() < MIN_KEY_LEN {
-                return Err(invalid(format!(
-                    "key '{}' is shorter than {MIN_KEY_LEN} characters; use 32 random characters (e.g. `openssl rand -hex 16`)",
-                    k.name
-                )));
-            }
-            keys.push(value);
-        }
-        let mut auth_levels = std::collections::HashMap::new();
-        for (id, level) in raw.auth_levels {
-            let route = crate::http::ROUTES
-                .iter()
-                .find(|r| r.id == id)
-                .ok_or_else(|| {
-                    let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
-                    invalid(format!(
-                        "auth_levels names route '{id}', which does not exist (known: {})",
-                        known.join(", ")
-                    ))
-                })?;
-            if route.level == AuthLevel::Admin && level != AuthLevel::Admin {
-                return Err(invalid(format!(
-                    "route '{id}' is admin-only; its auth level cannot be lowered"
-                )));
-            }
-            auth_levels.insert(id, level);
-        }
+        let keys = keys_of(raw.keys, &invalid)?;
+        let auth_levels = auth_levels_of(raw.auth_levels, &invalid)?;
         Ok(Config {
             keys,
             auth_levels,
@@ -329,6 +280,73 @@ impl Config {
             apps,
         })
     }
+}
+
+/// The API keys, each from the environment or the file, long enough and uniquely named.
+fn keys_of(
+    raw: Vec<RawKey>,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<Vec<String>, ConfigError> {
+    let mut keys = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for k in raw {
+        if k.name.is_empty() || !names.insert(k.name.clone()) {
+            return Err(invalid(format!(
+                "key names must be non-empty and unique ('{}')",
+                k.name
+            )));
+        }
+        let value = match (&k.env, &k.value) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                invalid(format!(
+                    "key '{}' is read from environment variable {var}, which is not set",
+                    k.name
+                ))
+            })?,
+            (None, Some(v)) => v.clone(),
+            _ => {
+                return Err(invalid(format!(
+                    "key '{}' needs exactly one of env = \"VARIABLE\" or value = \"...\"",
+                    k.name
+                )));
+            }
+        };
+        if value.len() < MIN_KEY_LEN {
+            return Err(invalid(format!(
+                "key '{}' is shorter than {MIN_KEY_LEN} characters; use 32 random characters (e.g. `openssl rand -hex 16`)",
+                k.name
+            )));
+        }
+        keys.push(value);
+    }
+    Ok(keys)
+}
+
+/// Per-route auth levels: the route must exist, and an admin route cannot be lowered.
+fn auth_levels_of(
+    raw: std::collections::BTreeMap<String, AuthLevel>,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<std::collections::HashMap<String, AuthLevel>, ConfigError> {
+    let mut auth_levels = std::collections::HashMap::new();
+    for (id, level) in raw {
+        let route = crate::http::ROUTES
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
+                invalid(format!(
+                    "auth_levels names route '{id}', which does not exist (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+        if route.level == AuthLevel::Admin && level != AuthLevel::Admin {
+            return Err(invalid(format!(
+                "route '{id}' is admin-only; its auth level cannot be lowered"
+            )));
+        }
+        auth_levels.insert(id, level);
+    }
+    Ok(auth_levels)
 }
 
 /// The capabilities part of a grant: environment, directories, outbound addresses.

@@ -9,7 +9,7 @@ use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::deploy::{Deployer, Kind};
 use crate::executor::{Executor, ExecutorOptions};
-use crate::http::{self, AppState, Keys};
+use crate::http::{self, AppState, Keys, Starter};
 use crate::jsapp;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
@@ -92,12 +92,7 @@ pub enum Watched {
 /// Opens the store, loads and checks every component, resumes unfinished instances.
 pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     let config = Config::load(&options.config)?;
-    http::check_starter_routes(&config.starters).map_err(|message| {
-        ServeError::Config(crate::config::ConfigError::Invalid {
-            path: options.config.display().to_string(),
-            message,
-        })
-    })?;
+    check_routes(options, &config.starters)?;
     create_private_dir(&options.data_dir).map_err(|e| {
         ServeError::Setup(format!(
             "creating data dir {}: {e}",
@@ -106,23 +101,8 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     })?;
     let store: Arc<dyn Store> =
         SqliteStore::open(StoreOptions::new(options.data_dir.join("durable.sqlite")))?;
-    let max_activity_memory = config
-        .activities
-        .iter()
-        .map(|(_, grant)| grant.memory_bytes)
-        .max()
-        .unwrap_or(64 << 20);
-    let limits = OrchestratorLimits {
-        max_hot_instances: options.max_hot_instances,
-        fuel_per_turn: options.fuel_per_turn.max(1),
-        ..OrchestratorLimits::default()
-    };
+    let components = Arc::new(new_components(options, &config)?);
     let cache = &options.cache_dir;
-    let components = Arc::new(Components::new(
-        limits,
-        max_activity_memory,
-        Some(&cache.join("wasmtime")),
-    )?);
     let known: HashSet<String> = store.components()?.into_iter().map(|c| c.digest).collect();
     let mut loaded = Loaded::new(jsapp::deploy::Apps::new(cache.join("js")));
     load_components(&config, &components, &known, &mut loaded).await?;
@@ -138,28 +118,11 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     } = loaded;
     let mut starters = config.starters.clone();
     starters.extend(app_starters);
-    http::check_starter_routes(&starters).map_err(|message| {
-        ServeError::Config(crate::config::ConfigError::Invalid {
-            path: options.config.display().to_string(),
-            message,
-        })
-    })?;
+    check_routes(options, &starters)?;
     // Keep every component's bytes, so instances pinned to a digest can resume after the file
     // on disk changes.
     store.write(puts).await?;
-    for starter in &config.starters {
-        if components
-            .orchestration_digest(&starter.orchestration)
-            .is_none()
-        {
-            return Err(ServeError::Setup(format!(
-                "starter route {} names orchestration '{}', which no configured component exports (known: {})",
-                starter.route,
-                starter.orchestration,
-                components.orchestration_names().join(", ")
-            )));
-        }
-    }
+    check_starter_targets(&config, &components)?;
     let (master, key_source) = master_key(options)?;
     let test_clock = options.test_clock.then(|| Arc::new(OffsetClock::default()));
     let clock: Arc<dyn Clock> = match &test_clock {
@@ -181,6 +144,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         .await
         .map_err(|e| ServeError::Setup(format!("restoring the deployed components: {e}")))?;
     let recovered = executor.recover().await?;
+    let files = watched_files(&config);
     let state = Arc::new(AppState {
         executor,
         keys: Keys::new(master, config.keys),
@@ -191,24 +155,67 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         apps: Arc::new(apps),
         prefix: http::WEBHOOK_PREFIX,
     });
-    let files = config
-        .orchestrators
-        .iter()
-        .map(|p| (Watched::Component(Kind::Orchestrator), p.clone()))
-        .chain(
-            config
-                .activities
-                .iter()
-                .map(|(p, _)| (Watched::Component(Kind::Activity), p.clone())),
-        )
-        .chain(config.apps.iter().map(|(p, _)| (Watched::App, p.clone())))
-        .collect();
     Ok(Host {
         state,
         key_source,
         recovered,
         files,
     })
+}
+
+/// Starter routes must not collide with each other or with the built-in routes.
+fn check_routes(options: &ServeOptions, starters: &[Starter]) -> Result<(), ServeError> {
+    http::check_starter_routes(starters).map_err(|message| {
+        ServeError::Config(crate::config::ConfigError::Invalid {
+            path: options.config.display().to_string(),
+            message,
+        })
+    })
+}
+
+/// The sandboxes, sized by the options and the largest activity grant.
+fn new_components(options: &ServeOptions, config: &Config) -> Result<Components, ServeError> {
+    let max_activity_memory = config
+        .activities
+        .iter()
+        .map(|(_, grant)| grant.memory_bytes)
+        .max()
+        .unwrap_or(64 << 20);
+    let limits = OrchestratorLimits {
+        max_hot_instances: options.max_hot_instances,
+        fuel_per_turn: options.fuel_per_turn.max(1),
+        ..OrchestratorLimits::default()
+    };
+    let cache = options.cache_dir.join("wasmtime");
+    Ok(Components::new(limits, max_activity_memory, Some(&cache))?)
+}
+
+/// Every configured starter names an orchestration that some component exports.
+fn check_starter_targets(config: &Config, components: &Components) -> Result<(), ServeError> {
+    for starter in &config.starters {
+        if components
+            .orchestration_digest(&starter.orchestration)
+            .is_none()
+        {
+            return Err(ServeError::Setup(format!(
+                "starter route {} names orchestration '{}', which no configured component exports (known: {})",
+                starter.route,
+                starter.orchestration,
+                components.orchestration_names().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The files `--watch` follows: configured components and JS apps.
+fn watched_files(config: &Config) -> Vec<(Watched, PathBuf)> {
+    let orchestrators = config.orchestrators.iter();
+    let orchestrators = orchestrators.map(|p| (Watched::Component(Kind::Orchestrator), p.clone()));
+    let activities = config.activities.iter();
+    let activities = activities.map(|(p, _)| (Watched::Component(Kind::Activity), p.clone()));
+    let apps = config.apps.iter().map(|(p, _)| (Watched::App, p.clone()));
+    orchestrators.chain(activities).chain(apps).collect()
 }
 
 /// What loading the configured components produced.
@@ -471,40 +478,7 @@ pub async fn serve(
     };
     let rpc = match &options.rpc_listen {
         None => None,
-        Some(rpc_addr) => {
-            let listener = tokio::net::TcpListener::bind(rpc_addr)
-                .await
-                .map_err(|source| ServeError::Listen {
-                    addr: rpc_addr.clone(),
-                    source,
-                })?;
-            let bound = listener.local_addr().map_err(|source| ServeError::Listen {
-                addr: rpc_addr.clone(),
-                source,
-            })?;
-            if !bound.ip().is_loopback() {
-                return Err(ServeError::Setup(format!(
-                    "--rpc-listen {rpc_addr}: the RPC listener serves the management API without keys, \
-                     so it only binds loopback addresses (127.0.0.1 or [::1]); use --rpc-listen off to disable it"
-                )));
-            }
-            let state = Arc::new(AppState {
-                executor: Arc::clone(&host.state.executor),
-                keys: host.state.keys.opened(),
-                starters: Vec::new(),
-                test_clock: None,
-                deployer: Arc::clone(&host.state.deployer),
-                apps: Arc::clone(&host.state.apps),
-                auth_levels: Default::default(),
-                prefix: http::RPC_PREFIX,
-            });
-            let serve_rpc = http::run(
-                listener,
-                http::rpc_app(state, bound.port()),
-                stopped(stop_rx.clone()),
-            );
-            Some((bound, tokio::spawn(serve_rpc)))
-        }
+        Some(rpc_addr) => Some(start_rpc(&host, rpc_addr, stopped(stop_rx.clone())).await?),
     };
     print_banner(&host, addr, rpc.as_ref().map(|(a, _)| *a));
     if options.watch {
@@ -523,27 +497,65 @@ pub async fn serve(
     if let Some((_, task)) = rpc {
         let _ = task.await;
     }
-    // No new work is accepted any more. Activity calls already running may finish within the
-    // grace period (their results are written to the inbox, so they do not run again); then
-    // let what was already queued reach the disk. Turns not yet submitted, and calls still
-    // running, resume from the history on the next start.
-    let unfinished = host.state.executor.drain(options.shutdown_grace).await;
+    finish(&host.state.executor, options.shutdown_grace).await;
+    result.map_err(|source| ServeError::Listen {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+/// Binds the loopback RPC listener (the management API without keys) and serves it until
+/// `stopped`.
+async fn start_rpc(
+    host: &Host,
+    rpc_addr: &str,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), ServeError> {
+    let listen_error = |source| ServeError::Listen {
+        addr: rpc_addr.to_owned(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(rpc_addr)
+        .await
+        .map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    if !bound.ip().is_loopback() {
+        return Err(ServeError::Setup(format!(
+            "--rpc-listen {rpc_addr}: the RPC listener serves the management API without keys, \
+             so it only binds loopback addresses (127.0.0.1 or [::1]); use --rpc-listen off to disable it"
+        )));
+    }
+    let state = Arc::new(AppState {
+        executor: Arc::clone(&host.state.executor),
+        keys: host.state.keys.opened(),
+        starters: Vec::new(),
+        test_clock: None,
+        deployer: Arc::clone(&host.state.deployer),
+        apps: Arc::clone(&host.state.apps),
+        auth_levels: Default::default(),
+        prefix: http::RPC_PREFIX,
+    });
+    let serve_rpc = http::run(listener, http::rpc_app(state, bound.port()), stopped);
+    Ok((bound, tokio::spawn(serve_rpc)))
+}
+
+/// After the listeners stopped: no new work is accepted any more. Activity calls already
+/// running may finish within the grace period (their results are written to the inbox, so
+/// they do not run again); then what was already queued reaches the disk. Turns not yet
+/// submitted, and calls still running, resume from the history on the next start.
+async fn finish(executor: &Executor, grace: std::time::Duration) {
+    let unfinished = executor.drain(grace).await;
     if unfinished > 0 {
         tracing::warn!(
-            "{unfinished} activity calls still running after {:?}; they run again on the next start",
-            options.shutdown_grace
+            "{unfinished} activity calls still running after {grace:?}; they run again on the next start"
         );
     }
-    let flush = host.state.executor.flush();
+    let flush = executor.flush();
     match tokio::time::timeout(std::time::Duration::from_secs(10), flush).await {
         Ok(Ok(())) => tracing::info!("store flushed; exiting"),
         Ok(Err(e)) => tracing::warn!("flushing the store failed: {e}"),
         Err(_) => tracing::warn!("flushing the store took longer than 10 s; exiting anyway"),
     }
-    result.map_err(|source| ServeError::Listen {
-        addr: addr.to_string(),
-        source,
-    })
 }
 
 /// How often `--watch` looks at the component files.
