@@ -73,6 +73,20 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// An executor (idle eviction after `idle_evict`, or the default) with one `approvalWorkflow`
+/// waiting for its event.
+async fn waiting_approval(dir: &Path, idle_evict: Option<Duration>) -> (Arc<Executor>, InstanceId) {
+    let mut options = ExecutorOptions::default();
+    if idle_evict.is_some() {
+        options.idle_evict = idle_evict;
+    }
+    let executor = seed_executor(dir, options).await;
+    let started = executor.start("approvalWorkflow", None, "{}".into()).await;
+    let id = started.unwrap().instance_id;
+    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    (executor, id)
+}
+
 fn waiting(instance: &Instance) -> bool {
     instance.custom_status.as_deref() == Some("\"waiting for approval\"")
 }
@@ -102,17 +116,7 @@ async fn an_order_runs_through_its_actor_to_completion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_instance_leaves_memory_and_an_event_wakes_it_by_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let options = ExecutorOptions {
-        idle_evict: Some(Duration::from_millis(50)),
-        ..ExecutorOptions::default()
-    };
-    let executor = seed_executor(dir.path(), options).await;
-    let started = executor
-        .start("approvalWorkflow", None, "{}".into())
-        .await
-        .unwrap();
-    let id = started.instance_id;
-    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    let (executor, id) = waiting_approval(dir.path(), Some(Duration::from_millis(50))).await;
     until("evicted", async || executor.live_instances() == 0).await;
     executor
         .raise_event(&id, "Approval", "\"yes\"".into())
@@ -126,17 +130,7 @@ async fn an_idle_instance_leaves_memory_and_an_event_wakes_it_by_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_held_while_suspended_survive_an_eviction_and_arrive_on_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let options = ExecutorOptions {
-        idle_evict: Some(Duration::from_millis(50)),
-        ..ExecutorOptions::default()
-    };
-    let executor = seed_executor(dir.path(), options).await;
-    let started = executor
-        .start("approvalWorkflow", None, "{}".into())
-        .await
-        .unwrap();
-    let id = started.instance_id;
-    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    let (executor, id) = waiting_approval(dir.path(), Some(Duration::from_millis(50))).await;
     executor.suspend(&id, "audit".into()).await.unwrap();
     let suspended = async || row(&executor, &id).await.status == RuntimeStatus::Suspended;
     until("suspended", suspended).await;
@@ -162,13 +156,7 @@ async fn events_held_while_suspended_survive_an_eviction_and_arrive_on_resume() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_stops_a_waiting_instance_once() {
     let dir = tempfile::tempdir().unwrap();
-    let executor = seed_executor(dir.path(), ExecutorOptions::default()).await;
-    let started = executor
-        .start("approvalWorkflow", None, "{}".into())
-        .await
-        .unwrap();
-    let id = started.instance_id;
-    until("waiting", async || waiting(&row(&executor, &id).await)).await;
+    let (executor, id) = waiting_approval(dir.path(), None).await;
     executor
         .terminate(&id, "no longer needed".into())
         .await

@@ -174,17 +174,7 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             events,
             consumed,
             update,
-        } => {
-            for event in events {
-                insert_event(conn, instance_id, execution_id, event)?;
-            }
-            delete_inbox(conn, consumed)?;
-            if update.status.is_some_and(RuntimeStatus::is_terminal) {
-                conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
-                    .execute([instance_id.as_str()])?;
-            }
-            update_instance(conn, instance_id, execution_id, update)
-        }
+        } => append(conn, (instance_id, execution_id), events, consumed, update),
         Op::Enqueue {
             instance_id,
             message,
@@ -243,6 +233,26 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// A turn: its events, the inbox messages it consumed, the row's new state (an end also
+/// empties the inbox).
+fn append(
+    conn: &Connection,
+    (instance_id, execution_id): (&InstanceId, &ExecutionId),
+    events: &[Event],
+    consumed: &[String],
+    update: &InstanceUpdate,
+) -> Result<(), StoreError> {
+    for event in events {
+        insert_event(conn, instance_id, execution_id, event)?;
+    }
+    delete_inbox(conn, consumed)?;
+    if update.status.is_some_and(RuntimeStatus::is_terminal) {
+        conn.prepare_cached("DELETE FROM inbox WHERE instance_id = ?1")?
+            .execute([instance_id.as_str()])?;
+    }
+    update_instance(conn, instance_id, execution_id, update)
 }
 
 /// A new instance; an id may be reused once its instance has finished (its rows go).
