@@ -241,14 +241,7 @@ impl Executor {
             created_ms: self.now_ms(),
         }]);
         write.await?;
-        self.deliver(
-            &parent.instance_id,
-            Inbound {
-                execution_id: message.execution_id,
-                msg_id: Some(message.msg_id),
-                event: message.event,
-            },
-        );
+        self.deliver(&parent.instance_id, message.into());
         Ok(())
     }
 }

@@ -160,11 +160,7 @@ impl InstanceActor {
         }
         let mut run = self.new_run(next_seq, queued);
         for message in inbox {
-            run.mailbox.push(Inbound {
-                execution_id: message.execution_id,
-                msg_id: Some(message.msg_id),
-                event: message.event,
-            });
+            run.mailbox.push(message.into());
         }
         // A slot in memory, released when the run ends (finished, evicted or paused).
         let executor = Arc::clone(&self.executor);
@@ -477,12 +473,7 @@ impl InstanceActor {
         self.executor.store.write(ops).await?;
         self.executor.ended(&self.instance.instance_id, status);
         if let Some((parent, message)) = notify {
-            let inbound = Inbound {
-                execution_id: message.execution_id,
-                msg_id: Some(message.msg_id),
-                event: message.event,
-            };
-            self.executor.deliver(&parent, inbound);
+            self.executor.deliver(&parent, message.into());
         }
         Ok(())
     }

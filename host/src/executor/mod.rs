@@ -70,6 +70,17 @@ pub struct Inbound {
     pub event: EventKind,
 }
 
+/// A durable message, handed to its instance's actor live.
+impl From<InboxMessage> for Inbound {
+    fn from(message: InboxMessage) -> Self {
+        Inbound {
+            execution_id: message.execution_id,
+            msg_id: Some(message.msg_id),
+            event: message.event,
+        }
+    }
+}
+
 /// Idle limit used instead of the configured one when the hot set is near capacity.
 const PRESSURE_IDLE: Duration = Duration::from_millis(50);
 
@@ -466,14 +477,7 @@ impl Executor {
                 created_ms: self.now_ms(),
             }])
             .await?;
-        self.deliver(
-            instance_id,
-            Inbound {
-                execution_id: None,
-                msg_id: Some(message.msg_id),
-                event: message.event,
-            },
-        );
+        self.deliver(instance_id, message.into());
         Ok(())
     }
 

@@ -106,8 +106,10 @@ enum Reply {
     Stop(Stop),
 }
 
-/// How a parked guest hands its turn to the session and waits for the answer.
-type TurnSender = mpsc::UnboundedSender<(TurnRecord, oneshot::Sender<Reply>)>;
+/// A parked guest's turn, with where the answer goes.
+type Turn = (TurnRecord, oneshot::Sender<Reply>);
+/// How a parked guest hands its turn to the session.
+type TurnSender = mpsc::UnboundedSender<Turn>;
 
 /// One live run of an orchestration. The guest runs inside [`Session::next`] until it ends a
 /// turn (it waits on something the history does not hold yet) or the run ends; the owner
@@ -115,7 +117,7 @@ type TurnSender = mpsc::UnboundedSender<(TurnRecord, oneshot::Sender<Reply>)>;
 /// parked on its fiber in between: no replay while the instance stays hot.
 pub struct Session<'a> {
     run: Pin<Box<dyn Future<Output = RunResult> + Send + 'a>>,
-    turns: mpsc::UnboundedReceiver<(TurnRecord, oneshot::Sender<Reply>)>,
+    turns: mpsc::UnboundedReceiver<Turn>,
     reply: Option<oneshot::Sender<Reply>>,
 }
 
