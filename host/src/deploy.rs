@@ -16,6 +16,7 @@ use crate::runtime::LoadError;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::dry_run::replay_check;
 use crate::runtime::registry::digest_of;
+use crate::runtime::{Components, Runtime};
 use crate::store::{self, ListQuery, Op, Route, StoreError, StoredComponent};
 
 /// Orchestrator or activity.
@@ -83,19 +84,28 @@ pub struct Divergence {
 /// Deploys components and restores the routing at start-up.
 pub struct Deployer {
     executor: Arc<Executor>,
+    components: Arc<Components>,
     /// Grants from the configuration, by activity name: a new version of an activity inherits
     /// its predecessor's grant (and a name nobody configured gets nothing).
     grants: HashMap<String, ActivityGrant>,
 }
 
 impl Deployer {
-    pub fn new(executor: Arc<Executor>, grants: HashMap<String, ActivityGrant>) -> Self {
-        Deployer { executor, grants }
+    pub fn new(
+        executor: Arc<Executor>,
+        components: Arc<Components>,
+        grants: HashMap<String, ActivityGrant>,
+    ) -> Self {
+        Deployer {
+            executor,
+            components,
+            grants,
+        }
     }
 
     /// The components the host runs.
-    pub fn components(&self) -> &crate::runtime::Components {
-        self.executor.components()
+    pub fn components(&self) -> &Components {
+        &self.components
     }
 
     /// The grant a component exporting `names` gets: that of the first name configured.
@@ -113,7 +123,7 @@ impl Deployer {
         bytes: Vec<u8>,
         activate: bool,
     ) -> Result<Deployed, DeployError> {
-        let components = self.executor.components();
+        let components = &self.components;
         let what = format!("uploaded {} {}", kind.as_str(), digest_of(&bytes));
         let (digest, names) = match kind {
             Kind::Orchestrator => components.load_orchestrator(&what, &bytes).await?,
@@ -164,7 +174,7 @@ impl Deployer {
                 activated_ms: self.executor.now_ms(),
             }])
             .await?;
-        let components = self.executor.components();
+        let components = &self.components;
         match kind {
             Kind::Orchestrator => components.route_orchestrations(digest),
             Kind::Activity => components.route_activities(digest),
@@ -205,9 +215,9 @@ impl Deployer {
         digest: &str,
         names: &[String],
     ) -> Result<(), DeployError> {
-        let components = self.executor.components();
+        let components = &self.components;
         let loaded = match kind {
-            Kind::Orchestrator => components.orchestrator(digest).is_some(),
+            Kind::Orchestrator => components.loaded_orchestrator(digest).is_some(),
             Kind::Activity => components.has_activity(digest),
         };
         if loaded {
@@ -282,7 +292,7 @@ impl Deployer {
                 continue;
             };
             self.ensure_loaded(kind, &digest, &names).await?;
-            let components = self.executor.components();
+            let components = &self.components;
             match kind {
                 Kind::Orchestrator => components.route_orchestrations(&digest),
                 Kind::Activity => components.route_activities(&digest),
@@ -294,7 +304,7 @@ impl Deployer {
     /// Replays every in-flight instance of the component's orchestrations against it, without
     /// activating anything, and reports those whose history it would not reproduce.
     pub async fn check_orchestrator(&self, bytes: Vec<u8>) -> Result<Deployed, DeployError> {
-        let components = self.executor.components();
+        let components = &self.components;
         let what = format!("uploaded orchestrator {}", digest_of(&bytes));
         let (digest, names) = components.load_orchestrator(&what, &bytes).await?;
         let check = self.check_in_flight(&digest, &names).await?;
@@ -339,9 +349,8 @@ impl Deployer {
         digest: &str,
         names: &[String],
     ) -> Result<InFlightCheck, DeployError> {
-        let components = self.executor.components();
-        let orchestrator = components
-            .orchestrator(digest)
+        let components = &self.components;
+        let orchestrator = Runtime::orchestrator(components.as_ref(), digest)
             .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
         let unfinished = store::read(self.executor.store(), |s| {
             s.list(&ListQuery {
@@ -362,8 +371,7 @@ impl Deployer {
         {
             let lookup = instance.instance_id.clone();
             let history = store::read(self.executor.store(), move |s| s.history(&lookup)).await?;
-            let Some(verdict) =
-                replay_check(&components.orchestrators, &orchestrator, &instance, history).await
+            let Some(verdict) = replay_check(orchestrator.as_ref(), &instance, history).await
             else {
                 continue;
             };

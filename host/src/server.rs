@@ -131,14 +131,18 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
     };
     let executor = Executor::new(
         store,
-        components,
+        Arc::clone(&components) as Arc<dyn crate::runtime::Runtime>,
         clock,
         ExecutorOptions {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
         },
     );
-    let deployer = Arc::new(Deployer::new(Arc::clone(&executor), grants));
+    let deployer = Arc::new(Deployer::new(
+        Arc::clone(&executor),
+        Arc::clone(&components),
+        grants,
+    ));
     deployer
         .restore(&configured)
         .await
@@ -631,7 +635,7 @@ fn print_banner(host: &Host, addr: SocketAddr, rpc: Option<SocketAddr>) {
     };
     let names = host
         .state
-        .executor
+        .deployer
         .components()
         .orchestration_names()
         .join(", ");

@@ -1,113 +1,135 @@
-//! Activity calls: one task per call, the component's host-side retry policy, and, at
-//! shutdown, results kept in the durable inbox so that a finished call does not run again.
+//! The [`ActivityDispatcher`]: one task per activity call, a host-wide limit on calls running
+//! at once, the component's host-side retry policy (backoff on tokio's clock), and the drain at
+//! shutdown: from then on no call starts, and the results of running calls are kept in the
+//! durable inbox so that a finished call does not run again.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::Instrument;
 
-use super::{Executor, Inbound};
+use super::{Counters, Inbound};
+use crate::clock::Clock;
 use crate::engine::EventKind;
 use crate::ids::{ExecutionId, InstanceId, TaskId};
 use crate::runtime::activity::ActivityResult;
-use crate::store::{InboxMessage, Op};
+use crate::runtime::{Activity, Runtime};
+use crate::store::{InboxMessage, Op, Store};
 
-impl Executor {
-    /// Runs an activity in the background and posts its result to the instance.
-    pub(super) fn dispatch_activity(
-        self: &Arc<Self>,
-        instance: &InstanceId,
-        execution: &ExecutionId,
-        task_id: TaskId,
-        name: String,
-        input: String,
-    ) {
+/// One activity call an orchestration scheduled.
+pub(super) struct Call {
+    pub instance: InstanceId,
+    pub execution: ExecutionId,
+    pub task_id: TaskId,
+    pub name: String,
+    pub input: String,
+}
+
+/// Runs activity calls and hands each result (a `TaskCompleted` or `TaskFailed` event) to
+/// whoever dispatched it.
+pub(super) struct ActivityDispatcher {
+    runtime: Arc<dyn Runtime>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    counters: Arc<Counters>,
+    /// Host-wide attempts running at once.
+    slots: Semaphore,
+    /// Set on shutdown: no call starts, results also go to the durable inbox, and a retry's
+    /// backoff ends at once (calls that wait subscribe to it).
+    drain: watch::Sender<bool>,
+    /// Calls running right now (started, result not handed over yet).
+    running: AtomicUsize,
+    /// Notified when `running` drops.
+    done: Notify,
+}
+
+impl ActivityDispatcher {
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        counters: Arc<Counters>,
+        max_running: usize,
+    ) -> Self {
+        ActivityDispatcher {
+            runtime,
+            store,
+            clock,
+            counters,
+            slots: Semaphore::new(max_running),
+            drain: watch::Sender::new(false),
+            running: AtomicUsize::new(0),
+            done: Notify::new(),
+        }
+    }
+
+    /// Runs `call` in the background and hands its result to `post`. A call that cannot run
+    /// (shutdown began) hands over nothing: its task stays open in the history and runs on
+    /// the next start.
+    pub fn dispatch(self: &Arc<Self>, call: Call, post: impl FnOnce(Inbound) + Send + 'static) {
         let this = Arc::clone(self);
-        let instance = instance.clone();
-        let execution = execution.clone();
-        let span =
-            tracing::info_span!("activity", instance = %instance, task = task_id, name = %name);
-        let call = async move {
+        let span = tracing::info_span!("activity", instance = %call.instance, task = call.task_id, name = %call.name);
+        let task = async move {
             if this.draining() {
                 return;
             }
             let _running = RunningCall::new(&this);
-            let tag = format!("{instance}/{task_id}");
-            let (digest, result) = match this.components.activity(&name) {
-                None => (
-                    None,
-                    ActivityResult::failed(format!("no activity named '{name}' is registered")),
-                ),
-                Some((digest, activity)) => {
-                    let Some(result) = this.call_with_retries(&activity, &name, &input, &tag).await
-                    else {
-                        // Not started, or given up between attempts at shutdown: the task stays
-                        // open in the history and runs on the next start.
-                        return;
-                    };
-                    (Some(digest), result)
-                }
+            let Some(event) = this.run(&call).await else {
+                return;
             };
-            let event = match result {
-                ActivityResult::Completed(result) => EventKind::TaskCompleted {
-                    task_id,
-                    result,
-                    digest,
-                },
-                ActivityResult::Failed(failure) => EventKind::TaskFailed {
-                    task_id,
-                    reason: failure.message,
-                    details: failure.details,
-                    digest,
-                },
-            };
-            let msg_id = this.keep_if_draining(&instance, &execution, &event).await;
-            this.deliver(
-                &instance,
-                Inbound {
-                    execution_id: Some(execution),
-                    msg_id,
-                    event,
-                },
-            );
+            let msg_id = this.keep_if_draining(&call, &event).await;
+            post(Inbound {
+                execution_id: Some(call.execution),
+                msg_id,
+                event,
+            });
         };
-        tokio::spawn(call.instrument(span));
+        tokio::spawn(task.instrument(span));
+    }
+
+    /// The call's result event; `None` if shutdown stopped it before or between attempts.
+    async fn run(&self, call: &Call) -> Option<EventKind> {
+        let task_id = call.task_id;
+        let Some(activity) = self.runtime.activity(&call.name) else {
+            let failure = format!("no activity named '{}' is registered", call.name);
+            return Some(EventKind::TaskFailed {
+                task_id,
+                reason: failure,
+                details: None,
+                digest: None,
+            });
+        };
+        let result = self.call_with_retries(activity.as_ref(), call).await?;
+        let digest = Some(activity.digest().to_owned());
+        Some(match result {
+            ActivityResult::Completed(result) => EventKind::TaskCompleted {
+                task_id,
+                result,
+                digest,
+            },
+            ActivityResult::Failed(failure) => EventKind::TaskFailed {
+                task_id,
+                reason: failure.message,
+                details: failure.details,
+                digest,
+            },
+        })
     }
 
     /// One activity call with the component's host-side retry policy. Each attempt holds the
     /// component's own slot and a host-wide one; the backoff between attempts holds neither.
-    /// `None`: shutdown began before an attempt could start (the task stays open).
     async fn call_with_retries(
         &self,
-        activity: &crate::runtime::activity::LoadedActivity,
-        name: &str,
-        input: &str,
-        tag: &str,
+        activity: &dyn Activity,
+        call: &Call,
     ) -> Option<ActivityResult> {
+        let tag = format!("{}/{}", call.instance, call.task_id);
         let mut attempt = 1;
         loop {
-            let result = {
-                let _own = match &activity.slots {
-                    Some(slots) => Some(slots.acquire().await),
-                    None => None,
-                };
-                let _permit = self.activity_slots.acquire().await;
-                if self.draining() {
-                    return None;
-                }
-                let began = std::time::Instant::now();
-                let result = self
-                    .components
-                    .activities
-                    .invoke(activity, name, input, tag)
-                    .await;
-                self.counters.activities.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .activity_micros
-                    .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
-                result
-            };
-            let policy = match (result, activity.grant.retry.as_ref()) {
+            let result = self.attempt(activity, call, &tag).await?;
+            let policy = match (result, activity.retry()) {
                 (ActivityResult::Failed(failure), Some(policy))
                     if attempt < policy.max_attempts =>
                 {
@@ -126,40 +148,65 @@ impl Executor {
                 (result, _) => return Some(result),
             };
             attempt += 1;
-            let delay = policy.delay_before(attempt);
             // A failure that would be retried is not final: at shutdown the task stays open
             // (never recorded as failed), and the next start runs it again.
-            let mut drain = self.drain_signal.subscribe();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = drain.wait_for(|draining| *draining) => return None,
-            }
+            self.backoff(policy.delay_before(attempt)).await?;
+        }
+    }
+
+    /// One attempt, in the component's slot and a host-wide one; `None` if shutdown began
+    /// while it waited for them.
+    async fn attempt(
+        &self,
+        activity: &dyn Activity,
+        call: &Call,
+        tag: &str,
+    ) -> Option<ActivityResult> {
+        let _own = match activity.slots() {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
+        let _permit = self.slots.acquire().await;
+        if self.draining() {
+            return None;
+        }
+        let began = std::time::Instant::now();
+        let result = activity.invoke(&call.name, &call.input, tag).await;
+        self.counters.activities.fetch_add(1, Ordering::Relaxed);
+        let micros = began.elapsed().as_micros() as u64;
+        self.counters
+            .activity_micros
+            .fetch_add(micros, Ordering::Relaxed);
+        Some(result)
+    }
+
+    /// Waits `delay` before the next attempt; `None` if shutdown began meanwhile.
+    async fn backoff(&self, delay: Duration) -> Option<()> {
+        let mut drain = self.drain.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Some(()),
+            _ = drain.wait_for(|draining| *draining) => None,
         }
     }
 
     /// At shutdown, keeps an activity's result in the durable inbox so that the call does not
     /// run again; the instance consumes (and deletes) it with the turn that records it, now or
     /// after the restart. Returns the message's id.
-    async fn keep_if_draining(
-        &self,
-        instance: &InstanceId,
-        execution: &ExecutionId,
-        event: &EventKind,
-    ) -> Option<String> {
+    async fn keep_if_draining(&self, call: &Call, event: &EventKind) -> Option<String> {
         if !self.draining() {
             return None;
         }
         let message = InboxMessage {
             msg_id: uuid::Uuid::new_v4().simple().to_string(),
-            execution_id: Some(execution.clone()),
+            execution_id: Some(call.execution.clone()),
             event: event.clone(),
         };
         let msg_id = message.msg_id.clone();
         let write = self.store.write(vec![Op::Enqueue {
-            instance_id: instance.clone(),
+            instance_id: call.instance.clone(),
             message,
             required: false,
-            created_ms: self.now_ms(),
+            created_ms: self.clock.now_ms(),
         }]);
         match write.await {
             Ok(()) => Some(msg_id),
@@ -169,21 +216,47 @@ impl Executor {
             }
         }
     }
+
+    /// Shutdown begins (see `drain`).
+    pub fn begin_drain(&self) {
+        self.drain.send_replace(true);
+    }
+
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
+
+    /// Waits up to `grace` for running calls to finish and their results to be handed over;
+    /// returns how many were still running.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        self.begin_drain();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let done = self.done.notified();
+            let running = self.running.load(Ordering::SeqCst);
+            if running == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return self.running.load(Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 /// Counts an activity call as running (for the shutdown drain) until it is dropped.
-struct RunningCall<'a>(&'a Executor);
+struct RunningCall<'a>(&'a ActivityDispatcher);
 
 impl<'a> RunningCall<'a> {
-    fn new(executor: &'a Executor) -> Self {
-        executor.activities_running.fetch_add(1, Ordering::SeqCst);
-        RunningCall(executor)
+    fn new(dispatcher: &'a ActivityDispatcher) -> Self {
+        dispatcher.running.fetch_add(1, Ordering::SeqCst);
+        RunningCall(dispatcher)
     }
 }
 
 impl Drop for RunningCall<'_> {
     fn drop(&mut self) {
-        self.0.activities_running.fetch_sub(1, Ordering::SeqCst);
-        self.0.activity_done.notify_waiters();
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.done.notify_waiters();
     }
 }

@@ -140,7 +140,7 @@ impl Executor {
                     },
                 );
             };
-            let Some(digest) = this.components.orchestration_digest(&name) else {
+            let Some(digest) = this.runtime.orchestration_digest(&name) else {
                 return fail(format!("no orchestration named '{name}' is registered"));
             };
             let Ok(child) = InstanceId::parse(&child_id) else {

@@ -17,8 +17,9 @@ use super::mailbox::{Mailbox, Verdict};
 use super::{Executor, Inbound, json_string};
 use crate::engine::{Event, EventKind, Execution, Failure, RuntimeStatus, decision_of};
 use crate::ids::ExecutionId;
+use crate::runtime::Orchestrator;
 use crate::runtime::dry_run::{Mismatch, replay_check};
-use crate::runtime::orchestrator::{LoadedOrchestrator, RunEnd, RunResult, Step, Stop, TurnRecord};
+use crate::runtime::orchestrator::{RunEnd, RunResult, Step, Stop, TurnRecord};
 use crate::store::{self, CommitTicket, InboxMessage, Instance, InstanceUpdate, Op};
 
 /// What follows the end of an execution.
@@ -165,7 +166,7 @@ impl InstanceActor {
         // A slot in memory, released when the run ends (finished, evicted or paused).
         let executor = Arc::clone(&self.executor);
         let _slot = executor.hot_slot().await?;
-        match self.drive(&orchestrator, exec, &mut run).await {
+        match self.drive(orchestrator.as_ref(), exec, &mut run).await {
             Ok(result) => self.finish_execution(run, result).await,
             Err(e) => {
                 // Whatever resumes the instance must read the history with this turn in it.
@@ -210,14 +211,13 @@ impl InstanceActor {
     /// The turn loop: the sandbox hands back turns, the actor persists them and answers.
     async fn drive(
         &mut self,
-        orchestrator: &LoadedOrchestrator,
+        orchestrator: &dyn Orchestrator,
         exec: Execution,
         run: &mut Run,
     ) -> Result<RunResult, ActorError> {
-        let components = Arc::clone(&self.executor.components);
         let parent = self.instance.parent.as_ref();
         let parent = parent.map(|p| p.instance_id.to_string());
-        let mut session = components.orchestrators.start(orchestrator, exec, parent);
+        let mut session = orchestrator.start(exec, parent);
         loop {
             match session.next().await {
                 Step::Ended(result) => return Ok(*result),
@@ -386,12 +386,9 @@ impl InstanceActor {
         let seq = history.len() as u64;
         let verdict = match self.executor.orchestrator_for(&digest).await {
             None => Err(Mismatch(format!("orchestrator {digest} is not available"))),
-            Some(orchestrator) => {
-                let sandbox = &self.executor.components.orchestrators;
-                replay_check(sandbox, &orchestrator, &self.instance, history)
-                    .await
-                    .unwrap_or_else(|| Err(Mismatch("its history cannot be loaded".to_owned())))
-            }
+            Some(orchestrator) => replay_check(orchestrator.as_ref(), &self.instance, history)
+                .await
+                .unwrap_or_else(|| Err(Mismatch("its history cannot be loaded".to_owned()))),
         };
         let now = self.executor.now_ms();
         let (events, pin) = match verdict {

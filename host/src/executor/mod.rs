@@ -8,7 +8,8 @@
 //! - `mailbox`: the rules for what reaches a guest (dedup, stale executions, suspension,
 //!   migration, termination): pure, no IO.
 //! - `live`: the registry of live actors, with its one-actor-per-instance invariant.
-//! - `activities`: runs activity calls (retries, shutdown drain) and posts their results.
+//! - `activities`: the `ActivityDispatcher`: runs activity calls (slots, retries with backoff,
+//!   shutdown drain) and posts their results.
 //! - `children`: starts sub-orchestrations, hands their outcomes over, rewinds through them.
 //! - `timers`: wakes instances when their durable timers are due.
 //!
@@ -36,12 +37,13 @@ use tracing::Instrument;
 
 pub use timers::TimerService;
 
+use activities::ActivityDispatcher;
+
 use crate::clock::Clock;
 use crate::engine::{Decision, Event, EventKind, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId, TaskId};
-use crate::runtime::Components;
 use crate::runtime::activity::MAX_CONCURRENT_ACTIVITIES;
-use crate::runtime::orchestrator::LoadedOrchestrator;
+use crate::runtime::{Orchestrator, Runtime};
 use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreError};
 
 /// Delay before an instance whose actor stopped on an infrastructure error is resumed.
@@ -98,30 +100,23 @@ pub struct Counters {
 /// Runs orchestrations: starts them, resumes them after a restart, and dispatches their work.
 pub struct Executor {
     store: Arc<dyn Store>,
-    components: Arc<Components>,
+    runtime: Arc<dyn Runtime>,
     clock: Arc<dyn Clock>,
     pub(crate) timers: Arc<TimerService>,
     live: live::Registry,
-    activity_slots: Arc<Semaphore>,
+    activities: Arc<ActivityDispatcher>,
     /// One permit per orchestration held in memory (the orchestrator pool's slots): instances
     /// beyond it wait for a slot instead of failing to instantiate.
     hot_slots: Semaphore,
     /// Callers waiting for an instance to finish (the starters' `?timeout=`).
     finish_waiters: Mutex<HashMap<InstanceId, Vec<oneshot::Sender<()>>>>,
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
     /// Instances idle this long with no activity in flight are dropped from memory (and
     /// replayed from their history when something arrives). `None`: never.
     idle_evict: Option<Duration>,
     max_queued: usize,
     /// Instances waiting for a slot in memory right now.
     pub(crate) queued: std::sync::atomic::AtomicUsize,
-    /// Set on shutdown: no activity call starts, results go to the durable inbox, and a retry's
-    /// backoff ends at once (tasks that wait subscribe to it).
-    drain_signal: tokio::sync::watch::Sender<bool>,
-    /// Activity calls running right now.
-    activities_running: std::sync::atomic::AtomicUsize,
-    /// Notified when `activities_running` drops.
-    activity_done: tokio::sync::Notify,
 }
 
 /// How the executor behaves.
@@ -147,28 +142,33 @@ impl Executor {
     /// Creates the executor and starts its timer service (needs a tokio runtime).
     pub fn new(
         store: Arc<dyn Store>,
-        components: Arc<Components>,
+        runtime: Arc<dyn Runtime>,
         clock: Arc<dyn Clock>,
         options: ExecutorOptions,
     ) -> Arc<Self> {
         let timers = TimerService::new(Arc::clone(&clock));
-        let hot = components.orchestrators.max_hot_instances();
+        let hot = runtime.max_hot_instances();
+        let counters = Arc::new(Counters::default());
+        let activities = Arc::new(ActivityDispatcher::new(
+            Arc::clone(&runtime),
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&counters),
+            MAX_CONCURRENT_ACTIVITIES as usize,
+        ));
         let executor = Arc::new(Executor {
             store,
             hot_slots: Semaphore::new(hot),
-            components,
+            runtime,
             clock,
             timers: Arc::clone(&timers),
             live: live::Registry::default(),
-            activity_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ACTIVITIES as usize)),
+            activities,
             finish_waiters: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
+            counters,
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
-            drain_signal: tokio::sync::watch::Sender::new(false),
-            activities_running: std::sync::atomic::AtomicUsize::new(0),
-            activity_done: tokio::sync::Notify::new(),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -176,10 +176,6 @@ impl Executor {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    pub fn components(&self) -> &Arc<Components> {
-        &self.components
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -193,35 +189,20 @@ impl Executor {
 
     /// True when few orchestrator slots are left: idle instances should make room.
     pub(crate) fn under_pressure(&self) -> bool {
-        self.hot_slots.available_permits() * 4 < self.components.orchestrators.max_hot_instances()
+        self.hot_slots.available_permits() * 4 < self.runtime.max_hot_instances()
     }
 
     /// Shutdown begins: no activity call starts from now on (scheduled ones stay pending in the
     /// history and run on the next start), and the results of running calls are written to the
     /// durable inbox as well as handed to their instance, so none is lost at exit.
     pub fn begin_drain(&self) {
-        self.drain_signal.send_replace(true);
+        self.activities.begin_drain();
     }
 
     /// Waits up to `grace` for running activity calls to finish and their results to be
     /// written; returns how many were still running.
     pub async fn drain(&self, grace: Duration) -> usize {
-        self.begin_drain();
-        let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            let done = self.activity_done.notified();
-            let running = self.activities_running.load(Ordering::SeqCst);
-            if running == 0 {
-                return 0;
-            }
-            if tokio::time::timeout_at(deadline, done).await.is_err() {
-                return self.activities_running.load(Ordering::SeqCst);
-            }
-        }
-    }
-
-    fn draining(&self) -> bool {
-        *self.drain_signal.borrow()
+        self.activities.drain(grace).await
     }
 
     /// Waits until every store batch submitted so far is committed (clean shutdown).
@@ -273,7 +254,7 @@ impl Executor {
         input: String,
     ) -> Result<Instance, StartError> {
         let digest = self
-            .components
+            .runtime
             .orchestration_digest(name)
             .ok_or_else(|| StartError::UnknownOrchestration(name.to_owned()))?;
         let queued = self.queued.load(Ordering::Relaxed);
@@ -591,7 +572,17 @@ impl Executor {
         let execution = &instance.execution_id;
         match decision {
             Decision::ScheduleActivity { name, input } => {
-                self.dispatch_activity(id, execution, task_id, name, input)
+                let call = activities::Call {
+                    instance: id.clone(),
+                    execution: execution.clone(),
+                    task_id,
+                    name,
+                    input,
+                };
+                let this = Arc::clone(self);
+                let to = id.clone();
+                self.activities
+                    .dispatch(call, move |result| this.deliver(&to, result));
             }
             Decision::CreateTimer { fire_at_ms } => {
                 self.timers
@@ -612,8 +603,8 @@ impl Executor {
         }
     }
 
-    async fn orchestrator_for(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
-        if let Some(o) = self.components.orchestrator(digest) {
+    async fn orchestrator_for(&self, digest: &str) -> Option<Arc<dyn Orchestrator>> {
+        if let Some(o) = self.runtime.orchestrator(digest) {
             return Some(o);
         }
         // Pinned to a version no longer configured: load it from the store's copy.
@@ -622,8 +613,8 @@ impl Executor {
             .await
             .ok()??;
         let what = format!("stored orchestrator {digest}");
-        match self.components.load_orchestrator(&what, &bytes).await {
-            Ok(_) => self.components.orchestrator(digest),
+        match self.runtime.load_orchestrator(&what, &bytes).await {
+            Ok(()) => self.runtime.orchestrator(digest),
             Err(e) => {
                 tracing::error!("{e}");
                 None
@@ -637,4 +628,8 @@ fn json_string(s: &str) -> String {
 }
 
 #[cfg(test)]
+mod fakes;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_on_fakes;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::runtime::Components;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
 use crate::store::{SqliteStore, StoreOptions};
@@ -41,7 +42,12 @@ async fn seed_executor(dir: &Path, options: ExecutorOptions) -> Arc<Executor> {
         .await
         .unwrap();
     let clock = Arc::new(crate::clock::SystemClock);
-    Executor::new(store, Arc::new(components), clock, options)
+    Executor::new(
+        store,
+        Arc::new(components) as Arc<dyn Runtime>,
+        clock,
+        options,
+    )
 }
 
 async fn row(executor: &Executor, id: &InstanceId) -> Instance {
@@ -182,7 +188,7 @@ async fn a_second_actor_is_never_started_on_a_live_instance() {
     let clock = Arc::new(crate::clock::SystemClock);
     let executor = Executor::new(
         store,
-        Arc::new(components()),
+        Arc::new(components()) as Arc<dyn Runtime>,
         clock,
         ExecutorOptions::default(),
     );

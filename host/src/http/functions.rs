@@ -89,7 +89,7 @@ pub async fn handle(
         base: base_url(&headers, state.prefix),
         key: caller.key,
     });
-    let sandbox = &state.executor.components().starters;
+    let sandbox = &state.deployer.components().starters;
     let component = function.functions.current();
     match sandbox
         .handle(&component, client, &function.name, request)

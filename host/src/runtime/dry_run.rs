@@ -1,7 +1,8 @@
 //! Dry runs: does an orchestrator version replay an instance's history exactly? Used by
 //! `deploy --check`/`--migrate` and by an instance's actor before it moves to a new version.
 
-use super::orchestrator::{LoadedOrchestrator, OrchestratorSandbox, RunEnd, Stop};
+use super::orchestrator::{RunEnd, Stop};
+use super::ports::Orchestrator;
 use crate::engine::{Event, Execution};
 use crate::store::Instance;
 
@@ -13,8 +14,7 @@ pub struct Mismatch(pub String);
 /// Replays `history` against `orchestrator` without recording anything. `None` if the history
 /// cannot be loaded at all; `Err` where the orchestrator would not reproduce it.
 pub async fn replay_check(
-    sandbox: &OrchestratorSandbox,
-    orchestrator: &LoadedOrchestrator,
+    orchestrator: &dyn Orchestrator,
     instance: &Instance,
     history: Vec<Event>,
 ) -> Option<Result<(), Mismatch>> {
@@ -24,7 +24,7 @@ pub async fn replay_check(
         history,
     )
     .ok()?;
-    let result = sandbox.replay(orchestrator, exec).await;
+    let result = orchestrator.replay(exec).await;
     let mut exec = result.exec;
     Some(verdict(result.end, &mut exec).map_err(Mismatch))
 }

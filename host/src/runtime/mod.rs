@@ -9,6 +9,8 @@
 //! - [`activity`]: runs one activity call in a fresh store from a pre-instantiated component
 //!   (pooling allocator), with WASI built from its grant (nothing by default), memory and time
 //!   limits, stdout/stderr captured into the host's log.
+//! - [`ports`]: the narrow traits the executor reaches the runtime through ([`Runtime`],
+//!   [`Orchestrator`], [`Activity`]), implemented by [`Components`].
 //! - [`registry`]: loads components, checks their imports, routes names to components and keeps
 //!   orchestrators addressable by digest (instances are pinned to the digest they started with).
 
@@ -18,12 +20,14 @@ mod capture;
 pub mod dry_run;
 mod error;
 pub mod orchestrator;
+pub mod ports;
 pub mod registry;
 mod sandbox;
 pub mod starter;
 mod warm;
 
 pub use error::LoadError;
+pub use ports::{Activity, Orchestrator, Runtime};
 pub use registry::{Components, digest_of};
 
 /// Keeps compiled code on disk under `dir` (wasmtime's cache, keyed by the component's bytes

@@ -129,6 +129,20 @@ pub enum Step<'a> {
 }
 
 impl<'a> Session<'a> {
+    /// A session over one run of a guest: `guest` gets the link it ends its turns through and
+    /// returns the run (the Wasm sandbox's, or a Rust stand-in in the executor's unit tests).
+    pub fn new<F>(guest: impl FnOnce(GuestLink) -> F) -> Self
+    where
+        F: Future<Output = RunResult> + Send + 'a,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Session {
+            run: Box::pin(guest(GuestLink(Some(tx)))),
+            turns: rx,
+            reply: None,
+        }
+    }
+
     /// Runs the guest until its next turn or its end.
     pub async fn next(mut self) -> Step<'a> {
         let turn = std::future::poll_fn(|cx| {
@@ -165,6 +179,45 @@ impl<'a> Session<'a> {
     fn answer(&mut self, reply: Reply) {
         if let Some(waiting) = self.reply.take() {
             let _ = waiting.send(reply);
+        }
+    }
+}
+
+/// The guest's end of a [`Session`]: hands each turn to the owner and waits for the answer.
+/// Without an owner (replay-only mode) the first new turn stops the run at the end of the
+/// history.
+pub struct GuestLink(Option<TurnSender>);
+
+impl GuestLink {
+    /// The link of a replay-only run.
+    pub fn replay_only() -> Self {
+        GuestLink(None)
+    }
+
+    /// Ends the turn `exec` is in (its new events, the custom status it set) and waits for the
+    /// owner's answer: the next turn's events, pushed into `exec`, or why the run stops.
+    pub async fn end_turn(
+        &self,
+        exec: &mut Execution,
+        custom_status: Option<Option<String>>,
+    ) -> Result<(), Stop> {
+        let turn = TurnRecord {
+            events: exec.take_new_events(),
+            custom_status,
+            activities_in_flight: exec.activities_in_flight(),
+        };
+        let Some(turns) = &self.0 else {
+            return Err(Stop::EndOfHistory);
+        };
+        let (tx, rx) = oneshot::channel();
+        let gone = || Stop::Fault("the session was dropped".to_owned());
+        turns.send((turn, tx)).map_err(|_| gone())?;
+        match rx.await.map_err(|_| gone())? {
+            Reply::Resume { events, now_ms } => {
+                exec.push_turn(now_ms, events);
+                Ok(())
+            }
+            Reply::Stop(stop) => Err(stop),
         }
     }
 }
@@ -212,8 +265,8 @@ enum Halt {
 /// Per-store state: the replay cursor plus what the guest did during the current turn.
 pub struct OrchState {
     exec: Execution,
-    /// Where turns go; `None` in replay-only mode (the run stops at the end of the history).
-    turns: Option<TurnSender>,
+    /// Where turns go (replay-only mode: the run stops at the end of the history).
+    link: GuestLink,
     parent_instance_id: Option<String>,
     custom_status: Option<Option<String>>,
     continue_as_new: Option<String>,
@@ -328,7 +381,7 @@ impl OrchestratorSandbox {
             }],
         )
         .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
-        let mut store = self.store(probe, None, None);
+        let mut store = self.store(probe, GuestLink::replay_only(), None);
         let instance = orch.pre.instantiate_async(&mut store).await?;
         instance
             .durable_engine_orchestrations()
@@ -339,12 +392,12 @@ impl OrchestratorSandbox {
     fn store(
         &self,
         exec: Execution,
-        turns: Option<TurnSender>,
+        link: GuestLink,
         parent_instance_id: Option<String>,
     ) -> Store<OrchState> {
         let state = OrchState {
             exec,
-            turns,
+            link,
             parent_instance_id,
             custom_status: None,
             continue_as_new: None,
@@ -384,19 +437,14 @@ impl OrchestratorSandbox {
         exec: Execution,
         parent_instance_id: Option<String>,
     ) -> Session<'a> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let store = self.store(exec, Some(tx), parent_instance_id);
-        Session {
-            run: Box::pin(self.run(orch, store)),
-            turns: rx,
-            reply: None,
-        }
+        Session::new(|link| self.run(orch, self.store(exec, link, parent_instance_id)))
     }
 
     /// Replay-only mode (dry runs, probes): replays `exec`'s history and stops with
     /// [`Stop::EndOfHistory`] where a live run would end its first new turn.
     pub async fn replay(&self, orch: &LoadedOrchestrator, exec: Execution) -> RunResult {
-        self.run(orch, self.store(exec, None, None)).await
+        self.run(orch, self.store(exec, GuestLink::replay_only(), None))
+            .await
     }
 
     async fn run(&self, orch: &LoadedOrchestrator, mut store: Store<OrchState>) -> RunResult {
@@ -519,29 +567,13 @@ impl OrchState {
 
     /// Ends the turn and waits for the next one; the guest stays parked meanwhile.
     async fn next_turn(&mut self) -> wasmtime::Result<()> {
-        let turn = TurnRecord {
-            events: self.exec.take_new_events(),
-            custom_status: self.custom_status.take(),
-            activities_in_flight: self.exec.activities_in_flight(),
-        };
-        let reply = match &self.turns {
-            None => Reply::Stop(Stop::EndOfHistory),
-            Some(turns) => {
-                let (tx, rx) = oneshot::channel();
-                let gone = || Reply::Stop(Stop::Fault("the session was dropped".to_owned()));
-                match turns.send((turn, tx)) {
-                    Ok(()) => rx.await.unwrap_or_else(|_| gone()),
-                    Err(_) => gone(),
-                }
-            }
-        };
-        match reply {
-            Reply::Resume { events, now_ms } => {
-                self.exec.push_turn(now_ms, events);
+        let custom_status = self.custom_status.take();
+        match self.link.end_turn(&mut self.exec, custom_status).await {
+            Ok(()) => {
                 self.refuel = true;
                 Ok(())
             }
-            Reply::Stop(stop) => {
+            Err(stop) => {
                 let message = stop.to_string();
                 self.halt = Some(Halt::Stopped(stop));
                 Err(wasmtime::Error::msg(message))

@@ -27,7 +27,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 
 /// The loaded components and the routing of names to them.
 pub struct Components {
-    pub orchestrators: OrchestratorSandbox,
+    pub orchestrators: Arc<OrchestratorSandbox>,
     pub activities: Arc<ActivitySandbox>,
     pub starters: Arc<StarterSandbox>,
     orchestration_routes: RwLock<HashMap<String, String>>,
@@ -44,7 +44,7 @@ impl Components {
         max_activity_memory: usize,
         cache: Option<&std::path::Path>,
     ) -> Result<Self, LoadError> {
-        let orchestrators = OrchestratorSandbox::new(limits, cache)?;
+        let orchestrators = Arc::new(OrchestratorSandbox::new(limits, cache)?);
         let starters = StarterSandbox::new(orchestrators.memory_bytes(), cache)?;
         Ok(Components {
             orchestrators,
@@ -182,7 +182,7 @@ impl Components {
     /// Routes every orchestration name `digest` exports to it (new instances start on it;
     /// running instances stay on the digest they started with).
     pub fn route_orchestrations(&self, digest: &str) -> bool {
-        let Some(loaded) = self.orchestrator(digest) else {
+        let Some(loaded) = self.loaded_orchestrator(digest) else {
             return false;
         };
         let mut routes = write(&self.orchestration_routes);
@@ -201,12 +201,12 @@ impl Components {
         read(&self.orchestration_routes).get(name).cloned()
     }
 
-    pub fn orchestrator(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
+    pub fn loaded_orchestrator(&self, digest: &str) -> Option<Arc<LoadedOrchestrator>> {
         read(&self.orchestrators_by_digest).get(digest).cloned()
     }
 
     /// The component serving activity `name`, with its digest.
-    pub fn activity(&self, name: &str) -> Option<(String, Arc<LoadedActivity>)> {
+    pub fn activity_route(&self, name: &str) -> Option<(String, Arc<LoadedActivity>)> {
         read(&self.activity_routes).get(name).cloned()
     }
 

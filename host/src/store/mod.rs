@@ -6,6 +6,8 @@
 //! (group commit) on a single writer thread, so throughput does not cost durability.
 
 mod error;
+#[cfg(test)]
+mod memory;
 mod migrations;
 mod sqlite;
 
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use error::StoreError;
+#[cfg(test)]
+pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, StoreOptions};
 
 use crate::engine::{Event, EventKind, RuntimeStatus};
