@@ -4,6 +4,7 @@
 #![no_main]
 
 use durable_fuzz::engine::{Decision, Event, EventKind, Execution, WaitMode, arbitrary};
+use durable_fuzz::ids::TaskId;
 use libfuzzer_sys::fuzz_target;
 
 struct Bytes<'a>(&'a [u8]);
@@ -68,7 +69,9 @@ fuzz_target!(|data: &[u8]| {
                 let _ = exec.wait_for_event(name);
             }
             3 | 4 => {
-                let tasks: Vec<u32> = (0..b.below(4)).map(|_| u32::from(b.below(8))).collect();
+                let tasks: Vec<TaskId> = (0..b.below(4))
+                    .map(|_| TaskId(u32::from(b.below(8))))
+                    .collect();
                 let mode = if b.below(2) == 0 {
                     WaitMode::All
                 } else {

@@ -322,29 +322,35 @@ fn keys_of(
     Ok(keys)
 }
 
-/// Per-route auth levels: the route must exist, and an admin route cannot be lowered.
+/// Per-route auth levels: the route must exist, and an admin route cannot be lowered. An
+/// alias's operation id sets the level of its route (one level for all of its paths).
 fn auth_levels_of(
     raw: std::collections::BTreeMap<String, AuthLevel>,
     invalid: &dyn Fn(String) -> ConfigError,
 ) -> Result<std::collections::HashMap<String, AuthLevel>, ConfigError> {
     let mut auth_levels = std::collections::HashMap::new();
     for (id, level) in raw {
-        let route = crate::http::ROUTES
-            .iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| {
-                let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
-                invalid(format!(
-                    "auth_levels names route '{id}', which does not exist (known: {})",
-                    known.join(", ")
-                ))
-            })?;
+        let route = crate::http::Route::named(&id).ok_or_else(|| {
+            let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
+            invalid(format!(
+                "auth_levels names route '{id}', which does not exist (known: {})",
+                known.join(", ")
+            ))
+        })?;
         if route.level == AuthLevel::Admin && level != AuthLevel::Admin {
             return Err(invalid(format!(
                 "route '{id}' is admin-only; its auth level cannot be lowered"
             )));
         }
-        auth_levels.insert(id, level);
+        match auth_levels.insert(route.id.to_owned(), level) {
+            Some(other) if other != level => {
+                return Err(invalid(format!(
+                    "auth_levels gives route '{}' two levels ({} names it too): one level serves all of its paths",
+                    route.id, id
+                )));
+            }
+            _ => {}
+        }
     }
     Ok(auth_levels)
 }

@@ -19,30 +19,7 @@ use crate::runtime::registry::digest_of;
 use crate::runtime::{Components, Runtime};
 use crate::store::{self, ListQuery, Op, Route, StoreError, StoredComponent};
 
-/// Orchestrator or activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Orchestrator,
-    Activity,
-}
-
-impl Kind {
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "orchestrator" | "orchestrators" => Some(Kind::Orchestrator),
-            "activity" | "activities" => Some(Kind::Activity),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Orchestrator => "orchestrator",
-            Kind::Activity => "activity",
-        }
-    }
-}
+pub use crate::store::ComponentKind as Kind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -143,7 +120,7 @@ impl Deployer {
             .store()
             .write(vec![Op::PutComponent {
                 digest: digest.clone(),
-                kind: kind.as_str().to_owned(),
+                kind,
                 names: names.clone(),
                 bytes: Arc::new(bytes),
                 added_ms: self.executor.now_ms(),
@@ -168,7 +145,7 @@ impl Deployer {
         self.executor
             .store()
             .write(vec![Op::Activate {
-                kind: kind.as_str().to_owned(),
+                kind,
                 names: names.to_vec(),
                 digest: digest.to_owned(),
                 activated_ms: self.executor.now_ms(),
@@ -186,8 +163,7 @@ impl Deployer {
     /// Re-activates a stored component (a rollback, or a roll-forward again).
     pub async fn activate(&self, digest: &str) -> Result<Deployed, DeployError> {
         let stored = self.stored(digest).await?;
-        let kind = Kind::parse(&stored.kind)
-            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
+        let kind = stored.kind;
         self.ensure_loaded(kind, digest, &stored.names).await?;
         self.route(kind, digest, &stored.names).await?;
         Ok(Deployed {
@@ -259,11 +235,7 @@ impl Deployer {
         for (kind, digest, names, is_new) in configured {
             let unrouted: Vec<String> = names
                 .iter()
-                .filter(|n| {
-                    !routes
-                        .iter()
-                        .any(|r| r.kind == kind.as_str() && &r.name == *n)
-                })
+                .filter(|n| !routes.iter().any(|r| r.kind == *kind && &r.name == *n))
                 .cloned()
                 .collect();
             let to_route = if *is_new { names.clone() } else { unrouted };
@@ -271,7 +243,7 @@ impl Deployer {
                 self.executor
                     .store()
                     .write(vec![Op::Activate {
-                        kind: kind.as_str().to_owned(),
+                        kind: *kind,
                         names: to_route,
                         digest: digest.clone(),
                         activated_ms: self.executor.now_ms(),
@@ -280,7 +252,7 @@ impl Deployer {
             }
         }
         routes = store::read(self.executor.store(), |s| s.routes()).await?;
-        let mut by_digest: HashMap<(String, String), Vec<String>> = HashMap::new();
+        let mut by_digest: HashMap<(Kind, String), Vec<String>> = HashMap::new();
         for r in routes {
             by_digest
                 .entry((r.kind, r.digest))
@@ -288,9 +260,6 @@ impl Deployer {
                 .push(r.name);
         }
         for ((kind, digest), names) in by_digest {
-            let Some(kind) = Kind::parse(&kind) else {
-                continue;
-            };
             self.ensure_loaded(kind, &digest, &names).await?;
             let components = &self.components;
             match kind {

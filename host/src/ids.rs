@@ -14,8 +14,20 @@ pub struct InstanceId(String);
 #[serde(transparent)]
 pub struct ExecutionId(String);
 
-/// A task within one execution, numbered in the order the orchestrator scheduled it.
-pub type TaskId = u32;
+/// A task within one execution, numbered in the order the orchestrator scheduled it (the
+/// guest sees the number).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct TaskId(pub u32);
+
+impl TaskId {
+    /// The id of the task scheduled after this one.
+    pub fn next(self) -> TaskId {
+        TaskId(self.0 + 1)
+    }
+}
 
 /// Why an instance id was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,6 +114,12 @@ impl fmt::Display for InstanceId {
     }
 }
 
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl fmt::Display for ExecutionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -134,23 +152,23 @@ mod tests {
     #[test]
     fn default_child_ids_differ_per_execution_and_are_always_valid() {
         let parent = InstanceId::parse("order-1").unwrap();
-        let a = default_child_id(&parent, "0123456789abcdef", 3);
+        let a = default_child_id(&parent, "0123456789abcdef", TaskId(3));
         assert_eq!(a, "order-1:3:01234567");
         assert_eq!(
             a,
-            default_child_id(&parent, "0123456789abcdef", 3),
+            default_child_id(&parent, "0123456789abcdef", TaskId(3)),
             "replay-stable"
         );
-        assert_ne!(a, default_child_id(&parent, "fedcba9876543210", 3));
-        assert_ne!(a, default_child_id(&parent, "0123456789abcdef", 4));
+        assert_ne!(a, default_child_id(&parent, "fedcba9876543210", TaskId(3)));
+        assert_ne!(a, default_child_id(&parent, "0123456789abcdef", TaskId(4)));
         for len in [240, 250, 256] {
             let long = InstanceId::parse(&"p".repeat(len)).unwrap();
             let other = InstanceId::parse(&format!("{}q", "p".repeat(len - 1))).unwrap();
-            let id = default_child_id(&long, "0123456789abcdef", 4_000_000_000);
+            let id = default_child_id(&long, "0123456789abcdef", TaskId(4_000_000_000));
             assert!(InstanceId::parse(&id).is_ok(), "{len}: {id}");
             assert_ne!(
                 id,
-                default_child_id(&other, "0123456789abcdef", 4_000_000_000)
+                default_child_id(&other, "0123456789abcdef", TaskId(4_000_000_000))
             );
             assert_ne!(id, long.as_str());
         }

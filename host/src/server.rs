@@ -275,7 +275,7 @@ impl Loaded {
         ));
         self.puts.push(Op::PutComponent {
             digest,
-            kind: kind.as_str().into(),
+            kind,
             names,
             bytes: Arc::new(bytes),
             added_ms: SystemClock.now_ms(),

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use durable::engine::{Event, EventKind, Execution};
+use durable::ids::TaskId;
 use durable::runtime::Components;
 use durable::runtime::orchestrator::{OrchestratorLimits, RunEnd};
 
@@ -39,7 +40,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
         event(
             1,
             EventKind::TaskScheduled {
-                task_id: 0,
+                task_id: TaskId(0),
                 name: "validateOrder".into(),
                 input: order.into(),
             },
@@ -48,7 +49,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
         event(
             3,
             EventKind::TaskCompleted {
-                task_id: 0,
+                task_id: TaskId(0),
                 result: order.into(),
                 digest: None,
             },
@@ -56,7 +57,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
         event(
             4,
             EventKind::TaskScheduled {
-                task_id: 1,
+                task_id: TaskId(1),
                 name: "reserveStock".into(),
                 input: order.into(),
             },

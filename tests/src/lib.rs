@@ -4,8 +4,7 @@
 //! The binary and guests are built by `make build` (which `make test` runs first): this crate
 //! finds them at `target/release/durable` and `target/guests/*.wasm`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -387,7 +386,7 @@ impl Server {
         loop {
             let r = self.status(id, "")?;
             if r.status == 200 {
-                return r.json();
+                return Ok(r.json()?);
             }
             if r.status != 202 {
                 bail!("status of {id} answered {}: {}", r.status, r.body);
@@ -407,28 +406,10 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP response.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+/// An HTTP response (the host's shared client, as the CLI uses it).
+pub use http_client::Response;
 
-impl Response {
-    pub fn json(&self) -> Result<Value> {
-        serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A minimal HTTP/1.1 client over std (one request per connection).
+/// One request over a fresh connection, waiting up to 30 s for the answer.
 pub fn request(
     addr: &str,
     method: &str,
@@ -436,69 +417,15 @@ pub fn request(
     body: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Result<Response> {
-    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    let mut req = format!(
-        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed response: {text}"))?;
-    let mut lines = head.lines();
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("bad status line: {status_line}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    Ok(Response {
-        status,
+    let request = http_client::Request {
+        method,
+        target: path_and_query,
+        body: body.unwrap_or("").as_bytes(),
         headers,
-        body,
-    })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    };
+    let timeout = Duration::from_secs(30);
+    http_client::send(addr, &request, timeout)
+        .with_context(|| format!("{method} {addr}{path_and_query}"))
 }
 
 /// The seed's expected confirmation for an order id.

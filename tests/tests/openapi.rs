@@ -144,6 +144,16 @@ listInstances = "admin"
         )
         .unwrap();
     assert_eq!(r.status, 401, "{}", r.body);
+    // The same route at the path the official clients use: one route, one level (before, the
+    // slash path kept its own level, so this answered 200).
+    let r = server
+        .request(
+            "GET",
+            &format!("{api}/instances/?code=dashboard-key-0123456789"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
     let r = server
         .request("GET", &format!("{api}/instances?code={KEY}"), None)
         .unwrap();
@@ -177,6 +187,9 @@ listInstances = "admin"
         doc["paths"][format!("{api}/instances")]["get"]["x-auth-level"],
         "admin"
     );
+    let slash = &doc["paths"][format!("{api}/instances/")]["get"];
+    assert_eq!(slash["x-auth-level"], "admin");
+    assert_eq!(slash["operationId"], "listInstancesSlash");
 }
 
 #[test]
@@ -187,6 +200,10 @@ fn bad_key_and_level_settings_stop_the_host_with_the_reason() {
             "admin-only",
         ),
         ("[auth_levels]\nnoSuchRoute = \"admin\"\n", "does not exist"),
+        (
+            "[auth_levels]\nlistInstances = \"admin\"\nlistInstancesSlash = \"function\"\n",
+            "two levels",
+        ),
         (
             "[[keys]]\nname = \"short\"\nvalue = \"abc\"\n",
             "shorter than",

@@ -1,7 +1,6 @@
-//! A small blocking HTTP/1.1 client for the CLI (plain HTTP; the host serves loopback by default).
+//! The CLI's client: a host URL and key over the shared blocking HTTP/1.1 client (plain HTTP;
+//! the host serves loopback by default).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use super::CliError;
@@ -15,24 +14,11 @@ pub struct Client {
 }
 
 /// An HTTP answer.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+pub type Answer = http_client::Response;
 
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> Result<serde_json::Value, CliError> {
-        serde_json::from_str(&self.body).map_err(|e| {
-            CliError::Protocol(format!("the host answered non-JSON ({e}): {}", self.body))
-        })
+impl From<http_client::NotJson> for CliError {
+    fn from(e: http_client::NotJson) -> Self {
+        CliError::Protocol(e.to_string())
     }
 }
 
@@ -74,7 +60,7 @@ impl Client {
         self.exchange(method, path, body, &[("Content-Type", "application/wasm")])
     }
 
-    /// Sends a request with a body of the type `headers` name.
+    /// Sends a request with a body of the type `headers` name (JSON unless they say).
     pub fn exchange(
         &self,
         method: &str,
@@ -82,93 +68,28 @@ impl Client {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Result<Answer, CliError> {
-        let mut stream = TcpStream::connect(&self.host_port).map_err(|e| {
-            CliError::Connect(format!(
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(key) = &self.key {
+            all.push(("x-functions-key", key));
+        }
+        let target = format!("{}{path}", self.base_path);
+        let request = http_client::Request {
+            method,
+            target: &target,
+            body,
+            headers: &all,
+        };
+        // Long enough for `start --wait` and `raise --wait` (up to an hour).
+        let timeout = Duration::from_secs(3700);
+        http_client::send(&self.host_port, &request, timeout).map_err(|e| match e {
+            http_client::Error::Connect(e) => CliError::Connect(format!(
                 "cannot reach the host at {} ({e}). Is `durable serve` running? Set --url or DURABLE_URL.",
                 self.url
-            ))
-        })?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(3700)))
-            .map_err(|e| CliError::Connect(e.to_string()))?;
-        let mut request = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.base_path,
-            self.host_port,
-            body.len()
-        );
-        if !body.is_empty()
-            && !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            request.push_str("Content-Type: application/json\r\n");
-        }
-        if let Some(key) = &self.key {
-            request.push_str(&format!("x-functions-key: {key}\r\n"));
-        }
-        for (k, v) in headers {
-            request.push_str(&format!("{k}: {v}\r\n"));
-        }
-        request.push_str("\r\n");
-        let mut bytes = request.into_bytes();
-        bytes.extend_from_slice(body);
-        stream
-            .write_all(&bytes)
-            .map_err(|e| CliError::Connect(format!("sending to {}: {e}", self.url)))?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .map_err(|e| CliError::Connect(format!("reading from {}: {e}", self.url)))?;
-        parse(&raw)
-    }
-}
-
-fn parse(raw: &[u8]) -> Result<Answer, CliError> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| CliError::Protocol("malformed HTTP response".into()))?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CliError::Protocol("malformed HTTP status line".into()))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            )),
+            http_client::Error::Io(e) => CliError::Connect(format!("talking to {}: {e}", self.url)),
+            malformed => CliError::Protocol(malformed.to_string()),
         })
-        .collect();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
     }
-    out
 }
 
 #[cfg(test)]
@@ -176,18 +97,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_and_responses_parse() {
+    fn urls_parse() {
         assert!(Client::new("https://x", None).is_err());
         assert!(Client::new("http://", None).is_err());
         let c = Client::new("http://127.0.0.1:7071/base/", None).unwrap();
         assert_eq!(
             (c.host_port.as_str(), c.base_path.as_str()),
             ("127.0.0.1:7071", "/base")
-        );
-        let a = parse(b"HTTP/1.1 202 Accepted\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
-        assert_eq!(
-            (a.status, a.body.as_str(), a.header("x-a")),
-            (202, "abc", Some("1"))
         );
     }
 }

@@ -3,10 +3,11 @@
 //! or from the fuzzer's bytes. Small task ids and names make results, waits and decisions meet.
 
 use super::history::EventKind;
+use crate::ids::TaskId;
 
 /// One event of any kind (the start event included, which is only valid first).
 pub fn event_kind(pick: &mut dyn FnMut(u64) -> u64) -> EventKind {
-    let task_id = pick(6) as u32;
+    let task_id = TaskId(pick(6) as u32);
     let name = ["a", "b", "E"][pick(3) as usize].to_owned();
     match pick(16) {
         0 => EventKind::OrchestratorStarted,

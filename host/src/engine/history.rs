@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn events_serialize_with_durable_task_type_names() {
         let e = EventKind::TaskScheduled {
-            task_id: 0,
+            task_id: TaskId(0),
             name: "validateOrder".into(),
             input: "{}".into(),
         };
@@ -314,20 +314,20 @@ mod tests {
                     orchestrator_digest: "d".into(),
                 },
             ),
-            scheduled(1, 0),
-            scheduled(2, 1),
-            failed(3, 9), // an earlier turn's failure, survived: kept
+            scheduled(1, TaskId(0)),
+            scheduled(2, TaskId(1)),
+            failed(3, TaskId(9)), // an earlier turn's failure, survived: kept
             ev(4, EventKind::OrchestratorStarted),
             ev(
                 5,
                 EventKind::TaskCompleted {
-                    task_id: 1,
+                    task_id: TaskId(1),
                     result: "2".into(),
                     digest: None,
                 },
             ),
-            failed(6, 0),
-            scheduled(7, 2), // a decision made in reaction to the failure
+            failed(6, TaskId(0)),
+            scheduled(7, TaskId(2)), // a decision made in reaction to the failure
             ev(
                 8,
                 EventKind::ExecutionFailed {

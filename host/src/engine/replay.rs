@@ -226,7 +226,7 @@ impl Execution {
                 inbound: Vec::new(),
             }],
             turn_cursor: 1,
-            next_task_id: 0,
+            next_task_id: TaskId(0),
             task_names: HashMap::new(),
             resolved: HashMap::new(),
             resolve_counter: 0,
@@ -339,7 +339,7 @@ impl Execution {
     /// Returns the task id and whether the decision is new (the runtime must then act on it).
     pub fn decide(&mut self, decision: Decision) -> Result<(TaskId, bool), Nondeterminism> {
         let task_id = self.next_task_id;
-        self.next_task_id += 1;
+        self.next_task_id = self.next_task_id.next();
         if let Some((recorded_id, recorded)) = self.recorded.get(self.decision_cursor) {
             if *recorded_id != task_id || !same_decision(recorded, &decision) {
                 return Err(Nondeterminism {
@@ -398,7 +398,7 @@ impl Execution {
     /// Waits for the next external event called `name` (buffered events are delivered in order).
     pub fn wait_for_event(&mut self, name: &str) -> TaskId {
         let task_id = self.next_task_id;
-        self.next_task_id += 1;
+        self.next_task_id = self.next_task_id.next();
         match self
             .event_buffer
             .get_mut(name)

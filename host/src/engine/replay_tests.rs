@@ -30,7 +30,7 @@ fn run_chain_live() -> Vec<Event> {
     {
         let (id, new) = exec.decide(activity(name)).unwrap();
         assert!(new);
-        assert_eq!(id, step as u32);
+        assert_eq!(id, TaskId(step as u32));
         assert_eq!(exec.poll(&[id], WaitMode::All).unwrap(), Poll::Blocked);
         exec.push_turn(
             2_000 + step as u64,
@@ -105,7 +105,7 @@ fn divergence_names_position_recorded_and_new_decision() {
     let history = run_chain_live();
     let mut exec = Execution::from_history("i", "e", history[..8].to_vec()).unwrap();
     exec.decide(activity("validateOrder")).unwrap();
-    exec.poll(&[0], WaitMode::All).unwrap();
+    exec.poll(&[TaskId(0)], WaitMode::All).unwrap();
     let err = exec
         .decide(Decision::CreateTimer { fire_at_ms: 5 })
         .unwrap_err();
@@ -138,7 +138,7 @@ fn continuing_as_new_early_is_divergence() {
     // After all recorded decisions, ending is fine.
     let mut exec = Execution::from_history("i", "e", history[..5].to_vec()).unwrap();
     exec.decide(activity("validateOrder")).unwrap();
-    exec.poll(&[0], WaitMode::All).unwrap();
+    exec.poll(&[TaskId(0)], WaitMode::All).unwrap();
     exec.decide(activity("reserveInventory")).unwrap();
     assert_eq!(exec.check_all_replayed("continues as new"), Ok(()));
 }
@@ -208,7 +208,7 @@ fn duplicate_and_stray_results_never_reach_the_history() {
         result: "1".into(),
         digest: None,
     };
-    assert!(exec.push_turn(5, vec![done(a), done(a), done(9)]));
+    assert!(exec.push_turn(5, vec![done(a), done(a), done(TaskId(9))]));
     assert!(
         !exec.push_turn(6, vec![done(a)]),
         "a second result for a task is dropped"
@@ -224,7 +224,7 @@ fn duplicate_and_stray_results_never_reach_the_history() {
 #[test]
 fn unknown_tasks_and_bad_histories_are_errors_not_panics() {
     let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
-    let err = exec.poll(&[7], WaitMode::All).unwrap_err();
+    let err = exec.poll(&[TaskId(7)], WaitMode::All).unwrap_err();
     assert!(err.to_string().contains("never scheduled"), "{err}");
     assert_eq!(exec.poll(&[], WaitMode::Any), Err(WaitError::Empty));
     assert_eq!(
@@ -247,7 +247,7 @@ fn unknown_tasks_and_bad_histories_are_errors_not_panics() {
             seq: 1,
             timestamp_ms: 0,
             kind: EventKind::TaskCompleted {
-                task_id: 3,
+                task_id: TaskId(3),
                 result: "1".into(),
                 digest: None,
             },
@@ -255,7 +255,10 @@ fn unknown_tasks_and_bad_histories_are_errors_not_panics() {
     ];
     assert!(matches!(
         Execution::from_history("i", "e", orphan),
-        Err(HistoryError::UnknownTask { task_id: 3, .. })
+        Err(HistoryError::UnknownTask {
+            task_id: TaskId(3),
+            ..
+        })
     ));
 }
 
@@ -373,8 +376,9 @@ fn random_histories_and_calls_never_panic() {
                     let _ = exec.wait_for_event(name);
                 }
                 3 | 4 => {
-                    let tasks: Vec<TaskId> =
-                        (0..rng.below(4)).map(|_| rng.below(8) as u32).collect();
+                    let tasks: Vec<TaskId> = (0..rng.below(4))
+                        .map(|_| TaskId(rng.below(8) as u32))
+                        .collect();
                     let mode = if rng.below(2) == 0 {
                         WaitMode::All
                     } else {

@@ -70,7 +70,7 @@ impl ActivityDispatcher {
     /// the next start.
     pub fn dispatch(self: &Arc<Self>, call: Call, post: impl FnOnce(Inbound) + Send + 'static) {
         let this = Arc::clone(self);
-        let span = tracing::info_span!("activity", instance = %call.instance, task = call.task_id, name = %call.name);
+        let span = tracing::info_span!("activity", instance = %call.instance, task = call.task_id.0, name = %call.name);
         let task = async move {
             if this.draining() {
                 return;

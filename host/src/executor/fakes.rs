@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::engine::{Decision, Execution, Failure, Outcome, Poll, WaitMode};
+use crate::ids::TaskId;
 use crate::runtime::activity::{ActivityResult, RetryGrant};
 use crate::runtime::orchestrator::{GuestLink, RunEnd, RunResult, Session, Stop};
 use crate::runtime::{Activity, LoadError, Orchestrator, Runtime};
@@ -193,7 +194,7 @@ async fn run(steps: &[Step], exec: &mut Execution, link: &GuestLink) -> Result<S
     Ok(value)
 }
 
-fn decide(exec: &mut Execution, decision: Decision) -> Result<u32, Halt> {
+fn decide(exec: &mut Execution, decision: Decision) -> Result<TaskId, Halt> {
     let decided = exec.decide(decision);
     decided
         .map(|(task, _new)| task)
@@ -201,7 +202,7 @@ fn decide(exec: &mut Execution, decision: Decision) -> Result<u32, Halt> {
 }
 
 /// Waits for `task`, ending turns until the history holds its outcome.
-async fn wait(exec: &mut Execution, link: &GuestLink, task: u32) -> Result<Outcome, Halt> {
+async fn wait(exec: &mut Execution, link: &GuestLink, task: TaskId) -> Result<Outcome, Halt> {
     loop {
         match exec.poll(&[task], WaitMode::All) {
             Ok(Poll::All(mut outcomes)) => return Ok(outcomes.remove(0)),

@@ -16,7 +16,7 @@ use super::live::{Inbox, Receiver};
 use super::mailbox::{Mailbox, Verdict};
 use super::{Executor, Inbound, json_string};
 use crate::engine::{Event, EventKind, Execution, Failure, RuntimeStatus, decision_of};
-use crate::ids::ExecutionId;
+use crate::ids::{ExecutionId, TaskId};
 use crate::runtime::Orchestrator;
 use crate::runtime::dry_run::{Mismatch, replay_check};
 use crate::runtime::orchestrator::{RunEnd, RunResult, Step, Stop, TurnRecord};
@@ -196,7 +196,7 @@ impl InstanceActor {
     /// already waiting in the inbox (an activity that finished during a clean shutdown).
     fn redispatch(&self, exec: &Execution, inbox: &[InboxMessage]) {
         let execution = &self.instance.execution_id;
-        let answered: HashSet<u32> = inbox
+        let answered: HashSet<TaskId> = inbox
             .iter()
             .filter(|m| m.execution_id.as_ref() == Some(execution))
             .filter_map(|m| crate::engine::result_task_id(&m.event))

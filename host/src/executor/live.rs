@@ -115,6 +115,7 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::engine::EventKind;
+    use crate::ids::TaskId;
 
     fn id(s: &str) -> InstanceId {
         InstanceId::parse(s).unwrap()
@@ -125,7 +126,7 @@ mod tests {
             execution_id: None,
             msg_id: None,
             event: EventKind::TimerFired {
-                task_id,
+                task_id: TaskId(task_id),
                 fire_at_ms: 0,
             },
         }
@@ -159,7 +160,10 @@ mod tests {
         let kept = registry.leave_if_idle(&id("a"), &tx, &mut rx);
         assert!(matches!(
             kept.map(|m| m.event),
-            Some(EventKind::TimerFired { task_id: 1, .. })
+            Some(EventKind::TimerFired {
+                task_id: TaskId(1),
+                ..
+            })
         ));
         assert!(registry.is_live(&id("a")), "it keeps running");
         assert!(registry.leave_if_idle(&id("a"), &tx, &mut rx).is_none());
@@ -201,11 +205,17 @@ mod tests {
         assert!(registry.send(&id("a"), fired(2)));
         assert!(matches!(
             old_rx.try_recv().map(|m| m.event),
-            Ok(EventKind::TimerFired { task_id: 1, .. })
+            Ok(EventKind::TimerFired {
+                task_id: TaskId(1),
+                ..
+            })
         ));
         assert!(matches!(
             new_rx.try_recv().map(|m| m.event),
-            Ok(EventKind::TimerFired { task_id: 2, .. })
+            Ok(EventKind::TimerFired {
+                task_id: TaskId(2),
+                ..
+            })
         ));
         assert!(!registry.release(&id("a"), &new_tx));
         assert!(!registry.is_live(&id("a")));

@@ -189,6 +189,7 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TaskId;
 
     fn exec(id: &str) -> ExecutionId {
         ExecutionId::from_trusted(id.to_owned())
@@ -196,7 +197,7 @@ mod tests {
 
     fn timer(task_id: u32) -> EventKind {
         EventKind::TimerFired {
-            task_id,
+            task_id: TaskId(task_id),
             fire_at_ms: 0,
         }
     }

@@ -204,7 +204,15 @@ async fn at_shutdown_no_call_starts_and_a_running_call_keeps_its_result() {
     assert_eq!(executor.drain(Duration::from_secs(60)).await, 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     // `slow`'s result is recorded (or waits in the inbox); `next` never started.
-    let completed = |e: &EventKind| matches!(e, EventKind::TaskCompleted { task_id: 0, .. });
+    let completed = |e: &EventKind| {
+        matches!(
+            e,
+            EventKind::TaskCompleted {
+                task_id: TaskId(0),
+                ..
+            }
+        )
+    };
     let recorded = kinds(&executor, &id).iter().any(completed);
     let kept = executor
         .store()

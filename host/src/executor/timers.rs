@@ -158,15 +158,15 @@ mod tests {
         let mut armed = Armed::default();
         let id = |s: &str| InstanceId::parse(s).unwrap();
         let (e1, e2) = (ExecutionId::random(), ExecutionId::random());
-        armed.insert((30, id("a"), e1.clone(), 1));
-        armed.insert((10, id("a"), e2.clone(), 2));
-        armed.insert((10, id("a"), e2.clone(), 2)); // idempotent
-        armed.insert((20, id("b"), e1.clone(), 1));
+        armed.insert((30, id("a"), e1.clone(), TaskId(1)));
+        armed.insert((10, id("a"), e2.clone(), TaskId(2)));
+        armed.insert((10, id("a"), e2.clone(), TaskId(2))); // idempotent
+        armed.insert((20, id("b"), e1.clone(), TaskId(1)));
         assert_eq!(armed.due.len(), 3);
         assert_eq!(armed.cancel(&id("a")), 2);
         assert_eq!(armed.cancel(&id("a")), 0);
         assert_eq!(armed.due.len(), 1);
-        armed.insert((5, id("c"), e1.clone(), 1));
+        armed.insert((5, id("c"), e1.clone(), TaskId(1)));
         assert_eq!(armed.pop_due(4), None);
         assert_eq!(armed.pop_due(25).map(|e| e.1), Some(id("c")));
         assert_eq!(armed.pop_due(25).map(|e| e.1), Some(id("b")));

@@ -18,7 +18,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::management::Params;
+use super::extract::Params;
 use super::time::format_ms;
 use super::{ApiError, AppState};
 use crate::deploy::{DeployError, Kind};

@@ -20,13 +20,13 @@ pub async fn raise_event(
     Path((instance_id, event_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = super::management::parse_id(&instance_id)?;
+    let id = super::extract::parse_id(&instance_id)?;
     if event_name.is_empty() || event_name.len() > 256 {
         return Err(ApiError::BadRequest(
             "event name must be 1 to 256 characters".into(),
         ));
     }
-    let input = super::starter::parse_input(&body, true)?;
+    let input = super::extract::parse_input(&body, true)?;
     match state.executor.raise_event(&id, &event_name, input).await {
         Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
         Err(StoreError::NoSuchInstance(_)) => {

@@ -10,8 +10,8 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::routes::Caller;
-use super::status::{base_url, check_status_body, status_body};
+use super::extract::Caller;
+use super::respond::{base_url, check_status_body, status_body};
 use super::{ApiError, AppState};
 use crate::ids::InstanceId;
 use crate::jsapp::deploy::FunctionSlot;
@@ -127,7 +127,7 @@ struct RequestClient {
 }
 
 fn id_of(raw: &str) -> Result<InstanceId, ClientError> {
-    super::management::parse_id(raw).map_err(|e| ClientError(e.to_string()))
+    super::extract::parse_id(raw).map_err(|e| ClientError(e.to_string()))
 }
 
 fn store_error(id: &InstanceId, e: StoreError) -> ClientError {

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::routes::Caller;
-use super::status::{base_url, check_status_body, status_body};
+use super::extract::{Caller, Params, parse_id};
+use super::respond::{base_url, check_status_body, status_body};
 use super::{ApiError, AppState};
 use crate::engine::RuntimeStatus;
 use crate::ids::InstanceId;
@@ -25,80 +25,6 @@ const MAX_TOP: usize = 1000;
 /// Page size when `top` is not given: the largest page, because the Python client's
 /// `get_status_all` does not follow continuation tokens (the Node.js one does).
 const DEFAULT_TOP: usize = MAX_TOP;
-
-/// Query parameters, with Durable Functions' leniency: names in any case, booleans in any case,
-/// lists comma-separated or repeated.
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub fn parse(raw: Option<&str>) -> Params {
-        Params(
-            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a list parameter (comma-separated and/or repeated), blanks dropped.
-    pub fn list(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .collect()
-    }
-
-    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ApiError> {
-        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ApiError::BadRequest(format!(
-                "query parameter {name} must be true or false, not '{other}'"
-            ))),
-        }
-    }
-
-    /// An ISO 8601 / RFC 3339 time (or a bare date) as ms since the epoch.
-    pub fn time(&self, name: &str) -> Result<Option<u64>, ApiError> {
-        let Some(text) = self.get(name) else {
-            return Ok(None);
-        };
-        parse_time(text).map(Some).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "query parameter {name} must be an ISO 8601 time such as 2026-11-26T13:45:00Z, not '{text}'"
-            ))
-        })
-    }
-}
-
-fn parse_time(text: &str) -> Option<u64> {
-    use time::format_description::well_known::Rfc3339;
-    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .or_else(|| {
-            let date = time::Date::parse(
-                text,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .ok()?;
-            Some(date.midnight().assume_utc())
-        })?;
-    u64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-pub(super) fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
-    InstanceId::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))
-}
 
 fn statuses(params: &Params) -> Result<Vec<RuntimeStatus>, ApiError> {
     params
@@ -308,7 +234,7 @@ pub async fn restart(
         &started.instance_id,
         caller.key.as_deref(),
     );
-    Ok(super::starter::accepted(body))
+    Ok(super::respond::accepted(body))
 }
 
 /// `DELETE instances/{id}`: 200 `{"instancesDeleted": 1}`, 404 unknown, 412 not finished.
@@ -388,9 +314,6 @@ pub async fn purge_many(
     Ok(Json(json!({"instancesDeleted": deleted})).into_response())
 }
 
-/// The status API's `Retry-After` for in-progress instances, as Durable Functions sends it.
-pub const STATUS_RETRY_AFTER: HeaderValue = HeaderValue::from_static("5");
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,14 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn times_and_tokens_round_trip() {
-        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1000));
-        assert_eq!(parse_time("1970-01-02"), Some(86_400_000));
-        assert_eq!(
-            parse_time("2026-11-26T13:45:00.5+01:00"),
-            Some(1_795_697_100_500)
-        );
-        assert_eq!(parse_time("yesterday"), None);
+    fn continuation_tokens_round_trip() {
         let id = InstanceId::parse("a:b c").unwrap();
         assert_eq!(
             decode_token(&encode_token(42, &id)).unwrap(),

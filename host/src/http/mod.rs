@@ -10,10 +10,12 @@ mod auth;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;
+mod extract;
 pub mod functions;
 mod guard;
 mod management;
 mod openapi;
+mod respond;
 mod routes;
 mod starter;
 mod status;
@@ -26,7 +28,7 @@ use axum::Router;
 
 pub use auth::{AuthLevel, Keys};
 pub use error::ApiError;
-pub use routes::{ROUTES, check_starter_routes};
+pub use routes::{ROUTES, Route, check_starter_routes};
 
 use crate::executor::Executor;
 

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 
-use super::routes::{Answer, Body, ROUTES, Route, Scope};
+use super::routes::{Answer, Body, ROUTES, Route, Scope, Verb};
 use super::{AppState, AuthLevel, WEBHOOK_PREFIX};
 use crate::engine::RuntimeStatus;
 
@@ -20,18 +20,26 @@ pub fn document(state: &AppState) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for route in ROUTES {
         let level = state.level_of(route.id, route.level);
+        let method = route.method.as_str();
         let op = operation(route, level);
-        insert(
-            &mut paths,
-            &route.full_path(WEBHOOK_PREFIX),
-            route.method.as_str(),
-            op,
-        );
+        insert(&mut paths, &route.full_path(WEBHOOK_PREFIX), method, op);
+        for alias in route.also_at {
+            let mut op = operation(route, level);
+            op["operationId"] = Value::from(alias.id);
+            let summary = format!("The same as {} ({}).", route.id, alias.why);
+            op["summary"] = Value::from(summary);
+            insert(
+                &mut paths,
+                &route.under(WEBHOOK_PREFIX, alias.path),
+                method,
+                op,
+            );
+        }
     }
     for starter in &state.starters {
         let route = Route {
             id: "startConfigured",
-            method: axum::http::Method::POST,
+            method: Verb::Post,
             path: "",
             scope: Scope::Root,
             level: starter.auth_level,
@@ -47,7 +55,8 @@ pub fn document(state: &AppState) -> Value {
                     "Overloaded or storage unavailable; retry after Retry-After seconds.",
                 ),
             ],
-            handler: || axum::routing::post(|| async {}),
+            also_at: &[],
+            handler: |m| axum::routing::on(m, || async {}),
         };
         let mut op = operation(&route, starter.auth_level);
         op["operationId"] = Value::from(format!("start:{}", starter.route));

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, on, post};
 
-use super::management::Params;
+use super::extract::{Caller, Params};
 use super::{
     AppState, AuthLevel, RPC_PREFIX, WEBHOOK_PREFIX, admin, events, functions, management, starter,
     status,
@@ -27,6 +26,32 @@ pub enum Scope {
     Management,
     /// On the main listener only, at its own path.
     Root,
+}
+
+/// A route's HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
 }
 
 /// What a route takes as its request body.
@@ -69,7 +94,7 @@ pub struct Route {
     /// The OpenAPI `operationId`; also the name used to set the route's auth level in
     /// `durable.toml` (`[auth_levels]`).
     pub id: &'static str,
-    pub method: Method,
+    pub method: Verb,
     /// Path relative to the scope's prefix, with `{param}` segments.
     pub path: &'static str,
     pub scope: Scope,
@@ -81,7 +106,19 @@ pub struct Route {
     pub answer: Answer,
     /// Status codes besides the success one, with what they mean.
     pub errors: &'static [(u16, &'static str)],
-    pub handler: fn() -> MethodRouter<Arc<AppState>>,
+    /// Other paths the route answers at, with the same handler and auth level.
+    pub also_at: &'static [Alias],
+    /// The handler, for the route's method.
+    pub handler: fn(MethodFilter) -> MethodRouter<Arc<AppState>>,
+}
+
+/// Another path of a route. Its `id` is the route's `operationId` at that path in the OpenAPI
+/// document, and `durable.toml` may name it for the route's auth level (one level for both).
+pub struct Alias {
+    pub id: &'static str,
+    pub path: &'static str,
+    /// Why the route is also there.
+    pub why: &'static str,
 }
 
 const BAD: (u16, &str) = (400, "A malformed request; the body says what is wrong.");
@@ -165,7 +202,7 @@ const REASON: &[QueryParam] = &[("reason", "string", "Recorded in the history.")
 pub static ROUTES: &[Route] = &[
     Route {
         id: "startOrchestration",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/orchestrators/{name}",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -178,11 +215,12 @@ pub static ROUTES: &[Route] = &[
             KEY,
             BUSY,
         ],
-        handler: || post(starter::start_generic),
+        also_at: &[],
+        handler: |m| on(m, starter::start_generic),
     },
     Route {
         id: "startOrchestrationWithId",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/orchestrators/{name}/{instanceId}",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -199,11 +237,12 @@ pub static ROUTES: &[Route] = &[
             (409, "An instance with that id is running."),
             BUSY,
         ],
-        handler: || post(starter::start_generic_with_id),
+        also_at: &[],
+        handler: |m| on(m, starter::start_generic_with_id),
     },
     Route {
         id: "getStatus",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/instances/{instanceId}",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -221,11 +260,12 @@ pub static ROUTES: &[Route] = &[
             ),
             BUSY,
         ],
-        handler: || get(status::get_status),
+        also_at: &[],
+        handler: |m| on(m, status::get_status),
     },
     Route {
         id: "purgeInstance",
-        method: Method::DELETE,
+        method: Verb::Delete,
         path: "/instances/{instanceId}",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -240,11 +280,12 @@ pub static ROUTES: &[Route] = &[
             (412, "The instance has not finished."),
             BUSY,
         ],
-        handler: || delete(management::purge_one),
+        also_at: &[],
+        handler: |m| on(m, management::purge_one),
     },
     Route {
         id: "listInstances",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/instances",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -253,24 +294,16 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::StatusList,
         errors: &[BAD, KEY, BUSY],
-        handler: || get(management::list),
-    },
-    Route {
-        id: "listInstancesSlash",
-        method: Method::GET,
-        path: "/instances/",
-        scope: Scope::Management,
-        level: AuthLevel::Function,
-        summary: "The same as listInstances (the official clients add the slash).",
-        query: LIST_QUERY,
-        body: Body::None,
-        answer: Answer::StatusList,
-        errors: &[BAD, KEY, BUSY],
-        handler: || get(management::list),
+        also_at: &[Alias {
+            id: "listInstancesSlash",
+            path: "/instances/",
+            why: "the official clients add the slash",
+        }],
+        handler: |m| on(m, management::list),
     },
     Route {
         id: "purgeInstances",
-        method: Method::DELETE,
+        method: Verb::Delete,
         path: "/instances",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -279,24 +312,16 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Purged,
         errors: &[BAD, KEY, (404, "No finished instance matches."), BUSY],
-        handler: || delete(management::purge_many),
-    },
-    Route {
-        id: "purgeInstancesSlash",
-        method: Method::DELETE,
-        path: "/instances/",
-        scope: Scope::Management,
-        level: AuthLevel::Function,
-        summary: "The same as purgeInstances (the official clients add the slash).",
-        query: PURGE_QUERY,
-        body: Body::None,
-        answer: Answer::Purged,
-        errors: &[BAD, KEY, (404, "No finished instance matches."), BUSY],
-        handler: || delete(management::purge_many),
+        also_at: &[Alias {
+            id: "purgeInstancesSlash",
+            path: "/instances/",
+            why: "the official clients add the slash",
+        }],
+        handler: |m| on(m, management::purge_many),
     },
     Route {
         id: "raiseEvent",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/raiseEvent/{eventName}",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -305,11 +330,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::Json,
         answer: Answer::Accepted,
         errors: &[BAD, KEY, UNKNOWN, (410, "The instance has finished."), BUSY],
-        handler: || post(events::raise_event),
+        also_at: &[],
+        handler: |m| on(m, events::raise_event),
     },
     Route {
         id: "terminateInstance",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/terminate",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -318,11 +344,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Accepted,
         errors: &[BAD, KEY, UNKNOWN, (410, "The instance has finished."), BUSY],
-        handler: || post(management::terminate),
+        also_at: &[],
+        handler: |m| on(m, management::terminate),
     },
     Route {
         id: "suspendInstance",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/suspend",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -331,11 +358,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Accepted,
         errors: &[BAD, KEY, UNKNOWN, (410, "The instance has finished."), BUSY],
-        handler: || post(management::suspend),
+        also_at: &[],
+        handler: |m| on(m, management::suspend),
     },
     Route {
         id: "resumeInstance",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/resume",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -344,11 +372,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Accepted,
         errors: &[BAD, KEY, UNKNOWN, (410, "The instance has finished."), BUSY],
-        handler: || post(management::resume),
+        also_at: &[],
+        handler: |m| on(m, management::resume),
     },
     Route {
         id: "rewindInstance",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/rewind",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -363,11 +392,12 @@ pub static ROUTES: &[Route] = &[
             (412, "The instance has not failed."),
             BUSY,
         ],
-        handler: || post(management::rewind),
+        also_at: &[],
+        handler: |m| on(m, management::rewind),
     },
     Route {
         id: "restartInstance",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/instances/{instanceId}/restart",
         scope: Scope::Management,
         level: AuthLevel::Function,
@@ -388,11 +418,12 @@ pub static ROUTES: &[Route] = &[
             ),
             BUSY,
         ],
-        handler: || post(management::restart),
+        also_at: &[],
+        handler: |m| on(m, management::restart),
     },
     Route {
         id: "startGeneric",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/api/orchestrators/{name}",
         scope: Scope::Root,
         level: AuthLevel::Function,
@@ -405,11 +436,12 @@ pub static ROUTES: &[Route] = &[
             KEY,
             BUSY,
         ],
-        handler: || post(starter::start_generic),
+        also_at: &[],
+        handler: |m| on(m, starter::start_generic),
     },
     Route {
         id: "startGenericWithId",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/api/orchestrators/{name}/{instanceId}",
         scope: Scope::Root,
         level: AuthLevel::Function,
@@ -426,11 +458,12 @@ pub static ROUTES: &[Route] = &[
             (409, "An instance with that id is running."),
             BUSY,
         ],
-        handler: || post(starter::start_generic_with_id),
+        also_at: &[],
+        handler: |m| on(m, starter::start_generic_with_id),
     },
     Route {
         id: "listComponents",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/admin/components",
         scope: Scope::Root,
         level: AuthLevel::Admin,
@@ -439,11 +472,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Object,
         errors: &[KEY, BUSY],
-        handler: || get(admin::list),
+        also_at: &[],
+        handler: |m| on(m, admin::list),
     },
     Route {
         id: "deployComponent",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/admin/components/{kind}",
         scope: Scope::Root,
         level: AuthLevel::Admin,
@@ -477,8 +511,9 @@ pub static ROUTES: &[Route] = &[
             (413, "Larger than 32 MiB."),
             BUSY,
         ],
-        handler: || {
-            post(admin::deploy)
+        also_at: &[],
+        handler: |m| {
+            on(m, admin::deploy)
                 .layer(axum::extract::DefaultBodyLimit::max(
                     admin::MAX_COMPONENT_BYTES,
                 ))
@@ -487,7 +522,7 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         id: "deployApp",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/admin/apps/{name}",
         scope: Scope::Root,
         level: AuthLevel::Admin,
@@ -522,8 +557,9 @@ pub static ROUTES: &[Route] = &[
             (413, "Larger than 32 MiB."),
             BUSY,
         ],
-        handler: || {
-            post(admin::deploy_app)
+        also_at: &[],
+        handler: |m| {
+            on(m, admin::deploy_app)
                 .layer(axum::extract::DefaultBodyLimit::max(
                     admin::MAX_COMPONENT_BYTES,
                 ))
@@ -532,7 +568,7 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         id: "activateComponent",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/admin/components/{digest}/activate",
         scope: Scope::Root,
         level: AuthLevel::Admin,
@@ -541,11 +577,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Object,
         errors: &[KEY, (404, "No stored component has that digest."), BUSY],
-        handler: || post(admin::activate),
+        also_at: &[],
+        handler: |m| on(m, admin::activate),
     },
     Route {
         id: "advanceTestClock",
-        method: Method::POST,
+        method: Verb::Post,
         path: "/admin/test/clock/advance",
         scope: Scope::Root,
         level: AuthLevel::Admin,
@@ -554,11 +591,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Object,
         errors: &[BAD, KEY, (404, "The host runs without --test-clock.")],
-        handler: || post(events::advance_clock),
+        also_at: &[],
+        handler: |m| on(m, events::advance_clock),
     },
     Route {
         id: "healthz",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/healthz",
         scope: Scope::Root,
         level: AuthLevel::Anonymous,
@@ -567,11 +605,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Text,
         errors: &[],
-        handler: || get(|| async { "ok" }),
+        also_at: &[],
+        handler: |m| on(m, || async { "ok" }),
     },
     Route {
         id: "metrics",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/metrics",
         scope: Scope::Root,
         level: AuthLevel::Anonymous,
@@ -580,11 +619,12 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Text,
         errors: &[],
-        handler: || get(super::metrics),
+        also_at: &[],
+        handler: |m| on(m, super::metrics),
     },
     Route {
         id: "openapi",
-        method: Method::GET,
+        method: Verb::Get,
         path: "/openapi.json",
         scope: Scope::Root,
         level: AuthLevel::Anonymous,
@@ -593,25 +633,43 @@ pub static ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Object,
         errors: &[],
-        handler: || get(super::openapi::serve),
+        also_at: &[],
+        handler: |m| on(m, super::openapi::serve),
     },
 ];
 
 impl Route {
-    /// The route's full path under `prefix` (the management prefix for management routes).
+    /// The route's full path under `management_prefix` (for management routes).
     pub fn full_path(&self, management_prefix: &str) -> String {
+        self.under(management_prefix, self.path)
+    }
+
+    /// `path` (the route's own or an alias's) under `management_prefix`.
+    pub fn under(&self, management_prefix: &str, path: &str) -> String {
         match self.scope {
-            Scope::Management => format!("{management_prefix}{}", self.path),
-            Scope::Root => self.path.to_owned(),
+            Scope::Management => format!("{management_prefix}{path}"),
+            Scope::Root => path.to_owned(),
         }
     }
-}
 
-/// The caller's key, once the route's check has passed (handlers echo it in the URIs they
-/// return).
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    pub key: Option<String>,
+    /// Every path the route answers at under `management_prefix`: its own, then its aliases'.
+    pub fn full_paths(&self, management_prefix: &str) -> Vec<String> {
+        let aliases = self.also_at.iter().map(|a| a.path);
+        let paths = std::iter::once(self.path).chain(aliases);
+        paths.map(|p| self.under(management_prefix, p)).collect()
+    }
+
+    /// The handler behind its key check, at `level`.
+    fn guarded(&self, state: &Arc<AppState>, level: AuthLevel) -> MethodRouter<Arc<AppState>> {
+        guarded(state, (self.handler)(self.method.filter()), level)
+    }
+
+    /// The route `id` names: its own operation id or one of its aliases'.
+    pub fn named(id: &str) -> Option<&'static Route> {
+        ROUTES
+            .iter()
+            .find(|r| r.id == id || r.also_at.iter().any(|a| a.id == id))
+    }
 }
 
 /// Checks the caller's key for `level` and records it for the handler.
@@ -651,8 +709,10 @@ fn guarded(
 pub fn check_starter_routes(starters: &[super::Starter]) -> Result<(), String> {
     let mut paths = matchit::Router::new();
     for route in ROUTES {
-        // The built-in table has twins per method; one entry per path is enough.
-        let _ = paths.insert(route.full_path(WEBHOOK_PREFIX), route.id.to_owned());
+        // Several methods share a path; one entry per path is enough.
+        for path in route.full_paths(WEBHOOK_PREFIX) {
+            let _ = paths.insert(path, route.id.to_owned());
+        }
     }
     for starter in starters {
         let route = &starter.route;
@@ -694,13 +754,14 @@ pub fn router(state: &Arc<AppState>, main: bool) -> Router<Arc<AppState>> {
             continue;
         }
         let level = state.level_of(route.id, route.level);
-        let method_router = guarded(state, (route.handler)(), level);
-        let path = route.full_path(prefix);
-        let merged = match paths.remove(&path) {
-            Some(existing) => existing.merge(method_router),
-            None => method_router,
-        };
-        paths.insert(path, merged);
+        for path in route.full_paths(prefix) {
+            let method_router = route.guarded(state, level);
+            let merged = match paths.remove(&path) {
+                Some(existing) => existing.merge(method_router),
+                None => method_router,
+            };
+            paths.insert(path, merged);
+        }
     }
     if main {
         for starter in &state.starters {
@@ -745,6 +806,10 @@ mod tests {
     fn operation_ids_are_unique_and_paths_well_formed() {
         let mut seen = std::collections::HashSet::new();
         for route in ROUTES {
+            for alias in route.also_at {
+                assert!(seen.insert(alias.id), "duplicate operation id {}", alias.id);
+                assert!(std::ptr::eq(Route::named(alias.id).unwrap(), route));
+            }
             assert!(seen.insert(route.id), "duplicate operation id {}", route.id);
             assert!(route.path.starts_with('/'), "{}", route.path);
             assert_eq!(
@@ -756,12 +821,14 @@ mod tests {
         }
         let mut pairs = std::collections::HashSet::new();
         for route in ROUTES {
-            assert!(
-                pairs.insert((route.method.clone(), route.full_path(WEBHOOK_PREFIX))),
-                "{} {} twice",
-                route.method,
-                route.path
-            );
+            for path in route.full_paths(WEBHOOK_PREFIX) {
+                let method = route.method.as_str();
+                assert!(
+                    pairs.insert((method, path)),
+                    "{method} {} twice",
+                    route.path
+                );
+            }
         }
     }
 }

@@ -50,6 +50,7 @@ fn verdict(end: RunEnd, exec: &mut Execution) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::engine::{Decision, Event, EventKind, WaitMode};
+    use crate::ids::TaskId;
 
     /// A history with one activity scheduled and completed, then a second one scheduled.
     fn two_steps() -> Execution {
@@ -71,12 +72,12 @@ mod tests {
         live.push_turn(
             2,
             vec![EventKind::TaskCompleted {
-                task_id: 0,
+                task_id: TaskId(0),
                 result: "1".into(),
                 digest: None,
             }],
         );
-        live.poll(&[0], WaitMode::All).unwrap();
+        live.poll(&[TaskId(0)], WaitMode::All).unwrap();
         live.decide(step("b")).unwrap();
         let mut history = vec![started];
         history.extend(live.take_new_events());

@@ -22,7 +22,7 @@ use crate::engine::limits::LimitError;
 use crate::engine::{
     Decision, Event, EventKind, Execution, Failure, Outcome, Poll, WaitError, WaitMode, limits,
 };
-use crate::ids::{InstanceId, default_child_id};
+use crate::ids::{InstanceId, TaskId, default_child_id};
 
 /// Fuel between two yields of a running orchestrator to the async scheduler (~2-5 ms of work).
 const FUEL_YIELD_INTERVAL: u64 = 5_000_000;
@@ -528,7 +528,7 @@ fn returned(name: &str, output: String, continue_as_new: Option<String>) -> RunE
 impl OrchState {
     fn decide(&mut self, decision: Decision) -> wasmtime::Result<u32> {
         match self.exec.decide(decision) {
-            Ok((task_id, _new)) => Ok(task_id),
+            Ok((task_id, _new)) => Ok(task_id.0),
             Err(n) => {
                 let message = n.to_string();
                 self.halt = Some(Halt::Failed(message.clone()));
@@ -550,7 +550,8 @@ impl OrchState {
     /// budget it had live instead of all of them on one.
     fn poll(&mut self, tasks: &[u32], mode: WaitMode) -> Result<Poll, WaitError> {
         let before = self.exec.turns_consumed();
-        let poll = self.exec.poll(tasks, mode);
+        let tasks: Vec<TaskId> = tasks.iter().copied().map(TaskId).collect();
+        let poll = self.exec.poll(&tasks, mode);
         if self.exec.turns_consumed() != before {
             self.refuel = true;
         }
@@ -706,7 +707,7 @@ impl context::Host for OrchState {
     fn wait_for_event(&mut self, name: String) -> wasmtime::Result<u32> {
         // A name the API could never raise would leave the instance waiting forever.
         self.check(limits::check_name("event name", &name))?;
-        Ok(self.exec.wait_for_event(&name))
+        Ok(self.exec.wait_for_event(&name).0)
     }
 
     async fn wait_all(

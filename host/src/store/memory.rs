@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, Route, Store, StoreError,
-    StoreStats, StoredComponent,
+    CommitTicket, ComponentKind, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, Route,
+    Store, StoreError, StoreStats, StoredComponent,
 };
 use crate::engine::{Event, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId};
@@ -20,7 +20,7 @@ struct Tables {
     /// Oldest first.
     inbox: Vec<(InstanceId, InboxMessage)>,
     components: Vec<(StoredComponent, Arc<Vec<u8>>)>,
-    routes: BTreeMap<(String, String), Route>,
+    routes: BTreeMap<(ComponentKind, String), Route>,
 }
 
 #[derive(Default)]
@@ -140,20 +140,12 @@ fn matches(query: &ListQuery, i: &Instance) -> bool {
 impl Tables {
     fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
         match op {
-            Op::CreateInstance { instance, started } => {
-                if let Some(old) = self.instances.get(&instance.instance_id) {
-                    if !old.status.is_terminal() {
-                        let id = instance.instance_id.to_string();
-                        return Err(StoreError::InstanceExists(id));
-                    }
-                    self.drop_inbox(&instance.instance_id, None);
-                }
-                self.create(instance, started);
-            }
+            Op::CreateInstance { instance, started } => self.create_instance(instance, started),
             Op::CreateChild { instance, started } => {
                 if !self.instances.contains_key(&instance.instance_id) {
                     self.create(instance, started);
                 }
+                Ok(())
             }
             Op::Append {
                 instance_id,
@@ -161,29 +153,17 @@ impl Tables {
                 events,
                 consumed,
                 update,
-            } => self.append(instance_id, execution_id, events, consumed, update)?,
+            } => self.append(instance_id, execution_id, events, consumed, update),
             Op::Enqueue {
                 instance_id,
                 message,
                 required,
                 ..
-            } => match self.refusal(instance_id, RuntimeStatus::is_terminal) {
-                Some(e) if *required => return Err(e),
-                Some(_) => {}
-                None => self.inbox.push((instance_id.clone(), message.clone())),
-            },
+            } => self.enqueue(instance_id, message, *required),
             Op::Purge {
                 instance_id,
                 required,
-            } => match self.refusal(instance_id, |s| !s.is_terminal()) {
-                Some(e) if *required => return Err(e),
-                Some(_) => {}
-                None => {
-                    self.instances.remove(instance_id);
-                    self.history.remove(instance_id);
-                    self.drop_inbox(instance_id, None);
-                }
-            },
+            } => self.purge(instance_id, *required),
             Op::ContinueAsNew {
                 instance_id,
                 from_execution,
@@ -200,41 +180,98 @@ impl Tables {
                 row.output = None;
                 row.updated_ms = *updated_ms;
                 self.drop_inbox(instance_id, Some(consumed));
-                self.history
-                    .insert(instance_id.clone(), vec![started.clone()]);
+                let fresh = vec![started.clone()];
+                self.history.insert(instance_id.clone(), fresh);
+                Ok(())
             }
             Op::Rewind {
                 instance_id,
                 execution_id,
                 event,
                 updated_ms,
-            } => {
-                let row = self.current(instance_id, execution_id)?;
-                if row.status != RuntimeStatus::Failed {
-                    return Err(StoreError::NotFailed(instance_id.to_string()));
-                }
-                row.status = RuntimeStatus::Running;
-                row.output = None;
-                row.updated_ms = *updated_ms;
-                self.push_event(instance_id, event)?;
+            } => self.rewind(instance_id, execution_id, event, *updated_ms),
+            Op::PutComponent { .. } | Op::Activate { .. } => {
+                self.apply_component_op(op);
+                Ok(())
             }
+        }
+    }
+
+    /// A new instance; an id may be reused once its instance has finished.
+    fn create_instance(&mut self, instance: &Instance, started: &Event) -> Result<(), StoreError> {
+        if let Some(old) = self.instances.get(&instance.instance_id) {
+            if !old.status.is_terminal() {
+                let id = instance.instance_id.to_string();
+                return Err(StoreError::InstanceExists(id));
+            }
+            self.drop_inbox(&instance.instance_id, None);
+        }
+        self.create(instance, started);
+        Ok(())
+    }
+
+    fn enqueue(
+        &mut self,
+        id: &InstanceId,
+        message: &InboxMessage,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        match self.refusal(id, RuntimeStatus::is_terminal) {
+            Some(e) if required => return Err(e),
+            Some(_) => {}
+            None => self.inbox.push((id.clone(), message.clone())),
+        }
+        Ok(())
+    }
+
+    fn purge(&mut self, id: &InstanceId, required: bool) -> Result<(), StoreError> {
+        match self.refusal(id, |s| !s.is_terminal()) {
+            Some(e) if required => return Err(e),
+            Some(_) => {}
+            None => {
+                self.instances.remove(id);
+                self.history.remove(id);
+                self.drop_inbox(id, None);
+            }
+        }
+        Ok(())
+    }
+
+    fn rewind(
+        &mut self,
+        id: &InstanceId,
+        execution: &ExecutionId,
+        event: &Event,
+        updated_ms: u64,
+    ) -> Result<(), StoreError> {
+        let row = self.current(id, execution)?;
+        if row.status != RuntimeStatus::Failed {
+            return Err(StoreError::NotFailed(id.to_string()));
+        }
+        row.status = RuntimeStatus::Running;
+        row.output = None;
+        row.updated_ms = updated_ms;
+        self.push_event(id, event)
+    }
+
+    /// A component's bytes (stored once), or routes to it.
+    fn apply_component_op(&mut self, op: &Op) {
+        match op {
             Op::PutComponent {
                 digest,
                 kind,
                 names,
                 bytes,
                 added_ms,
-            } => {
-                if !self.components.iter().any(|(c, _)| &c.digest == digest) {
-                    let stored = StoredComponent {
-                        digest: digest.clone(),
-                        kind: kind.clone(),
-                        names: names.clone(),
-                        size: bytes.len() as u64,
-                        added_ms: *added_ms,
-                    };
-                    self.components.push((stored, Arc::clone(bytes)));
-                }
+            } if !self.components.iter().any(|(c, _)| &c.digest == digest) => {
+                let stored = StoredComponent {
+                    digest: digest.clone(),
+                    kind: *kind,
+                    names: names.clone(),
+                    size: bytes.len() as u64,
+                    added_ms: *added_ms,
+                };
+                self.components.push((stored, Arc::clone(bytes)));
             }
             Op::Activate {
                 kind,
@@ -244,16 +281,16 @@ impl Tables {
             } => {
                 for name in names {
                     let route = Route {
-                        kind: kind.clone(),
+                        kind: *kind,
                         name: name.clone(),
                         digest: digest.clone(),
                         activated_ms: *activated_ms,
                     };
-                    self.routes.insert((kind.clone(), name.clone()), route);
+                    self.routes.insert((*kind, name.clone()), route);
                 }
             }
+            _ => {}
         }
-        Ok(())
     }
 
     fn create(&mut self, instance: &Instance, started: &Event) {

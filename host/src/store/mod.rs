@@ -64,6 +64,32 @@ pub struct InboxMessage {
     pub event: EventKind,
 }
 
+/// What a stored component is: an orchestrator or an activity component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentKind {
+    // In the order SQLite sorts their names.
+    Activity,
+    Orchestrator,
+}
+
+impl ComponentKind {
+    pub fn parse(s: &str) -> Option<ComponentKind> {
+        match s {
+            "orchestrator" | "orchestrators" => Some(ComponentKind::Orchestrator),
+            "activity" | "activities" => Some(ComponentKind::Activity),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::Orchestrator => "orchestrator",
+            ComponentKind::Activity => "activity",
+        }
+    }
+}
+
 /// One change, applied with the others of its batch in one transaction.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -125,14 +151,14 @@ pub enum Op {
     /// Stores a component's bytes under its digest, with the names it exports (no-op if present).
     PutComponent {
         digest: String,
-        kind: String,
+        kind: ComponentKind,
         names: Vec<String>,
         bytes: Arc<Vec<u8>>,
         added_ms: u64,
     },
     /// Routes `names` of `kind` to `digest` (all at once, in this batch's transaction).
     Activate {
-        kind: String,
+        kind: ComponentKind,
         names: Vec<String>,
         digest: String,
         activated_ms: u64,
@@ -225,7 +251,7 @@ pub trait Store: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredComponent {
     pub digest: String,
-    pub kind: String,
+    pub kind: ComponentKind,
     pub names: Vec<String>,
     pub size: u64,
     pub added_ms: u64,
@@ -234,7 +260,7 @@ pub struct StoredComponent {
 /// Which component serves a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    pub kind: String,
+    pub kind: ComponentKind,
     pub name: String,
     pub digest: String,
     pub activated_ms: u64,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    CommitTicket, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef, Route, Store,
-    StoreError, StoreStats, StoredComponent, migrations,
+    CommitTicket, ComponentKind, InboxMessage, Instance, InstanceUpdate, ListQuery, Op, ParentRef,
+    Route, Store, StoreError, StoreStats, StoredComponent, migrations,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{ExecutionId, InstanceId, TaskId};
@@ -217,7 +217,7 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             names,
             bytes,
             added_ms,
-        } => put_component(conn, (digest, kind), names, bytes, *added_ms),
+        } => put_component(conn, (digest, *kind), names, bytes, *added_ms),
         Op::Activate {
             kind,
             names,
@@ -394,7 +394,7 @@ fn continue_as_new(
 /// A component's bytes, by digest (stored once).
 fn put_component(
     conn: &Connection,
-    (digest, kind): (&str, &str),
+    (digest, kind): (&str, ComponentKind),
     names: &[String],
     bytes: &[u8],
     added_ms: u64,
@@ -446,7 +446,7 @@ fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreEr
         instance.updated_ms as i64,
         instance.parent.as_ref().map(|p| p.instance_id.as_str()),
         instance.parent.as_ref().map(|p| p.execution_id.as_str()),
-        instance.parent.as_ref().map(|p| i64::from(p.task_id)),
+        instance.parent.as_ref().map(|p| p.task_id),
     ])?;
     Ok(())
 }
@@ -557,6 +557,38 @@ impl rusqlite::types::FromSql for RuntimeStatus {
     }
 }
 
+/// Task ids are stored as integers.
+impl rusqlite::ToSql for TaskId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(i64::from(self.0).into())
+    }
+}
+
+impl rusqlite::types::FromSql for TaskId {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let n = value.as_i64()?;
+        let n = u32::try_from(n).map_err(|_| rusqlite::types::FromSqlError::OutOfRange(n))?;
+        Ok(TaskId(n))
+    }
+}
+
+/// Component kinds are stored as `orchestrator` / `activity`.
+impl rusqlite::ToSql for ComponentKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for ComponentKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        ComponentKind::parse(text).ok_or_else(|| {
+            let unknown = format!("unknown component kind '{text}'");
+            rusqlite::types::FromSqlError::Other(unknown.into())
+        })
+    }
+}
+
 const INSTANCE_COLUMNS: &str =
     "instance_id, execution_id, name, status, input, output, custom_status,
      orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, parent_task_id";
@@ -580,12 +612,12 @@ fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instanc
         parent: match (
             row.get::<_, Option<String>>(10)?,
             row.get::<_, Option<String>>(11)?,
-            row.get::<_, Option<i64>>(12)?,
+            row.get::<_, Option<TaskId>>(12)?,
         ) {
             (Some(instance), Some(execution), Some(task)) => Some(ParentRef {
                 instance_id: InstanceId::from_trusted(instance),
                 execution_id: ExecutionId::from_trusted(execution),
-                task_id: task as TaskId,
+                task_id: task,
             }),
             _ => None,
         },
@@ -711,7 +743,7 @@ impl Store for SqliteStore {
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, ComponentKind>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, i64>(4)?,

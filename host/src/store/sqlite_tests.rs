@@ -433,3 +433,53 @@ fn statuses_round_trip_and_an_unknown_one_reads_as_corrupt() {
     );
     assert!(!err.is_retriable());
 }
+
+#[test]
+fn component_kinds_round_trip_and_an_unknown_one_reads_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(StoreOptions::new(&path)).unwrap();
+    for (digest, kind) in [
+        ("d1", ComponentKind::Orchestrator),
+        ("d2", ComponentKind::Activity),
+    ] {
+        let put = Op::PutComponent {
+            digest: digest.into(),
+            kind,
+            names: vec![format!("{}-name", kind.as_str())],
+            bytes: Arc::new(vec![0]),
+            added_ms: 1,
+        };
+        let names = vec![format!("{}-name", kind.as_str())];
+        let route = Op::Activate {
+            kind,
+            names,
+            digest: digest.into(),
+            activated_ms: 2,
+        };
+        rt().block_on(store.write(vec![put, route])).unwrap();
+    }
+    let kinds: Vec<_> = store.components().unwrap().iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [ComponentKind::Orchestrator, ComponentKind::Activity]
+    );
+    let routed: Vec<_> = store.routes().unwrap().iter().map(|r| r.kind).collect();
+    assert_eq!(
+        routed,
+        [ComponentKind::Activity, ComponentKind::Orchestrator]
+    );
+    let other = Connection::open(&path).unwrap();
+    other
+        .execute(
+            "UPDATE components SET kind = 'plugin' WHERE digest = 'd1'",
+            [],
+        )
+        .unwrap();
+    let err = store.components().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("unknown component kind 'plugin'"),
+        "{err}"
+    );
+}
