@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::executor::Executor;
+use crate::ids::Digest;
 use crate::runtime::LoadError;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::dry_run::replay_check;
@@ -35,7 +36,7 @@ pub enum DeployError {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployed {
-    pub digest: String,
+    pub digest: Digest,
     pub kind: Kind,
     pub names: Vec<String>,
     pub activated: bool,
@@ -141,13 +142,18 @@ impl Deployer {
     }
 
     /// Persists and applies a routing of `names` to `digest`.
-    async fn route(&self, kind: Kind, digest: &str, names: &[String]) -> Result<(), DeployError> {
+    async fn route(
+        &self,
+        kind: Kind,
+        digest: &Digest,
+        names: &[String],
+    ) -> Result<(), DeployError> {
         self.executor
             .store()
             .write(vec![Op::Activate {
                 kind,
                 names: names.to_vec(),
-                digest: digest.to_owned(),
+                digest: digest.clone(),
                 activated_ms: self.executor.now_ms(),
             }])
             .await?;
@@ -163,11 +169,11 @@ impl Deployer {
     /// Re-activates a stored component (a rollback, or a roll-forward again).
     pub async fn activate(&self, digest: &str) -> Result<Deployed, DeployError> {
         let stored = self.stored(digest).await?;
-        let kind = stored.kind;
+        let (kind, digest) = (stored.kind, &stored.digest);
         self.ensure_loaded(kind, digest, &stored.names).await?;
         self.route(kind, digest, &stored.names).await?;
         Ok(Deployed {
-            digest: digest.to_owned(),
+            digest: digest.clone(),
             kind,
             names: stored.names,
             activated: true,
@@ -180,7 +186,7 @@ impl Deployer {
     async fn stored(&self, digest: &str) -> Result<StoredComponent, DeployError> {
         let all = store::read(self.executor.store(), |s| s.components()).await?;
         all.into_iter()
-            .find(|c| c.digest == digest)
+            .find(|c| c.digest.as_str() == digest)
             .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))
     }
 
@@ -188,21 +194,21 @@ impl Deployer {
     async fn ensure_loaded(
         &self,
         kind: Kind,
-        digest: &str,
+        digest: &Digest,
         names: &[String],
     ) -> Result<(), DeployError> {
         let components = &self.components;
         let loaded = match kind {
-            Kind::Orchestrator => components.loaded_orchestrator(digest).is_some(),
-            Kind::Activity => components.has_activity(digest),
+            Kind::Orchestrator => components.loaded_orchestrator(digest.as_str()).is_some(),
+            Kind::Activity => components.has_activity(digest.as_str()),
         };
         if loaded {
             return Ok(());
         }
-        let key = digest.to_owned();
+        let key = digest.to_string();
         let bytes = store::read(self.executor.store(), move |s| s.component(&key))
             .await?
-            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_string()))?;
         let what = format!("stored {} {digest}", kind.as_str());
         match kind {
             Kind::Orchestrator => {
@@ -229,7 +235,7 @@ impl Deployer {
     /// and rollbacks survive restarts.
     pub async fn restore(
         &self,
-        configured: &[(Kind, String, Vec<String>, bool)],
+        configured: &[(Kind, Digest, Vec<String>, bool)],
     ) -> Result<(), DeployError> {
         let mut routes = store::read(self.executor.store(), |s| s.routes()).await?;
         for (kind, digest, names, is_new) in configured {
@@ -252,7 +258,7 @@ impl Deployer {
             }
         }
         routes = store::read(self.executor.store(), |s| s.routes()).await?;
-        let mut by_digest: HashMap<(Kind, String), Vec<String>> = HashMap::new();
+        let mut by_digest: HashMap<(Kind, Digest), Vec<String>> = HashMap::new();
         for r in routes {
             by_digest
                 .entry((r.kind, r.digest))
@@ -315,12 +321,12 @@ impl Deployer {
     /// Replays the in-flight instances of `names` not already on `digest` against it.
     async fn check_in_flight(
         &self,
-        digest: &str,
+        digest: &Digest,
         names: &[String],
     ) -> Result<InFlightCheck, DeployError> {
         let components = &self.components;
-        let orchestrator = Runtime::orchestrator(components.as_ref(), digest)
-            .ok_or_else(|| DeployError::UnknownDigest(digest.to_owned()))?;
+        let orchestrator = Runtime::orchestrator(components.as_ref(), digest.as_str())
+            .ok_or_else(|| DeployError::UnknownDigest(digest.to_string()))?;
         let unfinished = store::read(self.executor.store(), |s| {
             s.list(&ListQuery {
                 statuses: vec![
@@ -336,7 +342,7 @@ impl Deployer {
         let mut check = InFlightCheck::default();
         for instance in unfinished
             .into_iter()
-            .filter(|i| names.contains(&i.name) && i.orchestrator_digest != digest)
+            .filter(|i| names.contains(&i.name) && i.orchestrator_digest != *digest)
         {
             let lookup = instance.instance_id.clone();
             let history = store::read(self.executor.store(), move |s| s.history(&lookup)).await?;

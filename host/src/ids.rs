@@ -29,6 +29,56 @@ impl TaskId {
     }
 }
 
+/// The content address of a component: `sha256:` and 64 hex digits of its bytes' hash. An
+/// instance is pinned to the digest of the orchestrator it started on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::digest(bytes);
+        let mut hex = String::with_capacity(7 + 64);
+        hex.push_str("sha256:");
+        for b in hash {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        Digest(hex)
+    }
+
+    /// For digests read back from our own database.
+    pub(crate) fn from_trusted(s: String) -> Digest {
+        Digest(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Test and fuzz histories write digests as literals.
+#[cfg(any(test, fuzzing))]
+impl From<&str> for Digest {
+    fn from(s: &str) -> Digest {
+        Digest(s.to_owned())
+    }
+}
+
+/// Maps keyed by digest are looked up by the text of one.
+impl std::borrow::Borrow<str> for Digest {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Why an instance id was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidInstanceId {

@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError};
 use crate::deploy::{Deployer, Kind};
 use crate::executor::{Executor, ExecutorOptions};
 use crate::http::{self, AppState, Keys, Starter};
+use crate::ids::Digest;
 use crate::jsapp;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
@@ -103,7 +104,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         SqliteStore::open(StoreOptions::new(options.data_dir.join("durable.sqlite")))?;
     let components = Arc::new(new_components(options, &config)?);
     let cache = &options.cache_dir;
-    let known: HashSet<String> = store.components()?.into_iter().map(|c| c.digest).collect();
+    let known: HashSet<Digest> = store.components()?.into_iter().map(|c| c.digest).collect();
     let mut loaded = Loaded::new(jsapp::deploy::Apps::new(cache.join("js")));
     load_components(&config, &components, &known, &mut loaded).await?;
     for (path, grant) in &config.apps {
@@ -227,7 +228,7 @@ struct Loaded {
     /// Every component's bytes, to keep in the store.
     puts: Vec<Op>,
     /// (kind, digest, names, new to the store) for the deployer.
-    configured: Vec<(Kind, String, Vec<String>, bool)>,
+    configured: Vec<(Kind, Digest, Vec<String>, bool)>,
     grants: HashMap<String, ActivityGrant>,
     /// JS apps' HTTP functions.
     starters: Vec<http::Starter>,
@@ -249,10 +250,10 @@ impl Loaded {
     /// An activity component: its names keep `grant` (a new version inherits it).
     fn record_activity(
         &mut self,
-        ids: (String, Vec<String>),
+        ids: (Digest, Vec<String>),
         bytes: Vec<u8>,
         grant: &ActivityGrant,
-        known: &HashSet<String>,
+        known: &HashSet<Digest>,
     ) {
         for name in &ids.1 {
             self.grants.insert(name.clone(), grant.clone());
@@ -263,9 +264,9 @@ impl Loaded {
     fn record(
         &mut self,
         kind: Kind,
-        (digest, names): (String, Vec<String>),
+        (digest, names): (Digest, Vec<String>),
         bytes: Vec<u8>,
-        known: &HashSet<String>,
+        known: &HashSet<Digest>,
     ) {
         self.configured.push((
             kind,
@@ -286,7 +287,7 @@ impl Loaded {
 async fn load_components(
     config: &Config,
     components: &Components,
-    known: &HashSet<String>,
+    known: &HashSet<Digest>,
     loaded: &mut Loaded,
 ) -> Result<(), ServeError> {
     for path in &config.orchestrators {
@@ -312,7 +313,7 @@ async fn load_app(
     path: &Path,
     grant: &ActivityGrant,
     components: &Components,
-    known: &HashSet<String>,
+    known: &HashSet<Digest>,
     loaded: &mut Loaded,
 ) -> Result<(), ServeError> {
     let what = path.display().to_string();

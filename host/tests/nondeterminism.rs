@@ -64,7 +64,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
         ),
     ];
     let exec = Execution::from_history("i-1", "e-1", history).unwrap();
-    let orchestrator = components.loaded_orchestrator(&digest).unwrap();
+    let orchestrator = components.loaded_orchestrator(digest.as_str()).unwrap();
     let result = components.orchestrators.replay(&orchestrator, exec).await;
     match result.end {
         RunEnd::Failed(failure) => assert!(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TaskId;
+use crate::ids::{Digest, TaskId};
 
 /// One history event: its position, when it was recorded, and what happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub enum EventKind {
         name: String,
         input: String,
         /// sha256 of the orchestrator component this execution is pinned to.
-        orchestrator_digest: String,
+        orchestrator_digest: Digest,
     },
     /// Starts a turn: a batch of new inbound events handed to the orchestrator. Its timestamp is
     /// what `current-time` returns during that turn.
@@ -38,14 +38,14 @@ pub enum EventKind {
         result: String,
         /// sha256 of the activity component that ran (hot swap: calls resolve when they start).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        digest: Option<String>,
+        digest: Option<Digest>,
     },
     TaskFailed {
         task_id: TaskId,
         reason: String,
         details: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        digest: Option<String>,
+        digest: Option<Digest>,
     },
     TimerCreated {
         task_id: TaskId,
@@ -103,7 +103,7 @@ pub enum EventKind {
     /// An operator moved the instance to another orchestrator version, after checking that the
     /// new version replays this history exactly: from here on it runs on `orchestrator_digest`.
     ExecutionMigrated {
-        orchestrator_digest: String,
+        orchestrator_digest: Digest,
     },
 }
 
@@ -145,7 +145,7 @@ impl EventKind {
                 name,
                 input,
                 orchestrator_digest,
-            } => name.len() + input.len() + orchestrator_digest.len(),
+            } => name.len() + input.len() + orchestrator_digest.as_str().len(),
             EventKind::TaskScheduled { name, input, .. }
             | EventKind::EventRaised { name, input }
             | EventKind::SubOrchestrationInstanceCreated { name, input, .. } => {
@@ -170,7 +170,7 @@ impl EventKind {
             EventKind::ExecutionRewound { reason, voided } => reason.len() + voided.len() * 8,
             EventKind::ExecutionMigrated {
                 orchestrator_digest,
-            } => orchestrator_digest.len(),
+            } => orchestrator_digest.as_str().len(),
             EventKind::OrchestratorStarted
             | EventKind::TimerCreated { .. }
             | EventKind::TimerFired { .. } => 0,

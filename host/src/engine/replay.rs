@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use super::history::{Event, EventKind};
-use crate::ids::TaskId;
+use crate::ids::{Digest, TaskId};
 
 /// Something the orchestrator decided to do that is recorded in the history.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +133,7 @@ pub struct Execution {
     execution_id: String,
     name: String,
     input: String,
-    orchestrator_digest: String,
+    orchestrator_digest: Digest,
     /// Recorded decisions in order, then new ones as they are made.
     recorded: Vec<(TaskId, Decision)>,
     decision_cursor: usize,
@@ -305,7 +305,7 @@ impl Execution {
     pub fn input(&self) -> &str {
         &self.input
     }
-    pub fn orchestrator_digest(&self) -> &str {
+    pub fn orchestrator_digest(&self) -> &Digest {
         &self.orchestrator_digest
     }
     /// True once the history holds a terminal event.

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::engine::{Decision, Execution, Failure, Outcome, Poll, WaitMode};
-use crate::ids::TaskId;
+use crate::ids::{Digest, TaskId};
 use crate::runtime::activity::{ActivityResult, RetryGrant};
 use crate::runtime::orchestrator::{GuestLink, RunEnd, RunResult, Session, Stop};
 use crate::runtime::{Activity, LoadError, Orchestrator, Runtime};
@@ -56,10 +56,9 @@ impl FakeRuntime {
 
 #[async_trait]
 impl Runtime for FakeRuntime {
-    fn orchestration_digest(&self, name: &str) -> Option<String> {
-        self.scripts
-            .contains_key(name)
-            .then(|| format!("fake:{name}"))
+    fn orchestration_digest(&self, name: &str) -> Option<Digest> {
+        let digest = || Digest::from_trusted(format!("fake:{name}"));
+        self.scripts.contains_key(name).then(digest)
     }
 
     fn max_hot_instances(&self) -> usize {
@@ -92,6 +91,7 @@ pub struct FakeActivity {
     pub failures: u32,
     pub retry: Option<RetryGrant>,
     pub calls: AtomicU32,
+    pub digest: Digest,
 }
 
 impl FakeActivity {
@@ -102,14 +102,15 @@ impl FakeActivity {
             failures: 0,
             retry: None,
             calls: AtomicU32::new(0),
+            digest: Digest::from_trusted("fake:activities".to_owned()),
         }
     }
 }
 
 #[async_trait]
 impl Activity for FakeActivity {
-    fn digest(&self) -> &str {
-        "fake:activities"
+    fn digest(&self) -> &Digest {
+        &self.digest
     }
 
     fn slots(&self) -> Option<&Semaphore> {

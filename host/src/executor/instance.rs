@@ -16,7 +16,7 @@ use super::live::{Inbox, Receiver};
 use super::mailbox::{Mailbox, Verdict};
 use super::{Executor, Inbound, json_string};
 use crate::engine::{Event, EventKind, Execution, Failure, RuntimeStatus, decision_of};
-use crate::ids::{ExecutionId, TaskId};
+use crate::ids::{Digest, ExecutionId, TaskId};
 use crate::runtime::Orchestrator;
 use crate::runtime::dry_run::{Mismatch, replay_check};
 use crate::runtime::orchestrator::{RunEnd, RunResult, Step, Stop, TurnRecord};
@@ -377,7 +377,7 @@ impl InstanceActor {
     /// way the execution then runs again from its history, on the same channel.
     async fn migrate(
         &mut self,
-        digest: String,
+        digest: Digest,
         consumed: Vec<String>,
         queued: Vec<Inbound>,
     ) -> Result<Next, ActorError> {

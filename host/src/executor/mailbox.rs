@@ -20,7 +20,7 @@ use std::collections::{HashSet, VecDeque};
 
 use super::Inbound;
 use crate::engine::EventKind;
-use crate::ids::ExecutionId;
+use crate::ids::{Digest, ExecutionId};
 
 /// What the next turn gets.
 #[derive(Debug, PartialEq)]
@@ -30,7 +30,7 @@ pub(super) enum Verdict {
     /// Stop the run: an operator terminated the instance.
     Terminate(String),
     /// Stop the run: move the instance to this orchestrator digest.
-    Migrate(String),
+    Migrate(Digest),
 }
 
 /// One sorting of what was queued: the verdict, and the inbox messages it took (to delete with
@@ -45,7 +45,7 @@ pub(super) struct Sorted {
 #[derive(Debug)]
 pub(super) struct Mailbox {
     execution_id: ExecutionId,
-    digest: String,
+    digest: Digest,
     suspended: bool,
     /// Events held while suspended, with their inbox message ids.
     held: Vec<(Option<String>, EventKind)>,
@@ -58,7 +58,7 @@ impl Mailbox {
     /// what a previous run on the same channel left unsorted.
     pub fn new(
         execution_id: ExecutionId,
-        digest: String,
+        digest: Digest,
         suspended: bool,
         queued: Vec<Inbound>,
     ) -> Self {
@@ -122,7 +122,7 @@ impl Mailbox {
     }
 
     /// The digest `inbound` asks this execution to move to, if it is a migration to take now.
-    fn migration_to(&self, inbound: &Inbound) -> Option<String> {
+    fn migration_to(&self, inbound: &Inbound) -> Option<Digest> {
         match &inbound.event {
             EventKind::ExecutionMigrated {
                 orchestrator_digest,

@@ -41,7 +41,7 @@ use activities::ActivityDispatcher;
 
 use crate::clock::Clock;
 use crate::engine::{Decision, Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId, TaskId};
+use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 use crate::runtime::activity::MAX_CONCURRENT_ACTIVITIES;
 use crate::runtime::{Orchestrator, Runtime};
 use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreError};
@@ -340,7 +340,7 @@ impl Executor {
         name: &str,
         instance_id: InstanceId,
         input: String,
-        digest: String,
+        digest: Digest,
         parent: Option<ParentRef>,
     ) -> (Instance, Event) {
         let now = self.clock.now_ms();
@@ -428,7 +428,7 @@ impl Executor {
     pub async fn migrate(
         self: &Arc<Self>,
         instance_id: &InstanceId,
-        orchestrator_digest: String,
+        orchestrator_digest: Digest,
     ) -> Result<(), StoreError> {
         self.send(
             instance_id,
@@ -603,18 +603,18 @@ impl Executor {
         }
     }
 
-    async fn orchestrator_for(&self, digest: &str) -> Option<Arc<dyn Orchestrator>> {
-        if let Some(o) = self.runtime.orchestrator(digest) {
+    async fn orchestrator_for(&self, digest: &Digest) -> Option<Arc<dyn Orchestrator>> {
+        if let Some(o) = self.runtime.orchestrator(digest.as_str()) {
             return Some(o);
         }
         // Pinned to a version no longer configured: load it from the store's copy.
-        let key = digest.to_owned();
-        let bytes = store::read(&self.store, move |s| s.component(&key))
+        let key = digest.clone();
+        let bytes = store::read(&self.store, move |s| s.component(key.as_str()))
             .await
             .ok()??;
         let what = format!("stored orchestrator {digest}");
         match self.runtime.load_orchestrator(&what, &bytes).await {
-            Ok(()) => self.runtime.orchestrator(digest),
+            Ok(()) => self.runtime.orchestrator(digest.as_str()),
             Err(e) => {
                 tracing::error!("{e}");
                 None

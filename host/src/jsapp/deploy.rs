@@ -262,14 +262,14 @@ impl Apps {
         };
         // Activities first: a new orchestration may call an activity that is new too.
         if let Some(stored) = activity {
-            deployed.activity = Some(deployer.activate(&stored.digest).await?);
+            deployed.activity = Some(deployer.activate(stored.digest.as_str()).await?);
         }
         deployed.orchestrator = match (orchestrator, stored) {
             (Some(bytes), Some(_)) if mode == AppMode::Migrate => {
                 Some(deployer.deploy_and_migrate(bytes).await?)
             }
             // Stored above: routing it is all that is left.
-            (_, Some(stored)) => Some(deployer.activate(&stored.digest).await?),
+            (_, Some(stored)) => Some(deployer.activate(stored.digest.as_str()).await?),
             _ => None,
         };
         served.functions.replace(Arc::new(functions));

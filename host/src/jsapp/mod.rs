@@ -162,12 +162,12 @@ async fn role_component(
 /// and its source.
 fn cache_key(runtime: &[u8], shown: &str, source: &str) -> String {
     let mut input = Vec::with_capacity(runtime.len() + shown.len() + source.len() + 2);
-    input.extend_from_slice(&digest_of(runtime).into_bytes());
+    input.extend_from_slice(digest_of(runtime).as_str().as_bytes());
     input.push(0);
     input.extend_from_slice(shown.as_bytes());
     input.push(0);
     input.extend_from_slice(source.as_bytes());
-    digest_of(&input)
+    digest_of(&input).to_string()
 }
 
 fn write_cache(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), JsBuildError> {

@@ -22,7 +22,7 @@ use crate::engine::limits::LimitError;
 use crate::engine::{
     Decision, Event, EventKind, Execution, Failure, Outcome, Poll, WaitError, WaitMode, limits,
 };
-use crate::ids::{InstanceId, TaskId, default_child_id};
+use crate::ids::{Digest, InstanceId, TaskId, default_child_id};
 
 /// Fuel between two yields of a running orchestrator to the async scheduler (~2-5 ms of work).
 const FUEL_YIELD_INTERVAL: u64 = 5_000_000;
@@ -72,7 +72,7 @@ pub enum Stop {
     /// An operator asked to move the instance to this orchestrator digest: the guest stops so
     /// the instance can be checked and replayed on the new version.
     #[error("migrating to orchestrator {0}")]
-    Migrate(String),
+    Migrate(Digest),
     /// A replay-only run reached the end of the recorded history (nothing is live).
     #[error("end of the recorded history")]
     EndOfHistory,
@@ -376,7 +376,7 @@ impl OrchestratorSandbox {
                 kind: EventKind::ExecutionStarted {
                     name: String::new(),
                     input: "null".into(),
-                    orchestrator_digest: String::new(),
+                    orchestrator_digest: Digest::from_trusted(String::new()),
                 },
             }],
         )

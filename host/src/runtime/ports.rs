@@ -13,12 +13,13 @@ use super::activity::{ActivityResult, ActivitySandbox, LoadedActivity, RetryGran
 use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorSandbox, RunResult, Session};
 use crate::engine::Execution;
+use crate::ids::Digest;
 
 /// The orchestrators and activities the executor runs.
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// The digest new instances of orchestration `name` start on.
-    fn orchestration_digest(&self, name: &str) -> Option<String>;
+    fn orchestration_digest(&self, name: &str) -> Option<Digest>;
     /// How many orchestrations may be held in memory at once.
     fn max_hot_instances(&self) -> usize;
     /// The loaded orchestrator with `digest`.
@@ -42,7 +43,7 @@ pub trait Orchestrator: Send + Sync {
 /// One activity component, as the name it serves sees it.
 #[async_trait]
 pub trait Activity: Send + Sync {
-    fn digest(&self) -> &str;
+    fn digest(&self) -> &Digest;
     /// The component's own concurrency limit, if its grant sets one.
     fn slots(&self) -> Option<&Semaphore>;
     /// The host-side retry policy of its grant.
@@ -69,13 +70,13 @@ impl Orchestrator for WasmOrchestrator {
 
 struct WasmActivity {
     sandbox: Arc<ActivitySandbox>,
-    digest: String,
+    digest: Digest,
     code: Arc<LoadedActivity>,
 }
 
 #[async_trait]
 impl Activity for WasmActivity {
-    fn digest(&self) -> &str {
+    fn digest(&self) -> &Digest {
         &self.digest
     }
 
@@ -94,7 +95,7 @@ impl Activity for WasmActivity {
 
 #[async_trait]
 impl Runtime for Components {
-    fn orchestration_digest(&self, name: &str) -> Option<String> {
+    fn orchestration_digest(&self, name: &str) -> Option<Digest> {
         Components::orchestration_digest(self, name)
     }
 

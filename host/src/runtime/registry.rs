@@ -7,22 +7,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
+use crate::ids::Digest;
 
 use super::activity::{ActivityGrant, ActivitySandbox, LoadedActivity};
 use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorLimits, OrchestratorSandbox};
 use super::starter::StarterSandbox;
 
-/// The content address of a component.
-pub fn digest_of(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for b in hash {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+/// The content address of a component (see [`Digest`]).
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::of(bytes)
 }
 
 /// The loaded components and the routing of names to them.
@@ -30,10 +24,10 @@ pub struct Components {
     pub orchestrators: Arc<OrchestratorSandbox>,
     pub activities: Arc<ActivitySandbox>,
     pub starters: Arc<StarterSandbox>,
-    orchestration_routes: RwLock<HashMap<String, String>>,
-    orchestrators_by_digest: RwLock<HashMap<String, Arc<LoadedOrchestrator>>>,
-    activities_by_digest: RwLock<HashMap<String, Arc<LoadedActivity>>>,
-    activity_routes: RwLock<HashMap<String, (String, Arc<LoadedActivity>)>>,
+    orchestration_routes: RwLock<HashMap<String, Digest>>,
+    orchestrators_by_digest: RwLock<HashMap<Digest, Arc<LoadedOrchestrator>>>,
+    activities_by_digest: RwLock<HashMap<Digest, Arc<LoadedActivity>>>,
+    activity_routes: RwLock<HashMap<String, (Digest, Arc<LoadedActivity>)>>,
 }
 
 impl Components {
@@ -62,7 +56,7 @@ impl Components {
         &self,
         what: &str,
         bytes: &[u8],
-    ) -> Result<(String, Vec<String>), LoadError> {
+    ) -> Result<(Digest, Vec<String>), LoadError> {
         let digest = digest_of(bytes);
         if let Some(existing) = read(&self.orchestrators_by_digest).get(&digest) {
             return Ok((digest, existing.names.clone()));
@@ -79,7 +73,7 @@ impl Components {
         &self,
         what: &str,
         bytes: &[u8],
-    ) -> Result<(String, Vec<String>), LoadError> {
+    ) -> Result<(Digest, Vec<String>), LoadError> {
         let (digest, names) = self.load_orchestrator(what, bytes).await?;
         let mut routes = write(&self.orchestration_routes);
         for name in &names {
@@ -89,7 +83,7 @@ impl Components {
                 return Err(LoadError::DuplicateName {
                     name: "orchestration",
                     item: name.clone(),
-                    first: other.clone(),
+                    first: other.to_string(),
                     second: what.to_owned(),
                 });
             }
@@ -106,7 +100,7 @@ impl Components {
         what: &str,
         bytes: &[u8],
         grant: ActivityGrant,
-    ) -> Result<(String, Vec<String>), LoadError> {
+    ) -> Result<(Digest, Vec<String>), LoadError> {
         let (digest, names) = self.load_activity(what, bytes, grant).await?;
         {
             let routes = read(&self.activity_routes);
@@ -117,7 +111,7 @@ impl Components {
                     return Err(LoadError::DuplicateName {
                         name: "activity",
                         item: name.clone(),
-                        first: other.clone(),
+                        first: other.to_string(),
                         second: what.to_owned(),
                     });
                 }
@@ -133,7 +127,7 @@ impl Components {
         what: &str,
         bytes: &[u8],
         grant: ActivityGrant,
-    ) -> Result<(String, Vec<String>), LoadError> {
+    ) -> Result<(Digest, Vec<String>), LoadError> {
         let digest = digest_of(bytes);
         if let Some(existing) = read(&self.activities_by_digest).get(&digest) {
             return Ok((digest, existing.names.clone()));
@@ -151,7 +145,7 @@ impl Components {
         what: &str,
         bytes: &[u8],
         grant_for: impl FnOnce(&[String]) -> ActivityGrant,
-    ) -> Result<(String, Vec<String>), LoadError> {
+    ) -> Result<(Digest, Vec<String>), LoadError> {
         let digest = digest_of(bytes);
         if let Some(existing) = read(&self.activities_by_digest).get(&digest) {
             return Ok((digest, existing.names.clone()));
@@ -168,26 +162,29 @@ impl Components {
 
     /// Routes every name `digest` exports to it, all at once: a call that starts after this
     /// returns uses the new component, calls already running finish on the old one.
-    pub fn route_activities(&self, digest: &str) -> bool {
-        let Some(loaded) = read(&self.activities_by_digest).get(digest).cloned() else {
+    pub fn route_activities(&self, digest: &Digest) -> bool {
+        let Some(loaded) = read(&self.activities_by_digest)
+            .get(digest.as_str())
+            .cloned()
+        else {
             return false;
         };
         let mut routes = write(&self.activity_routes);
         for name in &loaded.names {
-            routes.insert(name.clone(), (digest.to_owned(), Arc::clone(&loaded)));
+            routes.insert(name.clone(), (digest.clone(), Arc::clone(&loaded)));
         }
         true
     }
 
     /// Routes every orchestration name `digest` exports to it (new instances start on it;
     /// running instances stay on the digest they started with).
-    pub fn route_orchestrations(&self, digest: &str) -> bool {
-        let Some(loaded) = self.loaded_orchestrator(digest) else {
+    pub fn route_orchestrations(&self, digest: &Digest) -> bool {
+        let Some(loaded) = self.loaded_orchestrator(digest.as_str()) else {
             return false;
         };
         let mut routes = write(&self.orchestration_routes);
         for name in &loaded.names {
-            routes.insert(name.clone(), digest.to_owned());
+            routes.insert(name.clone(), digest.clone());
         }
         true
     }
@@ -197,7 +194,7 @@ impl Components {
     }
 
     /// The digest new instances of orchestration `name` start on.
-    pub fn orchestration_digest(&self, name: &str) -> Option<String> {
+    pub fn orchestration_digest(&self, name: &str) -> Option<Digest> {
         read(&self.orchestration_routes).get(name).cloned()
     }
 
@@ -206,7 +203,7 @@ impl Components {
     }
 
     /// The component serving activity `name`, with its digest.
-    pub fn activity_route(&self, name: &str) -> Option<(String, Arc<LoadedActivity>)> {
+    pub fn activity_route(&self, name: &str) -> Option<(Digest, Arc<LoadedActivity>)> {
         read(&self.activity_routes).get(name).cloned()
     }
 
@@ -233,7 +230,7 @@ mod tests {
     #[test]
     fn digests_are_sha256_hex() {
         assert_eq!(
-            digest_of(b""),
+            digest_of(b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

@@ -79,7 +79,10 @@ impl Store for MemoryStore {
 
     fn component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tables = self.tables();
-        let found = tables.components.iter().find(|(c, _)| c.digest == digest);
+        let found = tables
+            .components
+            .iter()
+            .find(|(c, _)| c.digest.as_str() == digest);
         Ok(found.map(|(_, bytes)| bytes.to_vec()))
     }
 

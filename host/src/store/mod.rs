@@ -22,7 +22,7 @@ pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, StoreOptions};
 
 use crate::engine::{Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId, TaskId};
+use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 
 /// An instance row, as the status API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ pub struct Instance {
     pub output: Option<String>,
     /// JSON text.
     pub custom_status: Option<String>,
-    pub orchestrator_digest: String,
+    pub orchestrator_digest: Digest,
     pub created_ms: u64,
     pub updated_ms: u64,
     /// Set for sub-orchestrations: where the child's outcome goes.
@@ -150,7 +150,7 @@ pub enum Op {
     },
     /// Stores a component's bytes under its digest, with the names it exports (no-op if present).
     PutComponent {
-        digest: String,
+        digest: Digest,
         kind: ComponentKind,
         names: Vec<String>,
         bytes: Arc<Vec<u8>>,
@@ -160,7 +160,7 @@ pub enum Op {
     Activate {
         kind: ComponentKind,
         names: Vec<String>,
-        digest: String,
+        digest: Digest,
         activated_ms: u64,
     },
 }
@@ -202,7 +202,7 @@ pub struct InstanceUpdate {
     pub custom_status: Option<Option<String>>,
     pub updated_ms: u64,
     /// A new orchestrator pin (migration).
-    pub orchestrator_digest: Option<String>,
+    pub orchestrator_digest: Option<Digest>,
 }
 
 /// Resolves once the batch it was given for is durably committed (or failed).
@@ -250,7 +250,7 @@ pub trait Store: Send + Sync + 'static {
 /// A stored component, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredComponent {
-    pub digest: String,
+    pub digest: Digest,
     pub kind: ComponentKind,
     pub names: Vec<String>,
     pub size: u64,
@@ -262,7 +262,7 @@ pub struct StoredComponent {
 pub struct Route {
     pub kind: ComponentKind,
     pub name: String,
-    pub digest: String,
+    pub digest: Digest,
     pub activated_ms: u64,
 }
 

@@ -13,7 +13,7 @@ use super::{
     Route, Store, StoreError, StoreStats, StoredComponent, migrations,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
-use crate::ids::{ExecutionId, InstanceId, TaskId};
+use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 
 /// How the store is opened.
 #[derive(Debug, Clone)]
@@ -217,7 +217,7 @@ pub(super) fn apply_op(conn: &Connection, op: &Op) -> Result<(), StoreError> {
             names,
             bytes,
             added_ms,
-        } => put_component(conn, (digest, *kind), names, bytes, *added_ms),
+        } => put_component(conn, (digest.as_str(), *kind), names, bytes, *added_ms),
         Op::Activate {
             kind,
             names,
@@ -557,6 +557,19 @@ impl rusqlite::types::FromSql for RuntimeStatus {
     }
 }
 
+/// Digests are stored as their text.
+impl rusqlite::ToSql for Digest {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Digest {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(Digest::from_trusted(value.as_str()?.to_owned()))
+    }
+}
+
 /// Task ids are stored as integers.
 impl rusqlite::ToSql for TaskId {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -742,7 +755,7 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, Digest>(0)?,
                     r.get::<_, ComponentKind>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
