@@ -34,6 +34,12 @@ fn kinds(executor: &Executor, id: &InstanceId) -> Vec<EventKind> {
     history.into_iter().map(|e| e.kind).collect()
 }
 
+/// Starts orchestration `name` with `input`; its instance id.
+async fn start(executor: &Arc<Executor>, name: &str, input: &str) -> InstanceId {
+    let started = executor.start(name, None, input.to_owned()).await;
+    started.unwrap().instance_id
+}
+
 fn retry(max_attempts: u32) -> Option<RetryGrant> {
     Some(RetryGrant {
         max_attempts,
@@ -57,8 +63,7 @@ async fn three_steps_run_to_completion_each_on_the_previous_result() {
         })
         .orchestration("order", &steps);
     let executor = executor(Arc::new(runtime), None);
-    let started = executor.start("order", None, "\"A-1\"".into()).await;
-    let id = started.unwrap().instance_id;
+    let id = start(&executor, "order", "\"A-1\"").await;
     let done = finished(&executor, &id).await;
     assert_eq!(done.status, RuntimeStatus::Completed, "{:?}", done.output);
     let output = "\"confirm(reserve(validate(A-1)))\"";
@@ -87,11 +92,7 @@ async fn a_failing_activity_is_retried_after_its_backoff_on_the_clock() {
     let runtime = Arc::new(runtime);
     let executor = executor(Arc::clone(&runtime), None);
     let began = tokio::time::Instant::now();
-    let id = executor
-        .start("o", None, "1".into())
-        .await
-        .unwrap()
-        .instance_id;
+    let id = start(&executor, "o", "1").await;
     let done = finished(&executor, &id).await;
     assert_eq!(done.status, RuntimeStatus::Completed, "{:?}", done.output);
     assert_eq!(runtime.calls("flaky"), 3);
@@ -115,11 +116,7 @@ async fn an_activity_failing_every_attempt_fails_its_orchestration_with_its_mess
         .orchestration("o", &[Step::Activity("broken"), Step::Activity("never")]);
     let runtime = Arc::new(runtime);
     let executor = executor(Arc::clone(&runtime), None);
-    let id = executor
-        .start("o", None, "1".into())
-        .await
-        .unwrap()
-        .instance_id;
+    let id = start(&executor, "o", "1").await;
     let done = finished(&executor, &id).await;
     assert_eq!(done.status, RuntimeStatus::Failed);
     let output = done.output.unwrap_or_default();
@@ -138,11 +135,7 @@ async fn a_durable_timer_fires_when_the_clock_reaches_it() {
         .orchestration("o", &steps);
     let executor = executor(Arc::new(runtime), None);
     let began = tokio::time::Instant::now();
-    let id = executor
-        .start("o", None, "\"x\"".into())
-        .await
-        .unwrap()
-        .instance_id;
+    let id = start(&executor, "o", "\"x\"").await;
     let done = finished(&executor, &id).await;
     assert_eq!(done.output.as_deref(), Some("\"a(x)\""));
     let waited = began.elapsed();
@@ -160,11 +153,7 @@ async fn an_idle_instance_leaves_memory_and_its_event_brings_it_back_by_replay()
         .orchestration("o", &steps);
     let runtime = Arc::new(runtime);
     let executor = executor(Arc::clone(&runtime), Some(Duration::from_secs(5)));
-    let id = executor
-        .start("o", None, "1".into())
-        .await
-        .unwrap()
-        .instance_id;
+    let id = start(&executor, "o", "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         executor.live_instances(),
@@ -195,11 +184,7 @@ async fn at_shutdown_no_call_starts_and_a_running_call_keeps_its_result() {
         .orchestration("o", &[Step::Activity("slow"), Step::Activity("next")]);
     let runtime = Arc::new(runtime);
     let executor = executor(Arc::clone(&runtime), None);
-    let id = executor
-        .start("o", None, "1".into())
-        .await
-        .unwrap()
-        .instance_id;
+    let id = start(&executor, "o", "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(executor.drain(Duration::from_secs(60)).await, 0);
     tokio::time::sleep(Duration::from_secs(1)).await;
