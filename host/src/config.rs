@@ -331,7 +331,11 @@ fn auth_levels_of(
     let mut auth_levels = std::collections::HashMap::new();
     for (id, level) in raw {
         let route = crate::http::Route::named(&id).ok_or_else(|| {
-            let known: Vec<&str> = crate::http::ROUTES.iter().map(|r| r.id).collect();
+            let aliases = |r: &'static crate::http::Route| r.also_at.iter().map(|a| a.id);
+            let ids = crate::http::ROUTES.iter().map(|r| r.id);
+            let known: Vec<&str> = ids
+                .chain(crate::http::ROUTES.iter().flat_map(aliases))
+                .collect();
             invalid(format!(
                 "auth_levels names route '{id}', which does not exist (known: {})",
                 known.join(", ")

@@ -13,11 +13,19 @@ use crate::store::MemoryStore;
 const T: Duration = Duration::from_secs(24 * 3600);
 
 fn executor(runtime: Arc<FakeRuntime>, idle_evict: Option<Duration>) -> Arc<Executor> {
+    executor_on(MemoryStore::new(), runtime, idle_evict)
+}
+
+fn executor_on(
+    store: Arc<MemoryStore>,
+    runtime: Arc<FakeRuntime>,
+    idle_evict: Option<Duration>,
+) -> Arc<Executor> {
     let options = ExecutorOptions {
         idle_evict,
         ..ExecutorOptions::default()
     };
-    Executor::new(MemoryStore::new(), runtime, TokioClock::new(), options)
+    Executor::new(store, runtime, TokioClock::new(), options)
 }
 
 async fn finished(executor: &Executor, id: &InstanceId) -> Instance {
@@ -183,10 +191,13 @@ async fn at_shutdown_no_call_starts_and_a_running_call_keeps_its_result() {
         .activity(FakeActivity::new("next"))
         .orchestration("o", &[Step::Activity("slow"), Step::Activity("next")]);
     let runtime = Arc::new(runtime);
-    let executor = executor(Arc::clone(&runtime), None);
+    let store = MemoryStore::new();
+    let executor = executor_on(Arc::clone(&store), Arc::clone(&runtime), None);
     let id = start(&executor, "o", "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(executor.drain(Duration::from_secs(60)).await, 0);
+    // The result was kept in the durable inbox (then consumed by the turn that records it).
+    assert_eq!(store.enqueued(), 1);
     tokio::time::sleep(Duration::from_secs(1)).await;
     // `slow`'s result is recorded (or waits in the inbox); `next` never started.
     let completed = |e: &EventKind| {

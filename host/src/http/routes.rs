@@ -808,6 +808,12 @@ mod tests {
         for route in ROUTES {
             for alias in route.also_at {
                 assert!(seen.insert(alias.id), "duplicate operation id {}", alias.id);
+                // The document describes an alias with its route's parameters.
+                let params = |path: &'static str| {
+                    let segments = path.split('/');
+                    segments.filter(|s| s.starts_with('{')).collect::<Vec<_>>()
+                };
+                assert_eq!(params(alias.path), params(route.path), "{}", alias.id);
                 assert!(std::ptr::eq(Route::named(alias.id).unwrap(), route));
             }
             assert!(seen.insert(route.id), "duplicate operation id {}", route.id);

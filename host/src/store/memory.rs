@@ -1,6 +1,11 @@
-//! An in-memory [`Store`] for unit tests: the same op semantics as [`SqliteStore`](super::SqliteStore)
+//! An in-memory [`Store`] for unit tests: the op semantics of [`SqliteStore`](super::SqliteStore)
 //! (a batch applies all or nothing; the same refusals), no thread and no file, and a write is
 //! committed before `write` returns, so tests on paused tokio time stay deterministic.
+//!
+//! Where it differs: a batch is visible to reads as soon as `write` returns, before its ticket
+//! is awaited (SQLite's group commit makes it visible later), so tests on it cannot catch a
+//! read that forgot to await a commit; when two refusals apply to one op it may name the other
+//! one.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,11 +32,18 @@ struct Tables {
 pub struct MemoryStore {
     tables: Mutex<Tables>,
     stats: Mutex<StoreStats>,
+    /// `Enqueue` ops committed (tests check that a message was kept, even once consumed).
+    enqueued: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
     pub fn new() -> Arc<Self> {
         Arc::new(MemoryStore::default())
+    }
+
+    /// How many messages were put in an inbox so far.
+    pub fn enqueued(&self) -> usize {
+        self.enqueued.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -51,6 +63,10 @@ impl Store for MemoryStore {
             stats.commits += 1;
             stats.batches += 1;
             stats.ops += ops.len() as u64;
+            let enqueues = ops.iter().filter(|op| matches!(op, Op::Enqueue { .. }));
+            let enqueues = enqueues.count();
+            self.enqueued
+                .fetch_add(enqueues, std::sync::atomic::Ordering::SeqCst);
         }
         let _ = tx.send(result);
         CommitTicket::new(rx)
@@ -324,7 +340,8 @@ impl Tables {
             row.orchestrator_digest = digest.clone();
         }
         row.updated_ms = update.updated_ms;
-        let terminal = row.status.is_terminal();
+        // As SQLite: the inbox goes with the turn that ends the instance.
+        let terminal = update.status.is_some_and(RuntimeStatus::is_terminal);
         for event in events {
             self.push_event(id, event)?;
         }

@@ -580,7 +580,11 @@ impl rusqlite::ToSql for TaskId {
 impl rusqlite::types::FromSql for TaskId {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let n = value.as_i64()?;
-        let n = u32::try_from(n).map_err(|_| rusqlite::types::FromSqlError::OutOfRange(n))?;
+        // Not one we wrote: corrupt, not a database hiccup to retry.
+        let n = u32::try_from(n).map_err(|_| {
+            let bad = format!("task id {n} is out of range");
+            rusqlite::types::FromSqlError::Other(bad.into())
+        })?;
         Ok(TaskId(n))
     }
 }
