@@ -16,6 +16,7 @@ mod guard;
 mod management;
 mod openapi;
 mod respond;
+mod router;
 mod routes;
 mod starter;
 mod status;
@@ -28,7 +29,8 @@ use axum::Router;
 
 pub use auth::{AuthLevel, Keys};
 pub use error::ApiError;
-pub use routes::{ROUTES, Route, check_starter_routes};
+pub use router::check_starter_routes;
+pub use routes::{ROUTES, Route};
 
 use crate::executor::Executor;
 
@@ -92,7 +94,7 @@ pub fn rpc_app(state: Arc<AppState>, port: u16) -> Router {
 }
 
 fn router(state: Arc<AppState>, main: bool) -> Router {
-    routes::router(&state, main)
+    router::router(&state, main)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::map_response(guard::json_errors))
         .with_state(state)

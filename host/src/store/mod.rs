@@ -9,6 +9,7 @@ mod error;
 #[cfg(test)]
 mod memory;
 mod migrations;
+mod sql_types;
 mod sqlite;
 
 use std::future::Future;
