@@ -11,10 +11,11 @@ COMPONENTIZE := target/release/componentize
 
 all: build
 
-## setup: install the wasm targets (idempotent).
+## setup: install the wasm targets and the C toolchain for QuickJS (idempotent).
 setup:
 	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' && \
 	 rustup target list --installed | grep -q '^wasm32-wasip2$$' || rustup target add $(TARGETS)
+	@scripts/wasm-cc.sh $(WASM_CC) $(WASM_AR) $(WASI_INCLUDE)
 
 ## build: release host at target/release/durable, every guest component in target/guests/*.wasm.
 build: setup guests host
@@ -24,6 +25,20 @@ host:
 
 $(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
 	$(CARGO) build --release -p componentize
+
+## The JS runtime compiles QuickJS (C) for wasm32: clang and llvm-ar with a wasm32 backend
+## (Debian: clang-19, llvm-19, wasi-libc; .ci/run installs them). wasm32-unknown-unknown uses
+## rquickjs-sys's vendored libc; wasm32-wasip2 takes Debian's wasi-libc headers (Rust links its
+## own wasi-libc), and rquickjs-sys must not download a wasi-sdk.
+WASM_CC ?= clang-19
+WASM_AR ?= llvm-ar-19
+WASI_INCLUDE ?= /usr/include/wasm32-wasi
+export CC_wasm32_unknown_unknown  = $(WASM_CC)
+export AR_wasm32_unknown_unknown  = $(WASM_AR)
+export CC_wasm32_wasip2           = $(WASM_CC)
+export AR_wasm32_wasip2           = $(WASM_AR)
+export CFLAGS_wasm32_wasip2       = -isystem $(WASI_INCLUDE)
+export RQUICKJS_SYS_NO_WASI_SDK   = 1
 
 ## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2),
 ## and the JavaScript runtime in its three roles (rebuilt only when guest-js/ or wit/ change:

@@ -61,8 +61,7 @@
       if (!this._done) out.push(this);
     }
     _refresh() {}
-    // Indexing, not destructuring: boa runs array destructuring through the iterator
-    // protocol, which cost more than the rest of a settle.
+    // Indexing, not destructuring: array destructuring goes through the iterator protocol.
     _settle(outcome) {
       if (outcome[0]) {
         this._complete(this._decode(outcome[1]));
@@ -75,7 +74,7 @@
   }
 
   // The tasks made on every turn are object literals on the class's prototype (instanceof and
-  // methods as with `new`): in boa a literal costs a third of a constructor chain with super().
+  // methods as with `new`), cheaper than a constructor chain through super().
   const atomicTask = (start, decode) => ({
     __proto__: AtomicTask.prototype,
     isCompleted: false,
@@ -214,7 +213,7 @@
   function waitFor(root) {
     schedule(root);
     // Most yields are one activity, event or sub-orchestration: one host wait, no tree walk
-    // (each JS call costs thousands of instructions in boa).
+    // (every JS call counts: orchestrator turns are metered by fuel).
     if (Object.getPrototypeOf(root) === AtomicTask.prototype) {
       if (!root.isCompleted && !root.isFaulted) root._settle(host.waitAll([root._id])[0]);
       return;

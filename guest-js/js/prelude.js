@@ -43,6 +43,30 @@
     return handler;
   }
 
+  // Time comes from the host where the role has a clock of the host's (`host.now`): in an
+  // orchestrator the turn's time from the history (replay-safe), in HTTP functions the host's
+  // wall clock. The engine's own clock reads the epoch in those roles, so every way of asking
+  // for "now" (Date.now(), new Date(), Date()) goes through here.
+  if (typeof host.now === "function") {
+    const EngineDate = Date;
+    const now = host.now;
+    const DurableDate = function Date(...args) {
+      if (new.target === undefined) return new EngineDate(now()).toString();
+      return Reflect.construct(EngineDate, args.length === 0 ? [now()] : args, new.target);
+    };
+    Object.defineProperty(DurableDate, "length", { value: 7 });
+    Object.defineProperty(DurableDate, "prototype", { value: EngineDate.prototype, writable: false });
+    DurableDate.now = () => now();
+    DurableDate.parse = EngineDate.parse;
+    DurableDate.UTC = EngineDate.UTC;
+    Object.defineProperty(EngineDate.prototype, "constructor", {
+      value: DurableDate,
+      writable: true,
+      configurable: true,
+    });
+    g.Date = DurableDate;
+  }
+
   // Timers and the network are not the orchestrator's (nor, yet, any role's) to use.
   const refuse = (what, instead) =>
     function () {

@@ -83,7 +83,7 @@
     }
     async getStatus(instanceId) {
       const status = unwrap(host.getStatus(String(instanceId)));
-      return status === null ? undefined : JSON.parse(status);
+      return status == null ? undefined : JSON.parse(status);
     }
     async raiseEvent(instanceId, eventName, eventData) {
       unwrap(host.raiseEvent(String(instanceId), String(eventName), JSON.stringify(eventData === undefined ? null : eventData)));
@@ -106,7 +106,7 @@
     async waitForCompletionOrCreateCheckStatusResponse(request, instanceId, options) {
       const timeout = options && options.timeoutInMilliseconds !== undefined ? options.timeoutInMilliseconds : 10000;
       const status = unwrap(host.waitForCompletion(String(instanceId), Math.max(0, Math.floor(timeout))));
-      if (status === null) return this.createCheckStatusResponse(request, instanceId);
+      if (status == null) return this.createCheckStatusResponse(request, instanceId);
       const parsed = JSON.parse(status);
       if (parsed.runtimeStatus === "Completed") return new HttpResponse({ status: 200, jsonBody: parsed.output });
       return new HttpResponse({ status: 200, jsonBody: parsed });

@@ -1,10 +1,10 @@
 //! Activity role (wasm32-wasip2): WASI as the app's grant allows; `new Date()` reads the wall
 //! clock, `console.log` writes to stdout (which the host logs, tagged with instance and task).
 
-use boa_engine::context::time::StdClock;
-use boa_engine::{Context, JsResult, JsValue};
+use rquickjs::prelude::Coerced;
+use rquickjs::{Ctx, Function, Object};
 
-use crate::engine::{self, Failure, HostFn, arg, string};
+use crate::engine::{self, Failure};
 
 /// wit-bindgen's canonical-ABI glue; generated, not hand-written.
 #[allow(unsafe_code)]
@@ -34,7 +34,7 @@ impl bindings::exports::durable::engine::js_app::Guest for Runtime {
             "durable-wasm:activity.js",
             include_str!("../js/activity.js"),
         );
-        engine::load::<StdClock>(None, HOST, role, (&path, &source)).map_err(to_wit)
+        crate::load(install, role, (&path, &source)).map_err(to_wit)
     }
 }
 
@@ -45,10 +45,8 @@ impl bindings::exports::durable::engine::activities::Guest for Runtime {
 
     fn run(name: String, input: String) -> Result<String, types::Failure> {
         engine::with(|ctx| {
-            let out = engine::call_async(ctx, "__start", &[string(&name), string(&input)])?;
-            out.to_string(ctx)
-                .map(|s| s.to_std_string_escaped())
-                .map_err(|e| engine::failure(e, ctx))
+            let out = engine::call_async(ctx, "__start", (name, input))?;
+            engine::text(ctx, out)
         })
         .map_err(to_wit)
     }
@@ -61,15 +59,16 @@ fn to_wit(f: Failure) -> types::Failure {
     }
 }
 
-const HOST: &[HostFn] = &[("log", 2, log)];
+/// `__host` for activities: only the log (their `Date` is the engine's, on the WASI clock).
+fn install<'js>(ctx: &Ctx<'js>, h: &Object<'js>) -> rquickjs::Result<()> {
+    h.set("log", Function::new(ctx.clone(), log)?)
+}
 
-fn log(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let level = args.first().cloned().unwrap_or_default().to_u32(ctx)?;
-    let message = arg(args, 1, ctx)?;
+fn log(level: u32, message: Coerced<String>) {
+    let message = message.0;
     match level {
         0..=2 => println!("{message}"),
         3 => eprintln!("warn: {message}"),
         _ => eprintln!("error: {message}"),
     }
-    Ok(JsValue::undefined())
 }

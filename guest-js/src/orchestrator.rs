@@ -1,9 +1,10 @@
 //! Orchestrator role: `durable:engine/context` is the only import; Date and `Math.random` are
 //! replay-safe (the turn's time from the history, a PRNG seeded from a deterministic GUID).
 
-use boa_engine::{Context, JsResult, JsValue};
+use rquickjs::prelude::Coerced;
+use rquickjs::{Array, Ctx, Function, Object, Value};
 
-use crate::engine::{self, Failure, HostFn, arg, array, opt_arg, string, thrown, u32_list};
+use crate::engine::{self, Failure, thrown};
 
 /// wit-bindgen's canonical-ABI glue; generated, not hand-written.
 #[allow(unsafe_code)]
@@ -34,8 +35,7 @@ impl bindings::exports::durable::engine::js_app::Guest for Runtime {
             "durable-wasm:orchestrator.js",
             include_str!("../js/orchestrator.js"),
         );
-        crate::load_with_host_clock(host::current_time, HOST, role, (&path, &source))
-            .map_err(to_wit)
+        crate::load(install, role, (&path, &source)).map_err(to_wit)
     }
 }
 
@@ -46,10 +46,8 @@ impl bindings::exports::durable::engine::orchestrations::Guest for Runtime {
 
     fn run(name: String, input: String) -> Result<String, types::Failure> {
         engine::with(|ctx| {
-            let out = engine::call(ctx, "__run", &[string(&name), string(&input)])?;
-            out.to_string(ctx)
-                .map(|s| s.to_std_string_escaped())
-                .map_err(|e| engine::failure(e, ctx))
+            let out = engine::call(ctx, "__run", (name, input))?;
+            engine::text(ctx, out)
         })
         .map_err(to_wit)
     }
@@ -62,81 +60,111 @@ fn to_wit(f: Failure) -> types::Failure {
     }
 }
 
-const HOST: &[HostFn] = &[
-    ("input", 0, |_, _, _| Ok(string(&host::input()))),
-    ("instanceId", 0, |_, _, _| Ok(string(&host::instance_id()))),
-    ("parentInstanceId", 0, |_, _, _| {
-        Ok(host::parent_instance_id().map_or(JsValue::undefined(), |p| string(&p)))
-    }),
-    ("now", 0, |_, _, _| {
-        Ok(JsValue::from(host::current_time() as f64))
-    }),
-    ("newGuid", 0, |_, _, _| Ok(string(&host::new_guid()))),
-    ("isReplaying", 0, |_, _, _| {
-        Ok(JsValue::from(host::is_replaying()))
-    }),
-    ("log", 2, log),
-    ("setCustomStatus", 1, |_, a, c| {
-        host::set_custom_status(opt_arg(a, 0, c)?.as_deref());
-        Ok(JsValue::undefined())
-    }),
-    ("scheduleActivity", 2, |_, a, c| {
-        Ok(host::schedule_activity(&arg(a, 0, c)?, &arg(a, 1, c)?).into())
-    }),
-    ("scheduleSubOrchestration", 3, |_, a, c| {
-        let id = opt_arg(a, 1, c)?;
-        Ok(host::schedule_sub_orchestration(&arg(a, 0, c)?, id.as_deref(), &arg(a, 2, c)?).into())
-    }),
-    ("createTimer", 1, |_, a, c| {
-        let at = a.first().cloned().unwrap_or_default().to_number(c)?;
-        Ok(host::create_timer(at.max(0.0) as u64).into())
-    }),
-    ("waitForEvent", 1, |_, a, c| {
-        Ok(host::wait_for_event(&arg(a, 0, c)?).into())
-    }),
-    ("waitAll", 1, wait_all),
-    ("waitAny", 1, wait_any),
-    ("continueAsNew", 1, |_, a, c| {
-        host::continue_as_new(&arg(a, 0, c)?);
-        Ok(JsValue::undefined())
-    }),
-];
+/// `__host` for the orchestrator: the `context` import, as functions of plain values.
+fn install<'js>(ctx: &Ctx<'js>, h: &Object<'js>) -> rquickjs::Result<()> {
+    h.set("input", Function::new(ctx.clone(), host::input)?)?;
+    h.set("instanceId", Function::new(ctx.clone(), host::instance_id)?)?;
+    h.set(
+        "parentInstanceId",
+        Function::new(ctx.clone(), host::parent_instance_id)?,
+    )?;
+    h.set(
+        "now",
+        Function::new(ctx.clone(), || crate::clock_ms(host::current_time))?,
+    )?;
+    h.set("newGuid", Function::new(ctx.clone(), host::new_guid)?)?;
+    h.set(
+        "isReplaying",
+        Function::new(ctx.clone(), host::is_replaying)?,
+    )?;
+    h.set("log", Function::new(ctx.clone(), log)?)?;
+    h.set(
+        "setCustomStatus",
+        Function::new(ctx.clone(), |status: Option<Coerced<String>>| {
+            host::set_custom_status(status.as_deref().map(String::as_str))
+        })?,
+    )?;
+    h.set(
+        "scheduleActivity",
+        Function::new(
+            ctx.clone(),
+            |name: Coerced<String>, input: Coerced<String>| host::schedule_activity(&name, &input),
+        )?,
+    )?;
+    h.set(
+        "scheduleSubOrchestration",
+        Function::new(
+            ctx.clone(),
+            |name: Coerced<String>, id: Option<Coerced<String>>, input: Coerced<String>| {
+                host::schedule_sub_orchestration(&name, id.as_deref().map(String::as_str), &input)
+            },
+        )?,
+    )?;
+    h.set(
+        "createTimer",
+        Function::new(
+            ctx.clone(),
+            |at: f64| host::create_timer(at.max(0.0) as u64),
+        )?,
+    )?;
+    h.set(
+        "waitForEvent",
+        Function::new(ctx.clone(), |name: Coerced<String>| {
+            host::wait_for_event(&name)
+        })?,
+    )?;
+    h.set("waitAll", Function::new(ctx.clone(), wait_all)?)?;
+    h.set("waitAny", Function::new(ctx.clone(), wait_any)?)?;
+    h.set(
+        "continueAsNew",
+        Function::new(ctx.clone(), |input: Coerced<String>| {
+            host::continue_as_new(&input)
+        })?,
+    )?;
+    Ok(())
+}
 
-fn log(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let level = match args.first().cloned().unwrap_or_default().to_u32(ctx)? {
+fn log(level: u32, message: Coerced<String>) {
+    let level = match level {
         0 => LogLevel::Trace,
         1 => LogLevel::Debug,
         2 => LogLevel::Info,
         3 => LogLevel::Warn,
         _ => LogLevel::Error,
     };
-    host::log(level, &arg(args, 1, ctx)?);
-    Ok(JsValue::undefined())
+    host::log(level, &message);
 }
 
 /// An outcome as JS sees it: `[true, json]` or `[false, message, details]`.
-fn outcome(o: Outcome, ctx: &mut Context) -> JsValue {
-    let items = match o {
-        Outcome::Completed(json) => vec![JsValue::from(true), string(&json)],
-        Outcome::Failed(f) => vec![
-            JsValue::from(false),
-            string(&f.message),
-            f.details.map_or(JsValue::undefined(), |d| string(&d)),
-        ],
-    };
-    array(items, ctx)
+fn outcome<'js>(ctx: &Ctx<'js>, o: Outcome) -> rquickjs::Result<Value<'js>> {
+    let items = Array::new(ctx.clone())?;
+    match o {
+        Outcome::Completed(json) => {
+            items.set(0, true)?;
+            items.set(1, json)?;
+        }
+        Outcome::Failed(f) => {
+            items.set(0, false)?;
+            items.set(1, f.message)?;
+            items.set(2, f.details)?;
+        }
+    }
+    Ok(items.into_value())
 }
 
-fn wait_all(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let ids = u32_list(args, 0, ctx)?;
-    let outcomes = host::wait_all(&ids).map_err(thrown)?;
-    let items = outcomes.into_iter().map(|o| outcome(o, ctx)).collect();
-    Ok(array(items, ctx))
+fn wait_all<'js>(ctx: Ctx<'js>, ids: Vec<u32>) -> rquickjs::Result<Array<'js>> {
+    let outcomes = host::wait_all(&ids).map_err(|e| thrown(&ctx, &e))?;
+    let list = Array::new(ctx.clone())?;
+    for (i, o) in outcomes.into_iter().enumerate() {
+        list.set(i, outcome(&ctx, o)?)?;
+    }
+    Ok(list)
 }
 
-fn wait_any(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let ids = u32_list(args, 0, ctx)?;
-    let (index, o) = host::wait_any(&ids).map_err(thrown)?;
-    let o = outcome(o, ctx);
-    Ok(array(vec![JsValue::from(index), o], ctx))
+fn wait_any<'js>(ctx: Ctx<'js>, ids: Vec<u32>) -> rquickjs::Result<Array<'js>> {
+    let (index, o) = host::wait_any(&ids).map_err(|e| thrown(&ctx, &e))?;
+    let pair = Array::new(ctx.clone())?;
+    pair.set(0, index)?;
+    pair.set(1, outcome(&ctx, o)?)?;
+    Ok(pair)
 }

@@ -1,11 +1,9 @@
 //! HTTP-function role: the handler runs as code, seeing the host only through `client`.
 
-use boa_engine::object::ObjectInitializer;
-use boa_engine::object::builtins::JsArray;
-use boa_engine::property::Attribute;
-use boa_engine::{Context, JsObject, JsResult, JsValue, js_string};
+use rquickjs::prelude::{Coerced, List};
+use rquickjs::{CatchResultExt, Ctx, Function, Object, Value};
 
-use crate::engine::{self, Failure, HostFn, arg, array, opt_arg, string};
+use crate::engine::{self, Failure};
 
 /// wit-bindgen's canonical-ABI glue; generated, not hand-written.
 #[allow(unsafe_code)]
@@ -34,25 +32,29 @@ struct Runtime;
 impl bindings::exports::durable::engine::js_app::Guest for Runtime {
     fn load(path: String, source: String) -> Result<(), types::Failure> {
         let role = ("durable-wasm:starter.js", include_str!("../js/starter.js"));
-        crate::load_with_host_clock(host::now, HOST, role, (&path, &source)).map_err(to_wit)
+        crate::load(install, role, (&path, &source)).map_err(to_wit)
     }
 }
 
 impl bindings::exports::durable::engine::http_functions::Guest for Runtime {
     fn routes() -> Vec<HttpRoute> {
         engine::with(|ctx| {
-            let list = engine::call(ctx, "__routes", &[])?;
-            let rows = strings_2d(&list, ctx).map_err(|e| engine::failure(e, ctx))?;
-            Ok(rows.into_iter().filter_map(|r| route(r, ctx)).collect())
+            let list = engine::call(ctx, "__routes", ())?;
+            let rows: Vec<List<Route>> = list
+                .get()
+                .map_err(|e| Failure::new(format!("__routes: {e}")))?;
+            Ok(rows.into_iter().map(|row| route(row.0)).collect())
         })
         .unwrap_or_default()
     }
 
     fn handle(name: String, request: HttpRequest) -> Result<HttpResponse, types::Failure> {
         engine::with(|ctx| {
-            let raw = request_object(request, ctx).map_err(|e| engine::failure(e, ctx))?;
-            let out = engine::call_async(ctx, "__start", &[string(&name), raw.into()])?;
-            response(&out, ctx).map_err(|e| engine::failure(e, ctx))
+            let raw = request_object(ctx, request)
+                .catch(ctx)
+                .map_err(engine::caught)?;
+            let out = engine::call_async(ctx, "__start", (name, raw))?;
+            response(out).catch(ctx).map_err(engine::caught)
         })
         .map_err(to_wit)
     }
@@ -65,139 +67,134 @@ fn to_wit(f: Failure) -> types::Failure {
     }
 }
 
-/// `[name, route, [methods], authLevel]` rows, flattened to strings.
-fn strings_2d(list: &JsValue, ctx: &mut Context) -> JsResult<Vec<Vec<JsValue>>> {
-    let mut rows = Vec::new();
-    for row in items(list, ctx)? {
-        rows.push(items(&row, ctx)?);
+/// A row of `__routes()`: `[name, route, [methods], authLevel]`.
+type Route = (String, String, Vec<String>, String);
+
+fn route((name, route, methods, auth_level): Route) -> HttpRoute {
+    HttpRoute {
+        name,
+        route,
+        methods,
+        auth_level,
     }
-    Ok(rows)
 }
 
-fn items(value: &JsValue, ctx: &mut Context) -> JsResult<Vec<JsValue>> {
-    let Some(object) = value.as_object() else {
-        return Ok(Vec::new());
-    };
-    let array = JsArray::from_object(object.clone())?;
-    let len = array.length(ctx)?;
-    (0..len).map(|i| array.get(i, ctx)).collect()
-}
-
-fn route(row: Vec<JsValue>, ctx: &mut Context) -> Option<HttpRoute> {
-    let text = |v: &JsValue| v.as_string().map(|s| s.to_std_string_escaped());
-    let methods = items(row.get(2)?, ctx).ok()?;
-    Some(HttpRoute {
-        name: text(row.first()?)?,
-        route: text(row.get(1)?)?,
-        methods: methods.iter().filter_map(text).collect(),
-        auth_level: text(row.get(3)?)?,
-    })
-}
-
-fn request_object(r: HttpRequest, ctx: &mut Context) -> JsResult<JsObject> {
-    let parse = |text: &str, ctx: &mut Context| -> JsResult<JsValue> {
-        let json = ctx.intrinsics().objects().json();
-        let f = json.get(js_string!("parse"), ctx)?;
-        f.as_callable()
-            .expect("JSON.parse is callable")
-            .call(&json.into(), &[string(text)], ctx)
-    };
-    let headers: Vec<JsValue> = r
-        .headers
-        .iter()
-        .map(|(k, v)| array(vec![string(k), string(v)], ctx))
-        .collect();
-    let headers = array(headers, ctx);
-    let params = parse(&r.params, ctx)?;
-    let query = parse(&r.query, ctx)?;
-    let body = string(&String::from_utf8_lossy(&r.body));
-    Ok(ObjectInitializer::new(ctx)
-        .property(js_string!("method"), string(&r.method), Attribute::all())
-        .property(js_string!("url"), string(&r.url), Attribute::all())
-        .property(js_string!("headers"), headers, Attribute::all())
-        .property(js_string!("params"), params, Attribute::all())
-        .property(js_string!("query"), query, Attribute::all())
-        .property(js_string!("body"), body, Attribute::all())
-        .build())
+fn request_object<'js>(ctx: &Ctx<'js>, r: HttpRequest) -> rquickjs::Result<Object<'js>> {
+    let object = Object::new(ctx.clone())?;
+    object.set("method", r.method)?;
+    object.set("url", r.url)?;
+    let headers: Vec<List<(String, String)>> = r.headers.into_iter().map(List).collect();
+    object.set("headers", headers)?;
+    object.set("params", ctx.json_parse(r.params)?)?;
+    object.set("query", ctx.json_parse(r.query)?)?;
+    object.set("body", String::from_utf8_lossy(&r.body).into_owned())?;
+    Ok(object)
 }
 
 /// `[status, [[name, value]...], body]` from the role script.
-fn response(value: &JsValue, ctx: &mut Context) -> JsResult<HttpResponse> {
-    let parts = items(value, ctx)?;
-    let status = parts.first().cloned().unwrap_or_default().to_u32(ctx)?;
-    let mut headers = Vec::new();
-    for pair in items(&parts.get(1).cloned().unwrap_or_default(), ctx)? {
-        let pair = items(&pair, ctx)?;
-        if let [k, v] = pair.as_slice() {
-            headers.push((
-                k.to_string(ctx)?.to_std_string_escaped(),
-                v.to_string(ctx)?.to_std_string_escaped(),
-            ));
-        }
-    }
-    let body = parts.get(2).cloned().unwrap_or_default().to_string(ctx)?;
+fn response(value: Value<'_>) -> rquickjs::Result<HttpResponse> {
+    type Header = List<(Coerced<String>, Coerced<String>)>;
+    let List((status, headers, body)): List<(f64, Vec<Header>, Coerced<String>)> = value.get()?;
+    let status = if (100.0..=999.0).contains(&status) {
+        status as u16
+    } else {
+        500
+    };
     Ok(HttpResponse {
-        status: u16::try_from(status).unwrap_or(500),
-        headers,
-        body: body.to_std_string_escaped().into_bytes(),
+        status,
+        headers: headers.into_iter().map(|h| (h.0.0.0, h.0.1.0)).collect(),
+        body: body.0.into_bytes(),
     })
 }
 
-const HOST: &[HostFn] = &[
-    ("now", 0, |_, _, _| Ok(JsValue::from(host::now() as f64))),
-    ("log", 2, log),
-    ("startNew", 3, |_, a, c| {
-        let (id, input) = (opt_arg(a, 1, c)?, opt_arg(a, 2, c)?);
-        result(
-            host::start_new(&arg(a, 0, c)?, id.as_deref(), input.as_deref()).map(|s| string(&s)),
-            c,
-        )
-    }),
-    ("getStatus", 1, |_, a, c| {
-        let status = host::get_status(&arg(a, 0, c)?);
-        result(status.map(|s| s.map_or(JsValue::null(), |s| string(&s))), c)
-    }),
-    ("raiseEvent", 3, |_, a, c| {
-        let r = host::raise_event(&arg(a, 0, c)?, &arg(a, 1, c)?, &arg(a, 2, c)?);
-        result(r.map(|()| JsValue::undefined()), c)
-    }),
-    ("terminate", 2, |_, a, c| {
-        let r = host::terminate(&arg(a, 0, c)?, &arg(a, 1, c)?);
-        result(r.map(|()| JsValue::undefined()), c)
-    }),
-    ("checkStatusPayload", 2, |_, a, c| {
-        Ok(string(&host::check_status_payload(
-            &arg(a, 0, c)?,
-            &arg(a, 1, c)?,
-        )))
-    }),
-    ("waitForCompletion", 2, |_, a, c| {
-        let timeout = a.get(1).cloned().unwrap_or_default().to_number(c)?.max(0.0) as u64;
-        let status = host::wait_for_completion(&arg(a, 0, c)?, timeout);
-        result(status.map(|s| s.map_or(JsValue::null(), |s| string(&s))), c)
-    }),
-];
-
-/// `{ok}` or `{error}`, for the role script to unwrap (it throws the error as a JS `Error`).
-fn result(r: Result<JsValue, String>, ctx: &mut Context) -> JsResult<JsValue> {
-    let (key, value) = match r {
-        Ok(v) => (js_string!("ok"), v),
-        Err(e) => (js_string!("error"), string(&e)),
-    };
-    Ok(ObjectInitializer::new(ctx)
-        .property(key, value, Attribute::all())
-        .build()
-        .into())
+/// `__host` for HTTP functions: the `client` import, each call answering `{ok}` or `{error}`.
+fn install<'js>(ctx: &Ctx<'js>, h: &Object<'js>) -> rquickjs::Result<()> {
+    h.set(
+        "now",
+        Function::new(ctx.clone(), || crate::clock_ms(host::now))?,
+    )?;
+    h.set("log", Function::new(ctx.clone(), log)?)?;
+    h.set(
+        "startNew",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             name: Coerced<String>,
+             id: Option<Coerced<String>>,
+             input: Option<Coerced<String>>| {
+                let id = id.as_deref().map(String::as_str);
+                result(
+                    &ctx,
+                    host::start_new(&name, id, input.as_deref().map(String::as_str)),
+                )
+            },
+        )?,
+    )?;
+    h.set(
+        "getStatus",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, id: Coerced<String>| {
+            result(&ctx, host::get_status(&id))
+        })?,
+    )?;
+    h.set(
+        "raiseEvent",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, id: Coerced<String>, event: Coerced<String>, data: Coerced<String>| {
+                result(&ctx, host::raise_event(&id, &event, &data))
+            },
+        )?,
+    )?;
+    h.set(
+        "terminate",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, id: Coerced<String>, reason: Coerced<String>| {
+                result(&ctx, host::terminate(&id, &reason))
+            },
+        )?,
+    )?;
+    h.set(
+        "checkStatusPayload",
+        Function::new(ctx.clone(), |id: Coerced<String>, url: Coerced<String>| {
+            host::check_status_payload(&id, &url)
+        })?,
+    )?;
+    h.set(
+        "waitForCompletion",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, id: Coerced<String>, timeout: f64| {
+                result(
+                    &ctx,
+                    host::wait_for_completion(&id, timeout.max(0.0) as u64),
+                )
+            },
+        )?,
+    )?;
+    Ok(())
 }
 
-fn log(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let level = match args.first().cloned().unwrap_or_default().to_u32(ctx)? {
+/// `{ok}` or `{error}`, for the role script to unwrap (it throws the error as a JS `Error`).
+fn result<'js, T: rquickjs::IntoJs<'js>>(
+    ctx: &Ctx<'js>,
+    r: Result<T, String>,
+) -> rquickjs::Result<Object<'js>> {
+    let object = Object::new(ctx.clone())?;
+    match r {
+        Ok(v) => object.set("ok", v)?,
+        Err(e) => object.set("error", e)?,
+    }
+    Ok(object)
+}
+
+fn log(level: u32, message: Coerced<String>) {
+    let level = match level {
         0 => LogLevel::Trace,
         1 => LogLevel::Debug,
         2 => LogLevel::Info,
         3 => LogLevel::Warn,
         _ => LogLevel::Error,
     };
-    host::log(level, &arg(args, 1, ctx)?);
-    Ok(JsValue::undefined())
+    host::log(level, &message);
 }

@@ -120,6 +120,8 @@ function* replaySafe(context) {
     bytes: Array.from(crypto.getRandomValues(new Uint32Array(2))),
     now: Date.now(),
     date: new Date().toISOString(),
+    // Every way of asking for "now" reads the turn's time.
+    sameNow: Date() === new Date(Date.now()).toString() && new Date().getTime() === Date.now(),
     current: context.df.currentUtcDateTime.getTime(),
     guid: context.df.newGuid(),
   };
@@ -152,6 +154,28 @@ df.app.orchestration("thrower", function* () {
   yield* [];
   null.property;
 });
+
+// Deep recursion: a catchable RangeError in the orchestrator (as in Node); in an activity the
+// sandbox's stack-overflow trap, which fails the call with a message.
+function deeper(n) {
+  return deeper(n + 1) + 1;
+}
+df.app.orchestration("deepRecursion", function* (context) {
+  let caught;
+  try {
+    deeper(0);
+  } catch (e) {
+    caught = `${e.name}: ${e.message}`;
+  }
+  let activity;
+  try {
+    yield context.df.callActivity("deeper", null);
+  } catch (e) {
+    activity = e.message;
+  }
+  return { caught, activity };
+});
+df.app.activity("deeper", { handler: () => deeper(0) });
 
 df.app.orchestration("needsAxios", function* () {
   require("axios");

@@ -326,6 +326,16 @@ fn misbehaving_javascript_is_contained_and_named() {
         .unwrap();
     assert!(failed.to_string().contains("app.js"), "the stack: {failed}");
 
+    let id = start(&server, "deepRecursion", &json!(null));
+    let out = finished(&server, &id);
+    assert_eq!(out["runtimeStatus"], "Completed", "{out}");
+    assert_eq!(
+        out["output"]["caught"],
+        "RangeError: Maximum call stack size exceeded"
+    );
+    let activity = out["output"]["activity"].as_str().unwrap();
+    assert!(activity.contains("stack overflow"), "{activity}");
+
     let id = start(&server, "needsAxios", &json!(null));
     let out = finished(&server, &id);
     assert!(
@@ -369,6 +379,7 @@ fn replay_safe_values_are_the_same_after_kill_9() {
     // `values` was computed again on replay; `echoed` is what the first run recorded.
     assert_eq!(output["values"], output["echoed"], "{output}");
     assert_eq!(output["values"]["now"], output["values"]["current"]);
+    assert_eq!(output["values"]["sameNow"], true, "{output}");
     let random = output["values"]["random"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&random), "{random}");
     assert_eq!(output["go"], "now");

@@ -1,10 +1,11 @@
 //! JavaScript apps (`[[apps]] js = "app.js"`): a Durable Functions Node.js v4 file, run by the
-//! JS runtime component (boa, built by cargo) in three roles — orchestrator, activity and HTTP
+//! JS runtime component (QuickJS, built by cargo) in three roles — orchestrator, activity and HTTP
 //! function. For each role the host evaluates the app in the runtime once and snapshots the
 //! instance; the snapshot is an ordinary component (pinned by digest like any other), cached on
 //! disk by the digest of what went into it, so an unchanged app is not rebuilt.
 
 pub mod deploy;
+mod segments;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -158,11 +159,15 @@ async fn role_component(
     Ok(bytes)
 }
 
-/// What a snapshot depends on: the runtime component, the file's name (it appears in stacks)
-/// and its source.
+/// How the host post-processes snapshots (jsapp::segments); changing it changes every key.
+const SNAPSHOT_FORMAT: &str = "merged-data-segments-1";
+
+/// What a snapshot depends on: the runtime component, how the host makes snapshots, the
+/// file's name (it appears in stacks) and its source.
 fn cache_key(runtime: &[u8], shown: &str, source: &str) -> String {
     let mut input = Vec::with_capacity(runtime.len() + shown.len() + source.len() + 2);
     input.extend_from_slice(digest_of(runtime).as_str().as_bytes());
+    input.extend_from_slice(SNAPSHOT_FORMAT.as_bytes());
     input.push(0);
     input.extend_from_slice(shown.as_bytes());
     input.push(0);

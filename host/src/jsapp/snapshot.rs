@@ -56,10 +56,11 @@ pub async fn snapshot(
         .snapshot_component(&cx, &mut state)
         .await
         .map_err(|e| JsBuildError::Runtime(format!("snapshotting: {e:#}")))?;
-    match state.error {
-        Some(e) => Err(JsBuildError::Runtime(format!("snapshotting: {e}"))),
-        None => Ok(snapshot),
+    if let Some(e) = state.error {
+        return Err(JsBuildError::Runtime(format!("snapshotting: {e}")));
     }
+    super::segments::merge_data_segments(&snapshot)
+        .map_err(|e| JsBuildError::Runtime(format!("merging the snapshot's data segments: {e}")))
 }
 
 /// While the app is evaluated nothing of the host's may be used (top-level code has no

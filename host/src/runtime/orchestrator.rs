@@ -308,8 +308,18 @@ impl OrchestratorSandbox {
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
-            .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10);
+            // Room for the JS runtime's recursion limit (guest-js/src/engine.rs) to throw
+            // before the native stack runs out.
+            .max_wasm_stack(512 << 10)
+            .async_stack_size(1 << 20)
+            // Memory is initialised by copying, not mapped copy-on-write from the image. A JS
+            // orchestrator writes over most of its heap image (QuickJS counts references in
+            // every object it touches), and each page first read from a mapping and then
+            // written is a write-protect fault whose TLB shootdown interrupts the other cores:
+            // copying ~400 KiB into fresh pages (jsapp::segments merges it into a few
+            // segments) costs far less. Rust orchestrators' images are small (~20 KiB): their
+            // benchmark row does not move. BENCHMARKS.md has the measurements.
+            .memory_init_cow(false);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
@@ -503,6 +513,11 @@ fn trapped(name: &str, state: &OrchState, fuel_left: u64, trap: &wasmtime::Error
              (an endless loop?)",
             state.fuel_per_turn
         )
+    } else if matches!(
+        trap.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::StackOverflow)
+    ) {
+        format!("Orchestrator function '{name}' failed: stack overflow: it recursed too deeply")
     } else {
         format!("Orchestrator function '{name}' failed: the guest trapped: {trap}")
     };

@@ -99,9 +99,12 @@ pub struct StarterSandbox {
     warm_budget: Arc<AtomicUsize>,
 }
 
-/// Idle instances all HTTP-function components keep, and one component keeps.
-const WARM_BUDGET: usize = 64;
-const WARM_PER_COMPONENT: usize = 16;
+/// Idle instances all HTTP-function components keep, and one component keeps. A request holds
+/// its instance while its client calls wait (a start waits for the store's commit), so at N
+/// requests at once N instances are busy: with 16 kept, 64 clients made one request in four
+/// build a fresh instance (its image pages faulted in again, TLB shootdowns when dropped).
+const WARM_BUDGET: usize = 128;
+const WARM_PER_COMPONENT: usize = 64;
 
 impl StarterSandbox {
     /// `memory_bytes` caps each instance's linear memory (and sizes the pool's slots).
@@ -113,8 +116,10 @@ impl StarterSandbox {
         let mut config = super::pooled_config(super::pool(slots, memory_bytes), memory_bytes);
         config
             .epoch_interruption(true)
-            .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10);
+            // Room for the JS runtime's recursion limit (guest-js/src/engine.rs) to throw
+            // before the native stack runs out.
+            .max_wasm_stack(512 << 10)
+            .async_stack_size(1 << 20);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
@@ -272,6 +277,11 @@ impl StarterSandbox {
                 "it ran for more than {:?}: does it loop forever?",
                 EPOCH_TICK * TICKS_PER_REQUEST
             ))
+        } else if matches!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::StackOverflow)
+        ) {
+            StarterError::Trapped("stack overflow: it recursed too deeply".to_owned())
         } else {
             StarterError::Trapped(format!("{e:#}"))
         }
