@@ -26,19 +26,13 @@ host:
 $(COMPONENTIZE): tools/componentize/src/main.rs tools/componentize/Cargo.toml
 	$(CARGO) build --release -p componentize
 
-## The JS runtime compiles QuickJS (C) for wasm32: clang and llvm-ar with a wasm32 backend
-## (Debian: clang-19, llvm-19, wasi-libc; .ci/run installs them). wasm32-unknown-unknown uses
-## rquickjs-sys's vendored libc; wasm32-wasip2 takes Debian's wasi-libc headers (Rust links its
-## own wasi-libc), and rquickjs-sys must not download a wasi-sdk.
+## The JS runtime compiles QuickJS (C) for wasm32 with the toolchain .cargo/config.toml names
+## (Debian's clang-19, llvm-19 and wasi-libc): `setup` checks for it and installs what is
+## missing. To use another, set CC_wasm32_unknown_unknown, AR_wasm32_unknown_unknown,
+## CC_wasm32_wasip2, AR_wasm32_wasip2 and CFLAGS_wasm32_wasip2 in the environment, and these.
 WASM_CC ?= clang-19
 WASM_AR ?= llvm-ar-19
 WASI_INCLUDE ?= /usr/include/wasm32-wasi
-export CC_wasm32_unknown_unknown  = $(WASM_CC)
-export AR_wasm32_unknown_unknown  = $(WASM_AR)
-export CC_wasm32_wasip2           = $(WASM_CC)
-export AR_wasm32_wasip2           = $(WASM_AR)
-export CFLAGS_wasm32_wasip2       = -isystem $(WASI_INCLUDE)
-export RQUICKJS_SYS_NO_WASI_SDK   = 1
 
 ## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2),
 ## and the JavaScript runtime in its three roles (rebuilt only when guest-js/ or wit/ change:
@@ -120,8 +114,8 @@ bench: build
 	$(CARGO) build --release -p durable-bench
 	target/release/durable-bench $(BENCH_ARGS)
 
-## lint: formatting and clippy, as CI runs them.
-lint:
+## lint: formatting and clippy, as CI runs them (clippy builds the JS runtime: needs setup).
+lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --exclude guest-js --all-targets -- -D warnings
 	# The JS runtime's role code only compiles for its wasm targets, one role per build.

@@ -54,11 +54,15 @@
       if (new.target === undefined) return new EngineDate(now()).toString();
       return Reflect.construct(EngineDate, args.length === 0 ? [now()] : args, new.target);
     };
-    Object.defineProperty(DurableDate, "length", { value: 7 });
-    Object.defineProperty(DurableDate, "prototype", { value: EngineDate.prototype, writable: false });
-    DurableDate.now = () => now();
-    DurableDate.parse = EngineDate.parse;
-    DurableDate.UTC = EngineDate.UTC;
+    // The builtin's shape: statics writable, configurable, not enumerable.
+    const method = (value) => ({ value, writable: true, configurable: true });
+    Object.defineProperties(DurableDate, {
+      length: { value: 7 },
+      prototype: { value: EngineDate.prototype, writable: false },
+      now: method({ now: () => now() }.now),
+      parse: method(EngineDate.parse),
+      UTC: method(EngineDate.UTC),
+    });
     Object.defineProperty(EngineDate.prototype, "constructor", {
       value: DurableDate,
       writable: true,
@@ -123,7 +127,7 @@
       const handler = handlerOf("app.http", name, options);
       const methods = (options.methods || []).map((m) => String(m).toUpperCase());
       const route = options.route === undefined ? name : String(options.route);
-      const authLevel = options.authLevel || "anonymous";
+      const authLevel = String(options.authLevel || "anonymous");
       register(registry.http, "app.http", name, { handler, route, methods, authLevel });
     },
     get(name, options) {

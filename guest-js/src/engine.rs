@@ -6,17 +6,11 @@ use std::cell::RefCell;
 use rquickjs::context::EvalOptions;
 use rquickjs::function::IntoArgs;
 use rquickjs::prelude::Coerced;
-use rquickjs::promise::PromiseState;
 use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value};
 
-/// The engine and its one context. The runtime is kept only so that it outlives the context.
-struct Js {
-    _runtime: Runtime,
-    context: Context,
-}
-
 thread_local! {
-    static JS: RefCell<Option<Js>> = const { RefCell::new(None) };
+    /// The one context (it holds its runtime).
+    static JS: RefCell<Option<Context>> = const { RefCell::new(None) };
 }
 
 /// Why a call failed: the JS error's message, and its stack when it has one.
@@ -57,38 +51,51 @@ pub fn load(install: Install, role: (&str, &str), app: (&str, &str)) -> Result<(
     runtime.set_max_stack_size(MAX_STACK);
     let context = Context::full(&runtime)
         .map_err(|e| Failure::new(format!("creating the JS context: {e}")))?;
-    context.with(|ctx| -> Result<(), Failure> {
+    context.with(|ctx| {
         Object::new(ctx.clone())
             .and_then(|host| {
                 install(&ctx, &host)?;
                 ctx.globals().set("__host", host)
             })
             .catch(&ctx)
-            .map_err(caught)?;
-        for (path, source) in [("durable-wasm:prelude.js", PRELUDE), role, app] {
+            .map_err(caught)
+    })?;
+    for (path, source) in [("durable-wasm:prelude.js", PRELUDE), role, app] {
+        context.with(|ctx| {
             let mut options = EvalOptions::default();
             options.strict = false;
             options.filename = Some(path.to_owned());
             ctx.eval_with_options::<(), _>(source, options)
                 .catch(&ctx)
-                .map_err(|e| at_load(path, caught(e)))?;
-            while ctx.execute_pending_job() {}
-        }
-        Ok(())
-    })?;
-    JS.with(|js| {
-        *js.borrow_mut() = Some(Js {
-            _runtime: runtime,
-            context,
-        })
-    });
+                .map_err(|e| at_load(path, caught(e)))
+        })?;
+        run_jobs(&runtime).map_err(|e| at_load(path, e))?;
+    }
+    JS.with(|js| *js.borrow_mut() = Some(context));
     Ok(())
+}
+
+/// Runs the jobs (promise reactions) the app's top-level code queued; one that throws fails
+/// the load, as an uncaught exception would end a Node process.
+fn run_jobs(runtime: &Runtime) -> Result<(), Failure> {
+    loop {
+        match runtime.execute_pending_job() {
+            Ok(true) => continue,
+            Ok(false) => return Ok(()),
+            Err(job) => {
+                return Err(job.0.with(|ctx| {
+                    let thrown = ctx.catch();
+                    caught(CaughtError::from_error(&ctx, ctx.throw(thrown)))
+                }));
+            }
+        }
+    }
 }
 
 /// Runs `f` on the loaded context.
 pub fn with<R>(f: impl for<'js> FnOnce(&Ctx<'js>) -> Result<R, Failure>) -> Result<R, Failure> {
     JS.with(|js| match js.borrow().as_ref() {
-        Some(js) => js.context.with(|ctx| f(&ctx)),
+        Some(context) => context.with(|ctx| f(&ctx)),
         None => Err(Failure::new("no app is loaded in this instance")),
     })
 }
@@ -106,8 +113,9 @@ pub fn call<'js>(
     f.call(args).catch(ctx).map_err(caught)
 }
 
-/// Calls the global function `name`, which returns a promise, and runs jobs until it settles.
-#[cfg_attr(feature = "orchestrator", allow(dead_code))]
+/// Calls the global function `name`, which returns a promise, and runs jobs until none is
+/// left (so nothing the call queued runs later, in another call). A job that throws outside a
+/// promise is dropped (QuickJS's queue has no other place for it).
 pub fn call_async<'js>(
     ctx: &Ctx<'js>,
     name: &str,
@@ -117,7 +125,7 @@ pub fn call_async<'js>(
     let promise = value
         .into_promise()
         .ok_or_else(|| Failure::new(format!("{name} did not return a promise")))?;
-    while promise.state() == PromiseState::Pending && ctx.execute_pending_job() {}
+    while ctx.execute_pending_job() {}
     match promise.result::<Value<'js>>() {
         Some(settled) => settled.catch(ctx).map_err(caught),
         None => Err(Failure::new(
@@ -139,24 +147,39 @@ pub fn text<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<String, Failure> {
 pub fn caught(err: CaughtError<'_>) -> Failure {
     match err {
         CaughtError::Error(e) => Failure::new(e.to_string()),
-        CaughtError::Value(v) => Failure::new(
-            v.get::<Coerced<String>>()
-                .map(|s| s.0)
-                .unwrap_or_else(|_| format!("a thrown {}", v.type_name())),
-        ),
-        CaughtError::Exception(e) => {
-            let message = e.message().unwrap_or_default();
-            let name: Option<String> = e.get("name").ok().flatten();
-            let message = match name.as_deref() {
-                None | Some("") | Some("Error") => message,
-                Some(name) => format!("{name}: {message}"),
-            };
-            Failure {
-                message,
-                details: e.stack().filter(|s| !s.is_empty()),
+        CaughtError::Value(v) => match v.as_object() {
+            // A thrown object that is not an Error: its own `message` and `name`, if any.
+            Some(object) if object.contains_key("message").unwrap_or(false) => {
+                described(object, None)
             }
+            _ => Failure::new(
+                v.get::<Coerced<String>>()
+                    .map(|s| s.0)
+                    .unwrap_or_else(|_| format!("a thrown {}", v.type_name())),
+            ),
+        },
+        CaughtError::Exception(e) => {
+            let stack = e.stack().filter(|s| !s.is_empty());
+            described(e.as_object(), stack)
         }
     }
+}
+
+/// `Name: message` from an error-like object (`message` alone for a plain `Error`).
+fn described(object: &Object<'_>, details: Option<String>) -> Failure {
+    let field = |key: &str| {
+        object
+            .get::<_, Option<Coerced<String>>>(key)
+            .ok()
+            .flatten()
+            .map(|s| s.0)
+    };
+    let message = field("message").unwrap_or_default();
+    let message = match field("name").as_deref() {
+        None | Some("") | Some("Error") => message,
+        Some(name) => format!("{name}: {message}"),
+    };
+    Failure { message, details }
 }
 
 /// An error while the app loads names the file, and the line and column where it arose (a
@@ -175,10 +198,15 @@ fn at_load(path: &str, mut failure: Failure) -> Failure {
     failure
 }
 
-/// The first `path:LINE:COLUMN` in a stack.
+/// The first `path:LINE:COLUMN` in a stack (a whole file name: `app.js` is not found inside
+/// `durable-wasm:prelude.js`'s frames).
 fn location(stack: &str, path: &str) -> Option<(u32, u32)> {
     let needle = format!("{path}:");
     stack.match_indices(&needle).find_map(|(at, _)| {
+        let before = stack[..at].chars().next_back();
+        if before.is_some_and(|c| c != '(' && !c.is_whitespace()) {
+            return None;
+        }
         let rest = &stack[at + needle.len()..];
         let mut numbers = rest.split(|c: char| !c.is_ascii_digit());
         let line = numbers.next()?.parse().ok()?;

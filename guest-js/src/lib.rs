@@ -26,6 +26,7 @@ fn names() -> Result<Vec<String>, engine::Failure> {
     })
 }
 
+#[cfg(any(feature = "orchestrator", feature = "starter"))]
 thread_local! {
     static LOADED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -42,12 +43,14 @@ fn clock_ms(read: impl FnOnce() -> u64) -> f64 {
 }
 
 /// Loads the app; from then on `__host.now` reads the host's clock.
+#[cfg(any(feature = "orchestrator", feature = "starter", feature = "activity"))]
 fn load(
     install: engine::Install,
     role: (&str, &str),
     app: (&str, &str),
 ) -> Result<(), engine::Failure> {
     let r = engine::load(install, role, app);
+    #[cfg(any(feature = "orchestrator", feature = "starter"))]
     LOADED.with(|l| l.set(true));
     r
 }

@@ -40,10 +40,15 @@ impl bindings::exports::durable::engine::http_functions::Guest for Runtime {
     fn routes() -> Vec<HttpRoute> {
         engine::with(|ctx| {
             let list = engine::call(ctx, "__routes", ())?;
-            let rows: Vec<List<Route>> = list
+            let rows: Vec<Value> = list
                 .get()
                 .map_err(|e| Failure::new(format!("__routes: {e}")))?;
-            Ok(rows.into_iter().map(|row| route(row.0)).collect())
+            // A row not of the expected shape is skipped; the others are served.
+            Ok(rows
+                .into_iter()
+                .filter_map(|row| row.get::<List<Route>>().ok())
+                .map(|row| route(row.0))
+                .collect())
         })
         .unwrap_or_default()
     }

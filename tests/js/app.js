@@ -155,6 +155,30 @@ df.app.orchestration("thrower", function* () {
   null.property;
 });
 
+// Date keeps the builtin's shape where the host's clock replaces it.
+df.app.orchestration("dateShape", function* () {
+  yield* [];
+  class Stamp extends Date {}
+  const s = new Stamp(0);
+  return {
+    length: Date.length,
+    name: Date.name,
+    keys: Object.keys(Date),
+    instance: new Date() instanceof Date,
+    ctor: new Date().constructor === Date,
+    sub: s instanceof Stamp && s instanceof Date && s.getTime() === 0,
+    parsed: Date.parse("2020-01-01T00:00:00Z"),
+    utc: Date.UTC(2020, 0, 1),
+    nowName: Date.now.name,
+  };
+});
+
+// A thrown object that is not an Error is reported by its name and message.
+df.app.orchestration("throwsObject", function* () {
+  yield* [];
+  throw { name: "Custom", message: "custom failure" };
+});
+
 // Deep recursion: a catchable RangeError in the orchestrator (as in Node); in an activity the
 // sandbox's stack-overflow trap, which fails the call with a message.
 function deeper(n) {
@@ -202,7 +226,7 @@ df.app.orchestration("countThrice", function* (context) {
   for (let i = 0; i < 3; i++) seen.push(yield context.df.callActivity("counted"));
   return seen;
 });
-// JSON.parse is native (guest-js/src/json.rs): the language's rules hold.
+// JSON.parse and JSON.stringify: the language's rules hold.
 df.app.orchestration("jsonRules", function* () {
   yield* [];
   const o = JSON.parse('{"b":1,"a":2,"b":3,"__proto__":{"x":1}}');

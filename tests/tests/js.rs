@@ -139,6 +139,13 @@ fn the_programming_model_works_in_the_sandbox() {
     });
     assert_eq!(finished(&server, &id)["output"], expected);
 
+    let id = start(&server, "dateShape", &json!(null));
+    let expected = json!({
+        "length": 7, "name": "Date", "keys": [], "instance": true, "ctor": true, "sub": true,
+        "parsed": 1577836800000u64, "utc": 1577836800000u64, "nowName": "now"
+    });
+    assert_eq!(finished(&server, &id)["output"], expected);
+
     let id = start(&server, "catcher", &json!(null));
     let out = finished(&server, &id);
     assert_eq!(out["runtimeStatus"], "Completed", "{out}");
@@ -325,6 +332,11 @@ fn misbehaving_javascript_is_contained_and_named() {
         .cloned()
         .unwrap();
     assert!(failed.to_string().contains("app.js"), "the stack: {failed}");
+
+    let id = start(&server, "throwsObject", &json!(null));
+    let out = finished(&server, &id);
+    let message = out["output"].as_str().unwrap();
+    assert!(message.contains("Custom: custom failure"), "{message}");
 
     let id = start(&server, "deepRecursion", &json!(null));
     let out = finished(&server, &id);

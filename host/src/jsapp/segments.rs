@@ -18,9 +18,20 @@ const COMPONENT_SECTION: u8 = 4;
 const DATA_SECTION: u8 = 11;
 const DATA_COUNT_SECTION: u8 = 12;
 
+/// Why a binary could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{0}")]
+    Parse(#[from] BinaryReaderError),
+    #[error("a section of {0} bytes is over the format's limit")]
+    TooLarge(usize),
+}
+
 /// `component` (or a core module) with the data segments of every core module in it merged.
-/// A module whose segments are not the plain shape wizer writes is left as it is.
-pub fn merge_data_segments(binary: &[u8]) -> Result<Vec<u8>, BinaryReaderError> {
+/// A module whose segments are not the plain shape wizer writes (memory 0, constant offsets in
+/// bounds, none empty or overlapping, every passive one before the active ones) is left as it
+/// is.
+pub fn merge_data_segments(binary: &[u8]) -> Result<Vec<u8>, MergeError> {
     let mut reader = BinaryReader::new(binary, 0);
     let header = reader.read_bytes(8)?;
     let is_component = header[6] == 1;
@@ -57,7 +68,7 @@ pub fn merge_data_segments(binary: &[u8]) -> Result<Vec<u8>, BinaryReaderError> 
         out.push(id);
         let body = replaced.as_deref().unwrap_or(body);
         u32::try_from(body.len())
-            .unwrap_or(u32::MAX)
+            .map_err(|_| MergeError::TooLarge(body.len()))?
             .encode(&mut out);
         out.extend_from_slice(body);
     }
@@ -92,13 +103,18 @@ fn merged_data(body: &[u8], start: usize) -> Result<Option<(Vec<u8>, u32)>, Bina
             } => {
                 let mut ops = offset_expr.get_operators_reader();
                 let offset = match (ops.read()?, ops.read()?) {
-                    (Operator::I32Const { value }, Operator::End) => value as u32,
-                    _ => return Ok(None),
+                    (Operator::I32Const { value }, Operator::End) => u32::try_from(value).ok(),
+                    _ => None,
                 };
-                tail.push(Active {
-                    offset,
-                    data: segment.data,
-                });
+                let fits = |at: u32| at.checked_add(u32::try_from(segment.data.len()).ok()?);
+                match offset {
+                    Some(offset) if !segment.data.is_empty() && fits(offset).is_some() => tail
+                        .push(Active {
+                            offset,
+                            data: segment.data,
+                        }),
+                    _ => return Ok(None),
+                }
             }
             DataKind::Active { .. } => return Ok(None),
         }
@@ -106,7 +122,15 @@ fn merged_data(body: &[u8], start: usize) -> Result<Option<(Vec<u8>, u32)>, Bina
     if tail.len() < 2 {
         return Ok(None);
     }
+    // Segments apply in index order, a later one over an earlier one: in address order that is
+    // the same only if none overlaps another.
     tail.sort_by_key(|s| s.offset);
+    let overlaps = tail
+        .windows(2)
+        .any(|w| w[0].offset + w[0].data.len() as u32 > w[1].offset);
+    if overlaps {
+        return Ok(None);
+    }
     let mut section = DataSection::new();
     for range in &kept {
         section.raw(&body[range.start - start..range.end - start]);
@@ -218,5 +242,54 @@ mod tests {
     fn a_module_with_nothing_to_merge_is_unchanged() {
         let before = module(&[(100, b"abc")]);
         assert_eq!(merge_data_segments(&before).unwrap(), before);
+    }
+
+    #[test]
+    fn shapes_wizer_does_not_write_are_left_as_they_are() {
+        // An empty segment, overlapping segments (the later one wins, by index), an offset
+        // past the end of the address space.
+        for segments in [
+            &[(100, &b"abc"[..]), (110, b""), (120, b"x")][..],
+            &[(100, b"abcd"), (102, b"XY")],
+            &[(100, b"ab"), (u32::MAX - 1, b"xyz")],
+        ] {
+            let before = module(segments);
+            assert_eq!(merge_data_segments(&before).unwrap(), before);
+        }
+    }
+
+    #[test]
+    fn a_passive_segment_after_active_ones_keeps_the_module_as_it_is() {
+        let mut module = wasm_encoder::Module::new();
+        let mut data = DataSection::new();
+        data.active(0, &ConstExpr::i32_const(0), [1u8]);
+        data.active(0, &ConstExpr::i32_const(8), [2u8]);
+        data.passive([3u8]);
+        module.section(&data);
+        let before = module.finish();
+        assert_eq!(merge_data_segments(&before).unwrap(), before);
+    }
+
+    #[test]
+    fn modules_nested_in_components_are_merged() {
+        let inner = module(&[(100, b"abc"), (110, b"de")]);
+        let component = |module: &[u8]| {
+            // A component (layer 1) whose one section is a core module (section id 1), inside
+            // another component (section id 4).
+            let wrap = |id: u8, body: &[u8]| {
+                let mut c = b"\0asm\x0d\x00\x01\x00".to_vec();
+                c.push(id);
+                (body.len() as u32).encode(&mut c);
+                c.extend_from_slice(body);
+                c
+            };
+            wrap(4, &wrap(1, module))
+        };
+        let merged = merge_data_segments(&component(&inner)).unwrap();
+        let expected = component(&merge_data_segments(&inner).unwrap());
+        assert_eq!(merged, expected);
+        assert_ne!(merged, component(&inner));
+        assert_eq!(memory_after(&inner).1, 3);
+        assert_eq!(memory_after(&merge_data_segments(&inner).unwrap()).1, 2);
     }
 }
