@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup build guests host run test clients lint fmt bench chaos schemathesis fuzz clean
+.PHONY: all setup setup-postgres build guests host run test clients lint fmt bench chaos schemathesis fuzz clean
 
 all: build
 
@@ -16,6 +16,11 @@ setup:
 	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' && \
 	 rustup target list --installed | grep -q '^wasm32-wasip2$$' || rustup target add $(TARGETS)
 	@scripts/wasm-cc.sh $(WASM_CC) $(WASM_AR) $(WASI_INCLUDE)
+
+## setup-postgres: PostgreSQL's server binaries, for the PostgreSQL store's tests (which start
+## throw-away clusters of their own; nothing runs system-wide).
+setup-postgres:
+	@scripts/postgres.sh
 
 ## build: release host at target/release/durable, every guest component in target/guests/*.wasm.
 build: setup guests host
@@ -89,7 +94,7 @@ $(CLIENTS_VENV)/.installed: tests/clients/python/requirements.txt
 	touch $@
 
 ## test: unit tests, then end-to-end tests against the real binary, components and clients.
-test: build clients
+test: build clients setup-postgres
 	$(CARGO) test --release --workspace --exclude guest-js
 
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).

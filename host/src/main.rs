@@ -61,6 +61,7 @@ fn run() -> Result<()> {
         listen: args.listen,
         cache_dir,
         data_dir: args.data_dir,
+        store: args.store,
         master_key: args.master_key,
         test_clock: args.test_clock,
         watch: args.watch,

@@ -15,7 +15,9 @@ use crate::jsapp;
 use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
 use crate::runtime::{Components, LoadError};
-use crate::store::{Op, SqliteStore, Store, StoreError, StoreOptions};
+use crate::store::{
+    Op, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError, StoreOptions,
+};
 
 /// Settings of `durable serve`.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct ServeOptions {
     pub config: PathBuf,
     pub listen: String,
     pub data_dir: PathBuf,
+    /// `--store`: `None` for the SQLite file in the data dir.
+    pub store: Option<String>,
     /// Compiled components and built JS apps, kept between runs.
     pub cache_dir: PathBuf,
     pub master_key: Option<String>,
@@ -100,11 +104,11 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
             options.data_dir.display()
         ))
     })?;
-    let store: Arc<dyn Store> =
-        SqliteStore::open(StoreOptions::new(options.data_dir.join("durable.sqlite")))?;
+    let store = open_store(options).await?;
     let components = Arc::new(new_components(options, &config)?);
     let cache = &options.cache_dir;
-    let known: HashSet<Digest> = store.components()?.into_iter().map(|c| c.digest).collect();
+    let stored = crate::store::read(&store, |s| s.components()).await?;
+    let known: HashSet<Digest> = stored.into_iter().map(|c| c.digest).collect();
     let mut loaded = Loaded::new(jsapp::deploy::Apps::new(cache.join("js")));
     load_components(&config, &components, &known, &mut loaded).await?;
     for (path, grant) in &config.apps {
@@ -169,6 +173,41 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
 }
 
 /// Starter routes must not collide with each other or with the built-in routes.
+/// The store `--store` names (see its help).
+async fn open_store(options: &ServeOptions) -> Result<Arc<dyn Store>, ServeError> {
+    let path = match options.store.as_deref() {
+        None => options.data_dir.join("durable.sqlite"),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PostgresStore::open(PostgresOptions::new(url)).await?;
+            tracing::info!("store: PostgreSQL at {}", redact(url));
+            return Ok(store);
+        }
+        Some(other) => match other.strip_prefix("sqlite:") {
+            Some(path) => PathBuf::from(path.trim_start_matches("//")),
+            None => {
+                return Err(ServeError::Setup(format!(
+                    "--store {other:?}: expected postgres://USER@HOST:PORT/DB or sqlite:PATH"
+                )));
+            }
+        },
+    };
+    Ok(SqliteStore::open(StoreOptions::new(path))?)
+}
+
+/// A store URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn check_routes(options: &ServeOptions, starters: &[Starter]) -> Result<(), ServeError> {
     http::check_starter_routes(starters).map_err(|message| {
         ServeError::Config(crate::config::ConfigError::Invalid {

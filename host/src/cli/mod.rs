@@ -159,6 +159,11 @@ pub struct ServeArgs {
     /// Directory for the database and the generated master key.
     #[arg(long, env = "DURABLE_DATA_DIR", default_value = ".durable")]
     pub data_dir: PathBuf,
+    /// Where instances and components are kept: the SQLite file `durable.sqlite` in the data dir
+    /// (the default), `sqlite:PATH`, or a PostgreSQL database, `postgres://USER@HOST:PORT/DB`,
+    /// that several hosts may share.
+    #[arg(long, env = "DURABLE_STORE", hide_env_values = true)]
+    pub store: Option<String>,
     /// Where compiled components and built JS apps are kept between runs (default: `cache/` in
     /// the data dir). Safe to share between hosts; safe to delete.
     #[arg(long, env = "DURABLE_CACHE_DIR")]

@@ -1,14 +1,17 @@
 //! Persistence: the append-only history, the instance table and the component blobs.
 //!
-//! [`Store`] is the narrow interface the rest of the host uses, so that a PostgreSQL
-//! implementation can sit beside [`SqliteStore`] later. Every state change is one [`Op`] batch,
+//! [`Store`] is the narrow interface the rest of the host uses: [`SqliteStore`] (the default,
+//! a file in the data dir) and [`PostgresStore`] (several hosts on one database) implement it. Every state change is one [`Op`] batch,
 //! applied atomically; [`SqliteStore`] folds the batches of many instances into one transaction
 //! (group commit) on a single writer thread, so throughput does not cost durability.
 
+#[cfg(test)]
+mod contract_tests;
 mod error;
 #[cfg(test)]
 mod memory;
 mod migrations;
+mod postgres;
 mod sql_types;
 mod sqlite;
 
@@ -20,6 +23,7 @@ use std::task::{Context, Poll};
 pub use error::StoreError;
 #[cfg(test)]
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteStore, StoreOptions};
 
 use crate::engine::{Event, EventKind, RuntimeStatus};
