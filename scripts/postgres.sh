@@ -23,4 +23,4 @@ fi
 # The package's own cluster is not wanted: tests make their own.
 "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/durable.conf >/dev/null
-"${sudo[@]}" apt-get install -y -qq postgresql
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql

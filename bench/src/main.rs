@@ -3,8 +3,10 @@
 //! instance and per-step cost. Prints a table and writes `target/bench/results.json`.
 //!
 //! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
-//! commit). Usage: `durable-bench [--short] [--js-only]` (or `make bench`, `make bench
-//! BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config.
+//! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only]` (or `make bench`, `make
+//! bench BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config.
+//! The PostgreSQL row runs the seed on a local throw-away server (`pgtest`, durable settings:
+//! `fsync` and `synchronous_commit` on), sharing the machine's cores with the host.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -130,10 +132,13 @@ fn metric(server: &Server, name: &str) -> Result<f64> {
 }
 
 fn count_status(server: &Server, status: &str) -> Result<i64> {
-    let conn = rusqlite::Connection::open_with_flags(
-        server.data_dir.join("durable.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
+    let file = server.data_dir.join("durable.sqlite");
+    if !file.exists() && status == "Completed" {
+        // Another store (PostgreSQL): the host's own count since it started.
+        return Ok(metric(server, "durable_instances_completed_total")? as i64);
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(conn.query_row(
         "SELECT count(*) FROM instances WHERE status = ?1",
         [status],
@@ -393,6 +398,11 @@ fn main() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&js)?);
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--pg-only") {
+        let pg = postgres_seed(lat_n, tp_n, conc)?;
+        println!("{}", serde_json::to_string_pretty(&pg)?);
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path(), &seed_config(""))?;
     eprintln!(
@@ -418,6 +428,7 @@ fn main() -> Result<()> {
     let memory = suspended_memory(&server, susp_n)?;
     drop(server);
     let js = js_seed(lat_n, tp_n, conc)?;
+    let pg = postgres_seed(lat_n, tp_n, conc)?;
 
     let results = json!({
         "mode": if short { "short" } else { "full" },
@@ -427,6 +438,7 @@ fn main() -> Result<()> {
         "per_step": step_results,
         "suspended_memory": memory,
         "js_seed": js,
+        "postgres_seed": pg,
     });
     print_table(&results);
     let out = e2e::root().join("target/bench");
@@ -457,6 +469,32 @@ fn js_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
     eprintln!("JS seed: throughput ({tp_n} orders, {conc} clients)...");
     let tp = throughput(&server, tp_n, conc)?;
     Ok(json!({ "start_ms": start_ms, "latency_serial": latency, "throughput": tp }))
+}
+
+/// The Rust seed on the PostgreSQL store: one host, a local server on the same cores.
+fn postgres_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
+    let cluster = pgtest::Cluster::start()?;
+    let url = cluster.create_database("durable")?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("durable.toml");
+    std::fs::write(&config, seed_config(""))?;
+    let server = Server::start_with_args(&config, &dir.path().join("data"), &["--store", &url])?;
+    let transactions = || -> Result<f64> {
+        let sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'durable'";
+        Ok(cluster.psql("durable", sql)?.parse()?)
+    };
+    eprintln!("PostgreSQL: latency, one at a time ({lat_n} orders)...");
+    let latency = latency_serial(&server, lat_n)?;
+    eprintln!("PostgreSQL: throughput ({tp_n} orders, {conc} clients)...");
+    let before = transactions()?;
+    let tp = throughput(&server, tp_n, conc)?;
+    // Every transaction the database committed in the run (the host's writes and reads).
+    let per_orchestration = (transactions()? - before) / tp_n as f64;
+    Ok(json!({
+        "latency_serial": latency,
+        "throughput": tp,
+        "db_transactions_per_orchestration": per_orchestration,
+    }))
 }
 
 fn print_table(r: &Value) {
@@ -528,5 +566,24 @@ fn print_table(r: &Value) {
     println!(
         "| JS seed: host start, app cached (ms) | {} |",
         f(&js["start_ms"])
+    );
+    let pg = &r["postgres_seed"];
+    println!(
+        "| PostgreSQL store: completed orchestrations/s (saturation) | {} |",
+        f(&pg["throughput"]["completed_per_sec"])
+    );
+    println!(
+        "| PostgreSQL store: latency one at a time p50 / p99 (ms) | {} / {} |",
+        f(&pg["latency_serial"]["p50_ms"]),
+        f(&pg["latency_serial"]["p99_ms"])
+    );
+    println!(
+        "| PostgreSQL store: host CPU per orchestration (µs) | {} |",
+        f(&pg["throughput"]["host_cpu_us_per_orchestration"])
+    );
+    println!(
+        "| PostgreSQL store: commits / database transactions per orchestration | {} / {} |",
+        f(&pg["throughput"]["fsyncs_per_orchestration"]),
+        f(&pg["db_transactions_per_orchestration"])
     );
 }

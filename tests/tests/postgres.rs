@@ -248,73 +248,52 @@ fn check_refused_did_not_happen(cluster: &Cluster, refused: &[(String, u16)]) {
     assert_eq!(found, "0", "refused starts left instances behind");
 }
 
-#[test]
-fn a_database_crash_under_load_loses_nothing_acknowledged() {
+/// `clients` post orders; once `warmup` are acknowledged, `fault` strikes the database. The
+/// host must then acknowledge 100 more, complete every acknowledged order exactly once, and
+/// have left nothing behind for the starts it refused.
+fn survives_under_load(clients: usize, warmup: usize, fault: impl FnOnce(&Cluster)) {
     let (cluster, url) = cluster();
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &url);
     let stop = Arc::new(AtomicBool::new(false));
-    let (outcomes, clients) = load(&server.addr, 8, 10_000, &stop);
-    wait_acknowledged(&outcomes, 100);
-    cluster.restart_immediate().unwrap();
+    let (outcomes, threads) = load(&server.addr, clients, 10_000, &stop);
+    wait_acknowledged(&outcomes, warmup);
+    fault(&cluster);
     let before = outcomes.lock().unwrap().acknowledged.len();
     // The host keeps serving once the database is back.
     wait_acknowledged(&outcomes, before + 100);
     stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
+    for t in threads {
+        t.join().unwrap();
     }
     let (acknowledged, refused) = {
         let o = outcomes.lock().unwrap();
         (o.acknowledged.clone(), o.refused.clone())
     };
-    assert!(
-        acknowledged.len() >= before + 100,
-        "{} acknowledged",
-        acknowledged.len()
-    );
-    eprintln!(
-        "acknowledged {}, refused {}",
-        acknowledged.len(),
-        refused.len()
-    );
+    let n = acknowledged.len();
+    assert!(n >= before + 100, "{n} acknowledged");
+    eprintln!("acknowledged {n}, refused {}", refused.len());
     check_all_completed(&server, &cluster, &acknowledged);
     check_refused_did_not_happen(&cluster, &refused);
 }
 
 #[test]
+fn a_database_crash_under_load_loses_nothing_acknowledged() {
+    survives_under_load(8, 100, |cluster| cluster.restart_immediate().unwrap());
+}
+
+#[test]
 fn terminated_connections_are_replaced_and_work_goes_on() {
-    let (cluster, url) = cluster();
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &url);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (outcomes, clients) = load(&server.addr, 4, 10_000, &stop);
-    wait_acknowledged(&outcomes, 50);
-    let killed = cluster
-        .psql(
-            "durable",
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'durable' AND pid <> pg_backend_pid()) t",
-        )
-        .unwrap();
-    assert_ne!(killed, "0", "the host's connections were terminated");
-    let before = outcomes.lock().unwrap().acknowledged.len();
-    wait_acknowledged(&outcomes, before + 100);
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    let (acknowledged, refused) = {
-        let o = outcomes.lock().unwrap();
-        (o.acknowledged.clone(), o.refused.clone())
-    };
-    assert!(
-        acknowledged.len() >= before + 100,
-        "{} acknowledged",
-        acknowledged.len()
-    );
-    check_all_completed(&server, &cluster, &acknowledged);
-    check_refused_did_not_happen(&cluster, &refused);
+    survives_under_load(4, 50, |cluster| {
+        let killed = cluster
+            .psql(
+                "durable",
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'durable' AND pid <> pg_backend_pid()) t",
+            )
+            .unwrap();
+        assert_ne!(killed, "0", "the host's connections were terminated");
+    });
 }
 
 #[test]
