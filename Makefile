@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup setup-postgres build guests host run test clients lint fmt bench chaos schemathesis fuzz clean
+.PHONY: all setup setup-postgres build guests host run test clients lint fmt bench chaos chaos-pg schemathesis fuzz clean
 
 all: build
 
@@ -100,6 +100,10 @@ test: build clients setup-postgres
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).
 chaos: build
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-30} $(CARGO) test --release -p e2e --test chaos -- --nocapture
+
+## chaos-pg: three hosts on PostgreSQL, one killed (and restarted) or paused past its lease at random moments, many times.
+chaos-pg: build setup-postgres
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-20} $(CARGO) test --release -p e2e --test chaos_pg -- --nocapture
 
 ## schemathesis: property-based API test from /openapi.json (SCHEMATHESIS_SECONDS, default 120).
 schemathesis: build

@@ -210,14 +210,23 @@ fn latency_serial(server: &Server, n: usize) -> Result<Value> {
 
 /// Completed orchestrations per second with `concurrency` clients posting as fast as they can.
 fn throughput(server: &Server, n: usize, concurrency: usize) -> Result<Value> {
-    let baseline = count_status(server, "Completed")?;
-    let commits0 = metric(server, "durable_store_commits_total")?;
-    let cpu0 = cpu_seconds(server.pid())?;
+    throughput_on(&[server], n, concurrency)
+}
+
+/// Like [`throughput`] over several hosts sharing a store: client `c` posts to host
+/// `c % hosts`; completions, CPU and commits are summed over the hosts.
+fn throughput_on(servers: &[&Server], n: usize, concurrency: usize) -> Result<Value> {
+    let sum =
+        |f: &dyn Fn(&Server) -> Result<f64>| -> Result<f64> { servers.iter().map(|s| f(s)).sum() };
+    let completed = || sum(&|s| Ok(count_status(s, "Completed")? as f64));
+    let commits = || sum(&|s| metric(s, "durable_store_commits_total"));
+    let cpu = || sum(&|s| cpu_seconds(s.pid()));
+    let (baseline, commits0, cpu0) = (completed()?, commits()?, cpu()?);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let clients: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let addr = server.addr.clone();
+        .map(|c| {
+            let addr = servers[c % servers.len()].addr.clone();
             let next = Arc::clone(&next);
             std::thread::spawn(move || -> Result<()> {
                 let mut conn = Conn::connect(&addr)?;
@@ -240,7 +249,7 @@ fn throughput(server: &Server, n: usize, concurrency: usize) -> Result<Value> {
     let accepted = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let done = count_status(server, "Completed")? - baseline;
+        let done = completed()? - baseline;
         if done as usize >= n {
             break;
         }
@@ -250,11 +259,11 @@ fn throughput(server: &Server, n: usize, concurrency: usize) -> Result<Value> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
-    let cpu = cpu_seconds(server.pid())? - cpu0;
-    let commits = metric(server, "durable_store_commits_total")? - commits0;
+    let cpu = cpu()? - cpu0;
+    let commits = commits()? - commits0;
     let per_sec = n as f64 / elapsed.as_secs_f64();
     Ok(json!({
-        "n": n, "concurrency": concurrency,
+        "n": n, "concurrency": concurrency, "hosts": servers.len(),
         "completed_per_sec": per_sec,
         "accepted_per_sec": n as f64 / accepted.as_secs_f64(),
         "host_cpu_us_per_orchestration": cpu * 1e6 / n as f64,
@@ -400,7 +409,9 @@ fn main() -> Result<()> {
     }
     if std::env::args().any(|a| a == "--pg-only") {
         let pg = postgres_seed(lat_n, tp_n, conc)?;
-        println!("{}", serde_json::to_string_pretty(&pg)?);
+        let pg3 = postgres_hosts(3, lat_n, tp_n, conc)?;
+        let results = json!({ "postgres_seed": pg, "postgres_3_hosts": pg3 });
+        println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -429,6 +440,7 @@ fn main() -> Result<()> {
     drop(server);
     let js = js_seed(lat_n, tp_n, conc)?;
     let pg = postgres_seed(lat_n, tp_n, conc)?;
+    let pg3 = postgres_hosts(3, lat_n, tp_n, conc)?;
 
     let results = json!({
         "mode": if short { "short" } else { "full" },
@@ -439,6 +451,7 @@ fn main() -> Result<()> {
         "suspended_memory": memory,
         "js_seed": js,
         "postgres_seed": pg,
+        "postgres_3_hosts": pg3,
     });
     print_table(&results);
     let out = e2e::root().join("target/bench");
@@ -494,6 +507,99 @@ fn postgres_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
         "latency_serial": latency,
         "throughput": tp,
         "db_transactions_per_orchestration": per_orchestration,
+    }))
+}
+
+/// The Rust seed on `hosts` hosts sharing one local PostgreSQL database (default leases), on
+/// the same cores: throughput with clients spread over the hosts, and the wake-up cost of an
+/// instance run by another host than the one that started it (NOTIFY to its owner, and back
+/// when it finishes), against one started where it runs.
+fn postgres_hosts(hosts: usize, lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
+    let cluster = pgtest::Cluster::start()?;
+    let url = cluster.create_database("durable")?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("durable.toml");
+    std::fs::write(&config, seed_config(""))?;
+    let servers = (0..hosts)
+        .map(|i| {
+            let name = format!("h{i}");
+            let args = ["--store", url.as_str(), "--host-id", name.as_str()];
+            Server::start_with_args(&config, &dir.path().join(&name), &args)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let owners = wait_shared(&cluster, hosts)?;
+    eprintln!("PostgreSQL, {hosts} hosts: wake-up latency ({lat_n} local and {lat_n} remote)...");
+    let wake = wake_latency(&servers, &owners, lat_n)?;
+    eprintln!("PostgreSQL, {hosts} hosts: throughput ({tp_n} orders, {conc} clients)...");
+    let refs: Vec<&Server> = servers.iter().collect();
+    let tp = throughput_on(&refs, tp_n, conc)?;
+    Ok(json!({ "hosts": hosts, "wake": wake, "throughput": tp }))
+}
+
+/// Waits until `hosts` hosts share the 64 partitions; returns each partition's owner.
+fn wait_shared(cluster: &pgtest::Cluster, hosts: usize) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = cluster.psql(
+            "durable",
+            "SELECT coalesce(owner, '') FROM partitions WHERE expires_at > now() ORDER BY id",
+        )?;
+        let owners: Vec<String> = rows.lines().map(str::to_owned).collect();
+        let distinct: std::collections::HashSet<&String> = owners.iter().collect();
+        if owners.len() == 64 && distinct.len() == hosts {
+            return Ok(owners);
+        }
+        if Instant::now() > deadline {
+            bail!("{hosts} hosts did not share the partitions: {owners:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The store's partition of an instance id (FNV-1a, as the host computes it).
+fn partition_of(id: &str) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % 64) as usize
+}
+
+/// Orders started one at a time on host 0 and awaited there (`?timeout=`): alternately under
+/// an id host 0 runs and under one host 1 runs.
+fn wake_latency(servers: &[Server], owners: &[String], n: usize) -> Result<Value> {
+    let mut conn = Conn::connect(&servers[0].addr)?;
+    let (mut local, mut remote) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while local.len() < n || remote.len() < n {
+        i += 1;
+        let id = format!("wake-{i}");
+        let owner = &owners[partition_of(&id)];
+        let samples = match owner.as_str() {
+            "h0" if local.len() < n => &mut local,
+            "h1" if remote.len() < n => &mut remote,
+            _ => continue,
+        };
+        let path = format!(
+            "/runtime/webhooks/durabletask/orchestrators/orderProcessingOrchestrator/{id}\
+             ?code={KEY}&timeout=60"
+        );
+        let t = Instant::now();
+        let (status, body) = conn.request("POST", &path, &order(i))?;
+        if status != 200 || !body.contains("Confirmed") {
+            bail!("order {id}: {status} {body}");
+        }
+        samples.push(millis(t.elapsed()));
+    }
+    local.sort_by(f64::total_cmp);
+    remote.sort_by(f64::total_cmp);
+    let (l, r) = (percentile(&local, 0.5), percentile(&remote, 0.5));
+    Ok(json!({
+        "n": n, "local_p50_ms": l, "remote_p50_ms": r,
+        "remote_p99_ms": percentile(&remote, 0.99),
+        // Two notifications: the start to the owner, the end back to the waiting host.
+        "per_notification_p50_ms": (r - l) / 2.0,
     }))
 }
 
@@ -585,5 +691,21 @@ fn print_table(r: &Value) {
         "| PostgreSQL store: commits / database transactions per orchestration | {} / {} |",
         f(&pg["throughput"]["fsyncs_per_orchestration"]),
         f(&pg["db_transactions_per_orchestration"])
+    );
+    let pg3 = &r["postgres_3_hosts"];
+    println!(
+        "| PostgreSQL store, 3 hosts on these cores: completed orchestrations/s (saturation) | {} |",
+        f(&pg3["throughput"]["completed_per_sec"])
+    );
+    println!(
+        "| PostgreSQL store, 3 hosts: host CPU per orchestration, all hosts (µs) | {} |",
+        f(&pg3["throughput"]["host_cpu_us_per_orchestration"])
+    );
+    let wake = &pg3["wake"];
+    println!(
+        "| PostgreSQL store, 3 hosts: started where it runs / elsewhere, p50 (ms); per NOTIFY | {} / {}; {} |",
+        f(&wake["local_p50_ms"]),
+        f(&wake["remote_p50_ms"]),
+        f(&wake["per_notification_p50_ms"])
     );
 }

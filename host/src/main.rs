@@ -72,6 +72,9 @@ fn run() -> Result<()> {
         fuel_per_turn: args.fuel_per_turn,
         max_queued: args.max_queued,
         shutdown_grace: std::time::Duration::from_millis(args.shutdown_grace_ms),
+        host_id: args.host_id,
+        lease_ttl: std::time::Duration::from_millis(args.lease_ttl_ms),
+        lease_renew: std::time::Duration::from_millis(args.lease_renew_ms),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

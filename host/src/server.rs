@@ -16,7 +16,7 @@ use crate::runtime::activity::ActivityGrant;
 use crate::runtime::orchestrator::OrchestratorLimits;
 use crate::runtime::{Components, LoadError};
 use crate::store::{
-    Op, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError, StoreOptions,
+    LeaseOptions, Op, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError, StoreOptions,
 };
 
 /// Settings of `durable serve`.
@@ -46,6 +46,11 @@ pub struct ServeOptions {
     pub max_queued: usize,
     /// On shutdown, how long running activity calls may take to finish.
     pub shutdown_grace: std::time::Duration,
+    /// A shared store's partition leases: this host's id (`None`: kept in the data dir) and
+    /// the lease timing.
+    pub host_id: Option<String>,
+    pub lease_ttl: std::time::Duration,
+    pub lease_renew: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,8 +183,13 @@ async fn open_store(options: &ServeOptions) -> Result<Arc<dyn Store>, ServeError
     let path = match options.store.as_deref() {
         None => options.data_dir.join("durable.sqlite"),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PostgresStore::open(PostgresOptions::new(url)).await?;
-            tracing::info!("store: PostgreSQL at {}", redact(url));
+            let lease = LeaseOptions {
+                host_id: host_id(options)?,
+                ttl: options.lease_ttl,
+                renew: options.lease_renew,
+            };
+            tracing::info!(host = %lease.host_id, "store: PostgreSQL at {}", redact(url));
+            let store = PostgresStore::open(PostgresOptions::new(url, lease)).await?;
             return Ok(store);
         }
         Some(other) => match other.strip_prefix("sqlite:") {
@@ -192,6 +202,32 @@ async fn open_store(options: &ServeOptions) -> Result<Arc<dyn Store>, ServeError
         },
     };
     Ok(SqliteStore::open(StoreOptions::new(path))?)
+}
+
+/// This host's id in a shared store: `--host-id`, or the one kept in the data dir (made up on
+/// the first start from the machine's name and a random suffix), so a restarted host takes its
+/// own partitions back at once.
+fn host_id(options: &ServeOptions) -> Result<String, ServeError> {
+    if let Some(id) = &options.host_id {
+        return Ok(id.clone());
+    }
+    let path = options.data_dir.join("host-id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_owned());
+    }
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let id = match machine.is_empty() {
+        true => format!("host-{suffix}"),
+        false => format!("{machine}-{suffix}"),
+    };
+    std::fs::write(&path, format!("{id}\n"))
+        .map_err(|e| ServeError::Setup(format!("writing {}: {e}", path.display())))?;
+    Ok(id)
 }
 
 /// A store URL without its password, for logs.
@@ -599,6 +635,15 @@ async fn finish(executor: &Executor, grace: std::time::Duration) {
         Ok(Ok(())) => tracing::info!("store flushed; exiting"),
         Ok(Err(e)) => tracing::warn!("flushing the store failed: {e}"),
         Err(_) => tracing::warn!("flushing the store took longer than 10 s; exiting anyway"),
+    }
+    // A shared store: the other hosts take this one's partitions now, not when leases expire.
+    let leave = executor.store().leave();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), leave).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(
+            "handing partitions over failed (they move when their leases expire): {e}"
+        ),
+        Err(_) => tracing::warn!("handing partitions over took longer than 5 s; exiting anyway"),
     }
 }
 

@@ -164,6 +164,19 @@ pub struct ServeArgs {
     /// that several hosts may share.
     #[arg(long, env = "DURABLE_STORE", hide_env_values = true)]
     pub store: Option<String>,
+    /// PostgreSQL store: this host's name among the hosts sharing the database (default: made
+    /// up on the first start and kept in the data dir as `host-id`). Never the same for two
+    /// live hosts.
+    #[arg(long, env = "DURABLE_HOST_ID")]
+    pub host_id: Option<String>,
+    /// PostgreSQL store: how long a host's lease on a partition lasts unless renewed (on the
+    /// database's clock): how soon another host takes over from one that died.
+    #[arg(long, env = "DURABLE_LEASE_TTL_MS", default_value_t = 10_000)]
+    pub lease_ttl_ms: u64,
+    /// PostgreSQL store: how often leases are renewed and partitions rebalanced (at most
+    /// 2/5 of the TTL).
+    #[arg(long, env = "DURABLE_LEASE_RENEW_MS", default_value_t = 3_000)]
+    pub lease_renew_ms: u64,
     /// Where compiled components and built JS apps are kept between runs (default: `cache/` in
     /// the data dir). Safe to share between hosts; safe to delete.
     #[arg(long, env = "DURABLE_CACHE_DIR")]

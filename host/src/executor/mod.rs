@@ -21,6 +21,7 @@
 
 mod activities;
 mod children;
+mod cluster;
 mod error;
 mod instance;
 mod live;
@@ -83,6 +84,10 @@ impl From<InboxMessage> for Inbound {
     }
 }
 
+/// How often a caller waiting for an instance that runs on another host looks at its status
+/// (besides being woken when it finishes there).
+const REMOTE_FINISH_CHECK: Duration = Duration::from_secs(1);
+
 /// Idle limit used instead of the configured one when the hot set is near capacity.
 const PRESSURE_IDLE: Duration = Duration::from_millis(50);
 
@@ -117,6 +122,10 @@ pub struct Executor {
     max_queued: usize,
     /// Instances waiting for a slot in memory right now.
     pub(crate) queued: std::sync::atomic::AtomicUsize,
+    /// Whether other hosts share the store (then instances move between hosts).
+    shared: bool,
+    /// A shared store's events, handled from [`Executor::recover`] on.
+    cluster_events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<store::ClusterEvent>>>,
 }
 
 /// How the executor behaves.
@@ -156,6 +165,7 @@ impl Executor {
             Arc::clone(&counters),
             MAX_CONCURRENT_ACTIVITIES as usize,
         ));
+        let events = store.cluster_events();
         let executor = Arc::new(Executor {
             store,
             hot_slots: Semaphore::new(hot),
@@ -169,6 +179,8 @@ impl Executor {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
+            shared: events.is_some(),
+            cluster_events: Mutex::new(events),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -272,8 +284,10 @@ impl Executor {
         // delivered from the moment it exists goes to this channel, so the new actor needs no
         // inbox read, and a racing wake-up cannot start a second actor. (If an older actor with
         // this id is still finishing, leave it be and start the slow way.)
+        // An instance of a partition another host holds is run there: the commit wakes it.
         let id = instance.instance_id.clone();
-        let claim = self.live.claim(&id, false);
+        let local = self.store.is_local(&id);
+        let claim = local.then(|| self.live.claim(&id, false)).flatten();
         let created = self
             .store
             .write(vec![Op::CreateInstance {
@@ -293,7 +307,8 @@ impl Executor {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
         match claim {
             Some((tx, rx)) => self.run_spawned(instance.clone(), Some(vec![started]), tx, rx),
-            None => self.spawn_actor(instance.clone(), None),
+            None if local => self.spawn_actor(instance.clone(), None),
+            None => {}
         }
         Ok(instance)
     }
@@ -313,14 +328,28 @@ impl Executor {
             .or_default()
             .push(tx);
         // Registered before looking, so a finish in between is not missed.
-        let lookup = id.clone();
-        let finished = store::read(&self.store, move |s| s.instance(&lookup))
-            .await?
-            .is_some_and(|i| i.status.is_terminal());
-        Ok(finished
-            || tokio::time::timeout(timeout, rx)
-                .await
-                .is_ok_and(|r| r.is_ok()))
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = std::pin::pin!(rx);
+        loop {
+            let lookup = id.clone();
+            let finished = store::read(&self.store, move |s| s.instance(&lookup))
+                .await?
+                .is_some_and(|i| i.status.is_terminal());
+            if finished {
+                return Ok(true);
+            }
+            // With a shared store the instance may run (or move) to another host, which
+            // announces its end; look again now and then in case the announcement was lost.
+            let look_again = match self.shared {
+                false => deadline,
+                true => deadline.min(tokio::time::Instant::now() + REMOTE_FINISH_CHECK),
+            };
+            match tokio::time::timeout_at(look_again, &mut rx).await {
+                Ok(woken) => return Ok(woken.is_ok()),
+                Err(_) if look_again >= deadline => return Ok(false),
+                Err(_) => {}
+            }
+        }
     }
 
     /// Wakes everyone waiting for `id` to finish.
@@ -369,8 +398,20 @@ impl Executor {
         (instance, started)
     }
 
-    /// Resumes every unfinished instance (after a restart). Returns how many were resumed.
+    /// Resumes every unfinished instance (after a restart; call it once the components are
+    /// in place). Returns how many were resumed. With a shared store, this host's instances
+    /// are resumed partition by partition as it takes their leases (the first ones now), and
+    /// from here on the executor handles what the other hosts ask of it.
     pub async fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let events = self
+            .cluster_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(events) = events {
+            tokio::spawn(cluster::run(Arc::downgrade(self), events));
+            return Ok(0);
+        }
         let unfinished = store::read(&self.store, |s| s.unfinished_instances()).await?;
         let n = unfinished.len();
         for instance in unfinished {
@@ -482,6 +523,10 @@ impl Executor {
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable
     /// messages are re-read from the inbox, and results and timers are re-derived from the
     /// history, when the instance resumes.
+    ///
+    /// With a shared store, an instance of a partition another host holds now is not woken
+    /// here (`resume` declines it): its owner has the durable part. A live actor left over
+    /// here still gets what arrives: its next write is refused (fenced) and it ends.
     pub fn deliver(self: &Arc<Self>, instance_id: &InstanceId, inbound: Inbound) {
         let wakes =
             inbound.msg_id.is_some() || matches!(inbound.event, EventKind::TimerFired { .. });
@@ -498,6 +543,9 @@ impl Executor {
     /// Starts an actor for `instance` unless one is live: then that one is asked to hand over
     /// when it ends, so there is never a second actor on an instance.
     fn spawn_actor(self: &Arc<Self>, instance: Instance, history: Option<Vec<Event>>) {
+        if !self.store.is_local(&instance.instance_id) {
+            return;
+        }
         if let Some((tx, rx)) = self.live.claim(&instance.instance_id, true) {
             self.run_spawned(instance, history, tx, rx);
         }
@@ -523,6 +571,11 @@ impl Executor {
                 // Started or rewound while this actor was finishing: run what the store has now.
                 Ok(()) if handover => this.resume(id).await,
                 Ok(()) => {}
+                Err(error::ActorError::Store(StoreError::Fenced { partition })) => {
+                    tracing::info!(instance = %id, partition, "instance moved to another host with its partition");
+                    tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                    this.resume(id).await;
+                }
                 Err(why) if why.should_resume() || handover => {
                     tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
                     tokio::time::sleep(RESUME_AFTER_ERROR).await;
@@ -538,7 +591,7 @@ impl Executor {
 
     /// Starts an actor for an instance from its stored state, if it is unfinished and not live.
     async fn resume(self: &Arc<Self>, id: InstanceId) {
-        if self.live.is_live(&id) {
+        if self.live.is_live(&id) || !self.store.is_local(&id) {
             return;
         }
         let lookup = id.clone();

@@ -151,6 +151,18 @@ pub(crate) async fn metrics(
             store.batches,
         ),
         (
+            "durable_store_fenced_total",
+            "counter",
+            "Store batches refused because this host no longer held their partition's lease.",
+            store.fenced,
+        ),
+        (
+            "durable_partitions_held",
+            "gauge",
+            "Partitions of a shared store whose lease this host holds.",
+            store.partitions_held,
+        ),
+        (
             "durable_live_instances",
             "gauge",
             "Instances with a live actor.",

@@ -74,7 +74,10 @@ impl Backend {
         let url = cluster.create_database("durable").unwrap();
         let rt = rt();
         let store = rt
-            .block_on(PostgresStore::open(PostgresOptions::new(url)))
+            .block_on(PostgresStore::open(PostgresOptions::new(
+                url,
+                LeaseOptions::new("test-host"),
+            )))
             .unwrap();
         Backend {
             rt,

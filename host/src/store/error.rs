@@ -35,6 +35,10 @@ pub enum StoreError {
     Open(String),
     #[error("the store's writer thread has stopped")]
     WriterGone,
+    /// A shared store refused a write for an instance of a partition this host no longer holds
+    /// (its lease expired or moved to another host): the new owner runs the instance.
+    #[error("this host no longer holds partition {partition} (its lease moved to another host)")]
+    Fenced { partition: u32 },
 }
 
 impl StoreError {
@@ -47,6 +51,7 @@ impl StoreError {
                 | StoreError::ReadOnly(_)
                 | StoreError::Database(_)
                 | StoreError::WriterGone
+                | StoreError::Fenced { .. }
         )
     }
 }

@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 pub use error::StoreError;
 #[cfg(test)]
 pub use memory::MemoryStore;
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{LeaseOptions, PostgresOptions, PostgresStore, partition_of};
 pub use sqlite::{SqliteStore, StoreOptions};
 
 use crate::engine::{Event, EventKind, RuntimeStatus};
@@ -250,6 +250,55 @@ pub trait Store: Send + Sync + 'static {
     fn components(&self) -> Result<Vec<StoredComponent>, StoreError>;
     /// The persisted routing: (kind, name, digest, activated_ms).
     fn routes(&self) -> Result<Vec<Route>, StoreError>;
+
+    /// Whether this host runs the instance now. A store that several hosts share gives each
+    /// host the instances of the partitions it holds a lease on; an embedded store runs all.
+    fn is_local(&self, _id: &InstanceId) -> bool {
+        true
+    }
+
+    /// Whether this host holds the partition now (see [`Store::is_local`]).
+    fn partition_is_local(&self, _partition: u32) -> bool {
+        true
+    }
+
+    /// What other hosts sharing the store ask of this one (wake an instance, an instance of
+    /// theirs finished, a partition came or went). `None` for a store no other host shares;
+    /// the receiver is handed out once.
+    fn cluster_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<ClusterEvent>> {
+        None
+    }
+
+    /// The unfinished instances of one partition (to resume when its lease is taken).
+    fn unfinished_in_partition(&self, partition: u32) -> Result<Vec<Instance>, StoreError> {
+        let all = self.unfinished_instances()?;
+        Ok(all
+            .into_iter()
+            .filter(|i| partition_of(&i.instance_id) == partition)
+            .collect())
+    }
+
+    /// Clean shutdown, after the last write: a shared store hands this host's partitions to
+    /// the others at once. Resolves when done.
+    fn leave(&self) -> CommitTicket {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok(()));
+        CommitTicket::new(rx)
+    }
+}
+
+/// A message for the executor from the hosts sharing a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// This host took the lease of a partition: resume its unfinished instances.
+    Acquired(u32),
+    /// This host no longer holds the partition (its writes there are refused from now on).
+    Lost(u32),
+    /// Something was queued for an instance of this host (a start, an event, a child's
+    /// outcome): run it, or hand its new inbox messages to its live actor.
+    Wake(InstanceId),
+    /// An instance finished on some host: wake whoever waits for it here.
+    Finished(InstanceId),
 }
 
 /// A stored component, without its bytes.
@@ -293,6 +342,11 @@ pub struct StoreStats {
     pub batches: u64,
     /// Operations applied.
     pub ops: u64,
+    /// Batches refused because this host no longer held their partition's lease (a shared
+    /// store's fencing: a paused or partitioned host's late writes).
+    pub fenced: u64,
+    /// Partitions whose lease this host holds (a shared store; 0 for an embedded one).
+    pub partitions_held: u64,
 }
 
 /// Runs a blocking store read off the async workers.

@@ -738,6 +738,7 @@ impl Store for SqliteStore {
             commits: self.stats.commits.load(Ordering::Relaxed),
             batches: self.stats.batches.load(Ordering::Relaxed),
             ops: self.stats.ops.load(Ordering::Relaxed),
+            ..StoreStats::default()
         }
     }
 

@@ -5,7 +5,10 @@
 //! plain async driver: no ORM, no compile-time query checking against a live database, no
 //! macros; sqlx would bring all three and a far larger build).
 
-mod owner;
+#[cfg(test)]
+mod cluster_tests;
+mod fence;
+mod lease;
 mod plan;
 mod schema;
 mod writer;
@@ -17,9 +20,11 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
+pub use lease::LeaseOptions;
+
 use super::{
-    CommitTicket, ComponentKind, InboxMessage, Instance, ListQuery, Op, ParentRef, Route, Store,
-    StoreError, StoreStats, StoredComponent,
+    ClusterEvent, CommitTicket, ComponentKind, InboxMessage, Instance, ListQuery, Op, ParentRef,
+    Route, Store, StoreError, StoreStats, StoredComponent,
 };
 use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
@@ -29,13 +34,13 @@ use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 pub const PARTITIONS: u32 = 64;
 
 /// The partition of an instance: FNV-1a of its id, the same on every host and version.
-pub fn partition_of(id: &InstanceId) -> i32 {
+pub fn partition_of(id: &InstanceId) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in id.as_str().bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % u64::from(PARTITIONS)) as i32
+    (hash % u64::from(PARTITIONS)) as u32
 }
 
 /// How the store is opened.
@@ -47,15 +52,18 @@ pub struct PostgresOptions {
     pub connect_for: Duration,
     pub max_batch_ops: usize,
     pub max_batch_bytes: usize,
+    /// This host's part in the partition leases.
+    pub lease: LeaseOptions,
 }
 
 impl PostgresOptions {
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>, lease: LeaseOptions) -> Self {
         PostgresOptions {
             url: url.into(),
             connect_for: Duration::from_secs(10),
             max_batch_ops: 4096,
             max_batch_bytes: 1 << 20,
+            lease,
         }
     }
 }
@@ -74,44 +82,70 @@ pub struct PostgresStore {
     readers: Mutex<Vec<Conn>>,
     jobs: tokio::sync::mpsc::UnboundedSender<writer::Job>,
     stats: Arc<Counters>,
+    leases: Arc<lease::Leases>,
+    commands: tokio::sync::mpsc::UnboundedSender<lease::Command>,
+    events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ClusterEvent>>>,
 }
 
 /// Idle read connections kept.
 const MAX_IDLE_READERS: usize = 8;
 
 impl PostgresStore {
-    /// Connects (retrying for `connect_for`), migrates the schema and starts the writer.
+    /// Connects (retrying for `connect_for`), migrates the schema, takes this host's share
+    /// of the partition leases, and starts the writer, the lease task and the listener.
     pub async fn open(options: PostgresOptions) -> Result<Arc<Self>, StoreError> {
+        options.lease.check()?;
         let mut config: Config = options
             .url
             .parse()
             .map_err(|e| StoreError::Open(format!("the store URL: {e}")))?;
         config
             .connect_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(10))
             .application_name("durable");
         let config = Arc::new(config);
         let mut first = connect_retrying(&config, options.connect_for).await?;
         schema::migrate(&mut first.client).await?;
-        owner::take(&mut first).await?;
+        let leases = Arc::new(lease::Leases::new(options.lease.host_id.clone()));
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let mut task = lease::LeaseTask::new(
+            Arc::clone(&config),
+            options.lease.clone(),
+            Arc::clone(&leases),
+            events_tx.clone(),
+        );
+        task.round().await?;
+        let (commands, commands_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(task.run(commands_rx));
+        tokio::spawn(lease::listen(
+            Arc::clone(&config),
+            Arc::clone(&leases),
+            events_tx,
+            commands.clone(),
+        ));
+        let ctx = writer::Context {
+            config: Arc::clone(&config),
+            leases: Arc::clone(&leases),
+            idle_in_transaction: options.lease.ttl / 2,
+        };
+        let writer = writer::writer_connection(&ctx).await?;
+        drop(first);
         let (jobs, rx) = tokio::sync::mpsc::unbounded_channel();
         let stats = Arc::new(Counters::default());
         let limits = writer::Limits {
             max_ops: options.max_batch_ops.max(1),
             max_bytes: options.max_batch_bytes.max(1),
         };
-        tokio::spawn(writer::run(
-            Arc::clone(&config),
-            first,
-            rx,
-            limits,
-            Arc::clone(&stats),
-        ));
+        tokio::spawn(writer::run(ctx, writer, rx, limits, Arc::clone(&stats)));
         Ok(Arc::new(PostgresStore {
             config,
             runtime: tokio::runtime::Handle::current(),
             readers: Mutex::new(Vec::new()),
             jobs,
             stats,
+            leases,
+            commands,
+            events: Mutex::new(Some(events)),
         }))
     }
 
@@ -376,7 +410,39 @@ impl Store for PostgresStore {
             commits: self.stats.commits.load(Ordering::Relaxed),
             batches: self.stats.batches.load(Ordering::Relaxed),
             ops: self.stats.ops.load(Ordering::Relaxed),
+            fenced: self.leases.fenced.load(Ordering::Relaxed),
+            partitions_held: self.leases.valid_count(),
         }
+    }
+
+    fn is_local(&self, id: &InstanceId) -> bool {
+        self.leases.is_local(id)
+    }
+
+    fn partition_is_local(&self, partition: u32) -> bool {
+        self.leases.held(partition).is_some()
+    }
+
+    fn cluster_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<ClusterEvent>> {
+        self.events.lock().ok()?.take()
+    }
+
+    fn unfinished_in_partition(&self, partition: u32) -> Result<Vec<Instance>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances WHERE partition = $1 \
+             AND status IN ('Pending', 'Running', 'Suspended') ORDER BY created_ms"
+        );
+        let partition = partition as i32;
+        let rows = self.read(async |c| c.query(SQL, &[&partition]).await)?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    fn leave(&self) -> CommitTicket {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let _ = self.commands.send(lease::Command::Leave(reply));
+        CommitTicket::new(rx)
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError> {
@@ -462,7 +528,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for i in 0..1000 {
             let p = partition_of(&id(&format!("order-{i}")));
-            assert!((0..PARTITIONS as i32).contains(&p));
+            assert!((0..PARTITIONS).contains(&p));
             seen.insert(p);
         }
         assert_eq!(

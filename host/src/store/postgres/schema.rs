@@ -77,6 +77,23 @@ pub const MIGRATIONS: &[&str] = &[
         written_at TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     "#,
+    // 2: partition leases (an epoch per lease, bumped on every acquisition: the fencing token
+    // every actor write checks) and the hosts sharing the database (a heartbeat each).
+    r#"
+    CREATE TABLE partitions (
+        id         INTEGER PRIMARY KEY,
+        owner      TEXT,
+        epoch      BIGINT NOT NULL DEFAULT 0,
+        expires_at TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+    );
+    INSERT INTO partitions (id) SELECT generate_series(0, 63);
+
+    CREATE TABLE hosts (
+        id           TEXT PRIMARY KEY,
+        heartbeat_at TIMESTAMPTZ NOT NULL,
+        started_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    "#,
 ];
 
 /// Any number: the advisory lock's key, shared by every durable host on the database.

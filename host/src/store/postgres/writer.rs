@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
 use tokio_postgres::types::ToSql;
 
+use super::fence::{self, Notices};
+use super::lease::Leases;
 use super::plan::{ComponentRow, Net, Plan, touched};
 use super::{Conn, Counters, instance_columns, instance_from_row, is_connection_error, pg_error};
 use crate::store::{Instance, Op, StoreError};
@@ -27,6 +29,15 @@ pub(super) struct Job {
 pub(super) struct Limits {
     pub max_ops: usize,
     pub max_bytes: usize,
+}
+
+/// What every transaction of the writer needs besides its connection.
+pub(super) struct Context {
+    pub config: Arc<Config>,
+    pub leases: Arc<Leases>,
+    /// The server ends a writer session that sits in a transaction this long (a paused host
+    /// must not hold its partitions' rows locked against the host taking them over).
+    pub idle_in_transaction: std::time::Duration,
 }
 
 /// Why a group's transaction did not commit.
@@ -57,7 +68,7 @@ const PRUNE: &str = "DELETE FROM group_commits WHERE written_at < now() - interv
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(super) async fn run(
-    config: Arc<Config>,
+    ctx: Context,
     first: Conn,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     limits: Limits,
@@ -83,7 +94,14 @@ pub(super) async fn run(
             },
         };
         let group = gather(job, &mut jobs, &limits, &mut carried);
-        let results = commit(&mut conn, &config, &group).await;
+        let results = commit(&mut conn, &ctx, &group).await;
+        let fenced = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Fenced { .. })))
+            .count();
+        ctx.leases
+            .fenced
+            .fetch_add(fenced as u64, Ordering::Relaxed);
         stats
             .batches
             .fetch_add(group.len() as u64, Ordering::Relaxed);
@@ -124,12 +142,13 @@ fn gather(
 /// Commits the group (or each of its jobs alone); one result per job.
 async fn commit(
     conn: &mut Option<Conn>,
-    config: &Config,
+    ctx: &Context,
     group: &[Job],
 ) -> Vec<Result<(), StoreError>> {
     let all = |e: StoreError| group.iter().map(|_| Err(e.clone())).collect();
+    let config = &ctx.config;
     if conn.is_none() {
-        match writer_connection(config).await {
+        match writer_connection(ctx).await {
             Ok(fresh) => *conn = Some(fresh),
             Err(e) => return all(e),
         }
@@ -139,7 +158,7 @@ async fn commit(
     };
     let batches: Vec<&[Op]> = group.iter().map(|j| j.ops.as_slice()).collect();
     let token = uuid::Uuid::new_v4().to_string();
-    match transaction(c, &batches, &token).await {
+    match transaction(c, &batches, &token, &ctx.leases).await {
         Ok(results) => results,
         Err(GroupError::InDoubt(e, results)) => {
             *conn = None;
@@ -160,21 +179,19 @@ async fn commit(
         Err(GroupError::Statement(_)) => {
             let mut results = Vec::with_capacity(group.len());
             for ops in &batches {
-                results.push(alone(conn, config, ops).await);
+                results.push(alone(conn, ctx, ops).await);
             }
             results
         }
     }
 }
 
-/// A new connection for the writer, holding the database for this host. If another host
-/// took it meanwhile, writing is refused (as `Database`: retriable, if that host goes away).
-async fn writer_connection(config: &Config) -> Result<Conn, StoreError> {
-    let mut fresh = Conn::connect(config).await?;
-    super::owner::take(&mut fresh).await.map_err(|e| match e {
-        StoreError::Open(why) => StoreError::Database(why),
-        other => other,
-    })?;
+/// A new connection for the writer.
+pub(super) async fn writer_connection(ctx: &Context) -> Result<Conn, StoreError> {
+    let fresh = Conn::connect(&ctx.config).await?;
+    let idle = ctx.idle_in_transaction.as_millis().max(100);
+    let setup = format!("SET idle_in_transaction_session_timeout = {idle}");
+    fresh.client.batch_execute(&setup).await.map_err(pg_error)?;
     Ok(fresh)
 }
 
@@ -199,16 +216,16 @@ async fn settle(config: &Config, token: &str) -> Option<bool> {
 }
 
 /// One job in a transaction of its own (after its group was refused).
-async fn alone(conn: &mut Option<Conn>, config: &Config, ops: &[Op]) -> Result<(), StoreError> {
+async fn alone(conn: &mut Option<Conn>, ctx: &Context, ops: &[Op]) -> Result<(), StoreError> {
     let Some(c) = conn.as_mut() else {
         return Err(StoreError::WriterGone);
     };
     let token = uuid::Uuid::new_v4().to_string();
-    match transaction(c, &[ops], &token).await {
+    match transaction(c, &[ops], &token, &ctx.leases).await {
         Ok(mut results) => results.pop().unwrap_or(Ok(())),
         Err(GroupError::InDoubt(e, mut results)) => {
             *conn = None;
-            match settle(config, &token).await {
+            match settle(&ctx.config, &token).await {
                 Some(true) => results.pop().unwrap_or(Ok(())),
                 _ => Err(e),
             }
@@ -240,37 +257,68 @@ fn refused(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// The group's transaction: lock and read the rows, plan, write the net effect, commit.
+/// The group's transaction: lock and read the rows (and the leases its actor writes need),
+/// plan, write the net effect and its notifications, commit.
 async fn transaction(
     c: &mut Conn,
     batches: &[&[Op]],
     token: &str,
+    leases: &Leases,
 ) -> Result<Vec<Result<(), StoreError>>, GroupError> {
     const LOCK: &str = concat!(
         "SELECT ",
         instance_columns!(),
-        " FROM instances WHERE instance_id = ANY($1) FOR UPDATE"
+        " FROM instances WHERE instance_id = ANY($1) ORDER BY instance_id FOR UPDATE"
     );
+    let claims: Vec<_> = batches
+        .iter()
+        .map(|ops| fence::claims(leases, ops))
+        .collect();
+    let mut partitions: Vec<i32> = claims.iter().flatten().flatten().map(|c| c.0).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
     let ids = touched(batches);
     let keys: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
     let lock = c.statement(LOCK).await.map_err(GroupError::Connection)?;
-    let params: [&(dyn ToSql + Sync); 1] = [&keys];
-    let (begun, rows) = tokio::join!(
+    let check = c
+        .statement(fence::CHECK)
+        .await
+        .map_err(GroupError::Connection)?;
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&keys];
+    let check_params: [&(dyn ToSql + Sync); 1] = [&partitions];
+    let (begun, rows, leased) = tokio::join!(
         c.client.batch_execute("BEGIN"),
-        c.client.query(&lock, &params)
+        c.client.query(&lock, &lock_params),
+        c.client.query(&check, &check_params)
     );
-    let rows = match (begun, rows) {
-        (Ok(()), Ok(rows)) => rows,
-        (Err(e), _) | (_, Err(e)) => return Err(rollback(c, e.into()).await),
+    let (rows, leased) = match (begun, rows, leased) {
+        (Ok(()), Ok(rows), Ok(leased)) => (rows, leased),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return Err(rollback(c, e.into()).await);
+        }
     };
+    let leased: fence::Rows = leased
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     let stored: Result<Vec<Instance>, StoreError> = rows.iter().map(instance_from_row).collect();
     let stored = match stored {
         Ok(stored) => stored,
         Err(e) => return Err(rollback(c, GroupError::Store(e)).await),
     };
     let mut plan = Plan::new(&ids, stored);
-    let results: Vec<Result<(), StoreError>> = batches.iter().map(|ops| plan.batch(ops)).collect();
-    match write_net(c, &plan.net, token).await {
+    let mut notices = Notices::default();
+    let results: Vec<Result<(), StoreError>> = batches
+        .iter()
+        .zip(claims)
+        .map(|(ops, claims)| {
+            fence::confirmed(&leases.host, &leased, &claims?)?;
+            plan.batch(ops)?;
+            notices.add(leases, ops);
+            Ok(())
+        })
+        .collect();
+    match write_net(c, &plan.net, &notices, token).await {
         Ok(()) => Ok(results),
         Err(GroupError::Connection(e)) => Err(GroupError::InDoubt(e, results)),
         Err(e) => Err(rollback(c, e).await),
@@ -289,7 +337,12 @@ type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error
 
 /// The net effect's statements and the commit, sent in one go (the server runs them in order;
 /// the first failure aborts the transaction, and the commit then only rolls it back).
-async fn write_net(c: &mut Conn, net: &Net, token: &str) -> Result<(), GroupError> {
+async fn write_net(
+    c: &mut Conn,
+    net: &Net,
+    notices: &Notices,
+    token: &str,
+) -> Result<(), GroupError> {
     let columns = Columns::of(net).map_err(GroupError::Store)?;
     let mut prepared = Vec::new();
     for statement in Statement::ALL {
@@ -316,6 +369,14 @@ async fn write_net(c: &mut Conn, net: &Net, token: &str) -> Result<(), GroupErro
         .statement(MARK_COMMIT)
         .await
         .map_err(GroupError::Connection)?;
+    let notify = match notices.is_empty() {
+        true => None,
+        false => Some(
+            c.statement(fence::NOTIFY)
+                .await
+                .map_err(GroupError::Connection)?,
+        ),
+    };
     let client = &c.client;
     let mut pending: Vec<Pending<'_>> = Vec::new();
     for (statement, ready) in &prepared {
@@ -328,6 +389,12 @@ async fn write_net(c: &mut Conn, net: &Net, token: &str) -> Result<(), GroupErro
         for (row, size) in net.components.iter().zip(&sizes) {
             pending.push(Box::pin(insert_component_row(client, insert, row, *size)));
         }
+    }
+    if let Some(notify) = &notify {
+        let (channels, payloads) = (&notices.channels, &notices.payloads);
+        pending.push(Box::pin(async move {
+            client.query(notify, &[channels, payloads]).await.map(|_| 0)
+        }));
     }
     let mark = &mark;
     pending.push(Box::pin(
@@ -597,6 +664,7 @@ impl<'a> RowColumns<'a> {
             .push(parent.map(|p| p.execution_id.as_str()));
         self.parent_task
             .push(parent.map(|p| i64::from(p.task_id.0)));
-        self.partition.push(super::partition_of(&row.instance_id));
+        self.partition
+            .push(super::partition_of(&row.instance_id) as i32);
     }
 }
