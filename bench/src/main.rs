@@ -4,7 +4,8 @@
 //!
 //! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
 //! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only]` (or `make bench`, `make
-//! bench BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config.
+//! bench BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config;
+//! `DURABLE_BENCH_PG_HOSTS=one` leaves out the three-host PostgreSQL row.
 //! The PostgreSQL row runs the seed on a local throw-away server (`pgtest`, durable settings:
 //! `fsync` and `synchronous_commit` on), sharing the machine's cores with the host.
 
@@ -129,6 +130,38 @@ fn metric(server: &Server, name: &str) -> Result<f64> {
         .trim()
         .parse()
         .context("metric value")
+}
+
+/// CPU seconds used by a PostgreSQL server so far: the postmaster, its live children, and the
+/// children it has reaped (their time is added to its `cutime`/`cstime`).
+fn db_cpu_seconds(cluster: &pgtest::Cluster) -> Result<f64> {
+    let dir = cluster.psql("durable", "SHOW data_directory")?;
+    let pid_file = std::fs::read_to_string(std::path::Path::new(&dir).join("postmaster.pid"))?;
+    let postmaster: u32 = pid_file.lines().next().unwrap_or("").trim().parse()?;
+    let fields = |pid: &str| -> Option<Vec<f64>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        Some(
+            after
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect(),
+        )
+    };
+    let own = fields(&postmaster.to_string()).ok_or_else(|| anyhow!("no postmaster"))?;
+    // After the ')': state, ppid, ... utime (11), stime (12), cutime (13), cstime (14).
+    let mut ticks = own[11] + own[12] + own[13] + own[14];
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.bytes().all(|b| b.is_ascii_digit())
+            && let Some(f) = fields(&name)
+            && f.get(1).copied() == Some(f64::from(postmaster))
+        {
+            ticks += f[11] + f[12];
+        }
+    }
+    Ok(ticks / 100.0)
 }
 
 fn count_status(server: &Server, status: &str) -> Result<i64> {
@@ -408,8 +441,12 @@ fn main() -> Result<()> {
         return Ok(());
     }
     if std::env::args().any(|a| a == "--pg-only") {
+        // DURABLE_BENCH_PG_HOSTS=one: the one-host row alone (e.g. for a binary without leases).
         let pg = postgres_seed(lat_n, tp_n, conc)?;
-        let pg3 = postgres_hosts(3, lat_n, tp_n, conc)?;
+        let pg3 = match std::env::var("DURABLE_BENCH_PG_HOSTS").as_deref() {
+            Ok("one") => Value::Null,
+            _ => postgres_hosts(3, lat_n, tp_n, conc)?,
+        };
         let results = json!({ "postgres_seed": pg, "postgres_3_hosts": pg3 });
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
@@ -499,14 +536,20 @@ fn postgres_seed(lat_n: usize, tp_n: usize, conc: usize) -> Result<Value> {
     eprintln!("PostgreSQL: latency, one at a time ({lat_n} orders)...");
     let latency = latency_serial(&server, lat_n)?;
     eprintln!("PostgreSQL: throughput ({tp_n} orders, {conc} clients)...");
-    let before = transactions()?;
+    let statements = count_statements(&cluster);
+    let (before, db_cpu) = (transactions()?, db_cpu_seconds(&cluster)?);
     let tp = throughput(&server, tp_n, conc)?;
+    if statements {
+        print_statements(&cluster)?;
+    }
     // Every transaction the database committed in the run (the host's writes and reads).
     let per_orchestration = (transactions()? - before) / tp_n as f64;
+    let db_cpu = (db_cpu_seconds(&cluster)? - db_cpu) * 1e6 / tp_n as f64;
     Ok(json!({
         "latency_serial": latency,
         "throughput": tp,
         "db_transactions_per_orchestration": per_orchestration,
+        "db_cpu_us_per_orchestration": db_cpu,
     }))
 }
 
@@ -532,8 +575,17 @@ fn postgres_hosts(hosts: usize, lat_n: usize, tp_n: usize, conc: usize) -> Resul
     let wake = wake_latency(&servers, &owners, lat_n)?;
     eprintln!("PostgreSQL, {hosts} hosts: throughput ({tp_n} orders, {conc} clients)...");
     let refs: Vec<&Server> = servers.iter().collect();
+    let statements = count_statements(&cluster);
+    let db_cpu = db_cpu_seconds(&cluster)?;
     let tp = throughput_on(&refs, tp_n, conc)?;
-    Ok(json!({ "hosts": hosts, "wake": wake, "throughput": tp }))
+    if statements {
+        print_statements(&cluster)?;
+    }
+    let db_cpu = (db_cpu_seconds(&cluster)? - db_cpu) * 1e6 / tp_n as f64;
+    Ok(json!({
+        "hosts": hosts, "wake": wake, "throughput": tp,
+        "db_cpu_us_per_orchestration": db_cpu,
+    }))
 }
 
 /// Waits until `hosts` hosts share the 64 partitions; returns each partition's owner.
@@ -601,6 +653,27 @@ fn wake_latency(servers: &[Server], owners: &[String], n: usize) -> Result<Value
         // Two notifications: the start to the owner, the end back to the waiting host.
         "per_notification_p50_ms": (r - l) / 2.0,
     }))
+}
+
+/// With PGTEST_OPTIONS='-c shared_preload_libraries=pg_stat_statements', starts counting the
+/// statements the database runs (true if it can).
+fn count_statements(cluster: &pgtest::Cluster) -> bool {
+    cluster
+        .psql(
+            "durable",
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        )
+        .and_then(|_| cluster.psql("durable", "SELECT pg_stat_statements_reset()"))
+        .is_ok()
+}
+
+/// The statements that took the database's time since [`count_statements`].
+fn print_statements(cluster: &pgtest::Cluster) -> Result<()> {
+    let top = "SELECT round(total_exec_time) || ' ms ' || calls || ' calls ' || rows || \
+               ' rows: ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15";
+    eprintln!("statements by time:\n{}", cluster.psql("durable", top)?);
+    Ok(())
 }
 
 fn print_table(r: &Value) {
@@ -686,6 +759,10 @@ fn print_table(r: &Value) {
     println!(
         "| PostgreSQL store: host CPU per orchestration (µs) | {} |",
         f(&pg["throughput"]["host_cpu_us_per_orchestration"])
+    );
+    println!(
+        "| PostgreSQL store: database CPU per orchestration (µs) | {} |",
+        f(&pg["db_cpu_us_per_orchestration"])
     );
     println!(
         "| PostgreSQL store: commits / database transactions per orchestration | {} / {} |",

@@ -27,6 +27,14 @@ pub(super) async fn run(executor: Weak<Executor>, mut events: UnboundedReceiver<
             ClusterEvent::Wake(id) => {
                 tokio::spawn(async move { executor.wake(id).await });
             }
+            // Claimed here, before the next event (a message for it) is looked at.
+            ClusterEvent::Start(start) => {
+                let (instance, started) = *start;
+                executor.adopt(instance, started);
+            }
+            ClusterEvent::Resume(id) => {
+                tokio::spawn(async move { executor.resume(id).await });
+            }
             ClusterEvent::Finished(id) => executor.notify_finished(&id),
         }
     }
@@ -58,6 +66,19 @@ impl Executor {
                     tokio::time::sleep(super::RESUME_AFTER_ERROR).await;
                 }
             }
+        }
+    }
+
+    /// Runs an instance another host created for this one, from the committed row and first
+    /// event (as a local start does), unless it already has an actor. If it moved on
+    /// meanwhile (it ran here from the store and ended), the actor's first write is refused
+    /// and it resumes from the store.
+    fn adopt(self: &Arc<Self>, instance: crate::store::Instance, started: crate::engine::Event) {
+        if !self.store.is_local(&instance.instance_id) {
+            return;
+        }
+        if let Some((tx, rx)) = self.live.claim(&instance.instance_id, false) {
+            self.run_spawned(instance, Some(vec![started]), tx, rx);
         }
     }
 

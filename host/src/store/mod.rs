@@ -30,7 +30,7 @@ use crate::engine::{Event, EventKind, RuntimeStatus};
 use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 
 /// An instance row, as the status API shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     pub instance_id: InstanceId,
     pub execution_id: ExecutionId,
@@ -51,7 +51,7 @@ pub struct Instance {
 
 /// The parent of a sub-orchestration: its instance, the execution that started the child, and
 /// the task id the child's outcome completes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParentRef {
     pub instance_id: InstanceId,
     pub execution_id: ExecutionId,
@@ -288,7 +288,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// A message for the executor from the hosts sharing a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClusterEvent {
     /// This host took the lease of a partition: resume its unfinished instances.
     Acquired(u32),
@@ -297,6 +297,12 @@ pub enum ClusterEvent {
     /// Something was queued for an instance of this host (a start, an event, a child's
     /// outcome): run it, or hand its new inbox messages to its live actor.
     Wake(InstanceId),
+    /// An instance of this host that has not started running for a while: run it unless it
+    /// has an actor already.
+    Resume(InstanceId),
+    /// An instance of this host was created by another host, as committed: run it from this
+    /// (no read) unless it has an actor already.
+    Start(Box<(Instance, Event)>),
     /// An instance finished on some host: wake whoever waits for it here.
     Finished(InstanceId),
 }

@@ -124,8 +124,11 @@ impl Cluster {
     fn pg_ctl(&self, action: &[&str]) -> Result<String> {
         let data = self.data();
         let log = self.dir.path().join("log");
+        // PGTEST_OPTIONS: more server settings (e.g. `-c shared_preload_libraries=...` to
+        // profile statements).
+        let extra = std::env::var("PGTEST_OPTIONS").unwrap_or_default();
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 {extra}",
             self.port,
             self.dir.path().display()
         );

@@ -129,6 +129,32 @@ fn a_host_that_lost_its_lease_cannot_commit_and_the_new_owner_is_woken() {
     let woken = next_event(&rt, &mut b_events, |e| matches!(e, ClusterEvent::Wake(_)));
     assert_eq!(woken, Some(ClusterEvent::Wake(id.clone())));
 
+    // An instance A creates there starts on B from the notification (no read); one too big
+    // for a notification only wakes B, which reads it.
+    let in_p = |prefix: &str| {
+        (0..)
+            .map(|i| format!("{prefix}-{i}"))
+            .find(|id| partition_of(&InstanceId::parse(id).unwrap()) == p)
+            .unwrap()
+    };
+    let small = instance(&in_p("small"), RuntimeStatus::Pending);
+    rt.block_on(a.write(create_with(&small))).unwrap();
+    let started = next_event(&rt, &mut b_events, |e| matches!(e, ClusterEvent::Start(_)));
+    let expected = (small.clone(), create_with(&small).remove(0));
+    match (started, expected) {
+        (Some(ClusterEvent::Start(got)), (inst, Op::CreateInstance { started, .. })) => {
+            assert_eq!(*got, (inst, started));
+        }
+        (other, _) => panic!("{other:?}"),
+    }
+    let mut big = instance(&in_p("big"), RuntimeStatus::Pending);
+    big.input = format!("\"{}\"", "x".repeat(10_000));
+    rt.block_on(a.write(create_with(&big))).unwrap();
+    let woken = next_event(&rt, &mut b_events, |e| {
+        !matches!(e, ClusterEvent::Acquired(_))
+    });
+    assert_eq!(woken, Some(ClusterEvent::Wake(big.instance_id.clone())));
+
     // B finishing it tells A (which may have a caller waiting for it).
     rt.block_on(b.write(vec![turn(&id, &execution, 2, RuntimeStatus::Completed)]))
         .unwrap();

@@ -4,7 +4,11 @@
 
 use super::lease::Leases;
 use super::partition_of;
-use crate::store::{Op, StoreError};
+use crate::engine::Event;
+use crate::store::{Instance, Op, StoreError};
+
+/// PostgreSQL's limit on a notification's payload is 8,000 bytes.
+const MAX_PAYLOAD: usize = 7_900;
 
 /// Reads the leases of the partitions a group's actor writes need, locked `FOR KEY SHARE` until
 /// the group commits: a takeover (which locks the row `FOR UPDATE` to bump its epoch) skips the
@@ -69,9 +73,9 @@ impl Notices {
     pub fn add(&mut self, leases: &Leases, ops: &[Op]) {
         for op in ops {
             match op {
-                Op::CreateInstance { instance, .. } | Op::CreateChild { instance, .. } => {
-                    self.wake(leases, &instance.instance_id)
-                }
+                Op::CreateInstance { instance, started } => self.start(leases, instance, started),
+                // A child may exist already (then the op does nothing): its owner reads it.
+                Op::CreateChild { instance, .. } => self.wake(leases, &instance.instance_id),
                 Op::Enqueue { instance_id, .. } | Op::Rewind { instance_id, .. } => {
                     self.wake(leases, instance_id)
                 }
@@ -85,6 +89,21 @@ impl Notices {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// A new instance for another host: the row and first event travel with the notification
+    /// (the owner runs it without reading them back), unless they are too big for one.
+    fn start(&mut self, leases: &Leases, instance: &Instance, started: &Event) {
+        if leases.is_local(&instance.instance_id) {
+            return;
+        }
+        match serde_json::to_string(&(instance, started)) {
+            Ok(payload) if payload.len() <= MAX_PAYLOAD => {
+                self.channels.push("durable_start");
+                self.payloads.push(payload);
+            }
+            _ => self.wake(leases, &instance.instance_id),
         }
     }
 

@@ -197,11 +197,13 @@ const ACQUIRE: &str = "UPDATE partitions \
          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
      RETURNING id, epoch";
 
-const POLL: &str = "SELECT instance_id FROM instances \
-         WHERE partition = ANY($1) AND status = 'Pending' AND created_ms < $2 \
-     UNION SELECT DISTINCT b.instance_id FROM inbox b JOIN instances i USING (instance_id) \
-         WHERE b.created_ms < $2 AND i.partition = ANY($1) \
-     LIMIT 10000";
+/// Instances of the held partitions that are still Pending (`false`), or have inbox messages
+/// (`true`), since before `$2`.
+const POLL: &str = "(SELECT instance_id, false FROM instances \
+         WHERE partition = ANY($1) AND status = 'Pending' AND created_ms < $2 LIMIT 1000) \
+     UNION ALL (SELECT DISTINCT b.instance_id, true FROM inbox b \
+         JOIN instances i USING (instance_id) \
+         WHERE b.created_ms < $2 AND i.partition = ANY($1) LIMIT 1000)";
 
 impl LeaseTask {
     pub fn new(
@@ -363,7 +365,8 @@ impl LeaseTask {
     }
 
     /// Wakes the instances of held partitions with work older than [`POLL_AGE_MS`]: a start
-    /// not yet running, or inbox messages (whose notification may have been lost).
+    /// not yet running (resumed unless it has an actor), or inbox messages (whose notification
+    /// may have been lost: handed to the actor, or the instance resumed).
     async fn poll(&mut self) {
         let held: Vec<i32> = (0..PARTITIONS)
             .filter(|&p| self.leases.held(p).is_some())
@@ -382,7 +385,11 @@ impl LeaseTask {
             Ok(rows) => {
                 for row in rows {
                     let id = InstanceId::from_trusted(row.get(0));
-                    let _ = self.events.send(ClusterEvent::Wake(id));
+                    let event = match row.get::<_, bool>(1) {
+                        true => ClusterEvent::Wake(id),
+                        false => ClusterEvent::Resume(id),
+                    };
+                    let _ = self.events.send(event);
                 }
             }
             Err(e) => tracing::warn!("polling for work: {e}"),
@@ -423,7 +430,7 @@ pub(super) async fn listen(
                 let mut messages =
                     futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                 let mut listening = std::pin::pin!(client.batch_execute(
-                    "LISTEN durable_wake; LISTEN durable_done; LISTEN durable_hosts"
+                    "LISTEN durable_wake; LISTEN durable_start; LISTEN durable_done; LISTEN durable_hosts"
                 ));
                 // The connection must be driven while the LISTEN runs.
                 let ready = loop {
@@ -461,6 +468,15 @@ fn notified(
     match channel {
         "durable_hosts" => {
             let _ = commands.send(Command::Rebalance);
+        }
+        "durable_start" => {
+            let start: Option<(crate::store::Instance, crate::engine::Event)> =
+                serde_json::from_str(payload).ok();
+            if let Some((instance, started)) = start
+                && leases.is_local(&instance.instance_id)
+            {
+                let _ = events.send(ClusterEvent::Start(Box::new((instance, started))));
+            }
         }
         "durable_wake" | "durable_done" => {
             let Ok(id) = InstanceId::parse(payload) else {

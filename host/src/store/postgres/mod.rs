@@ -99,10 +99,18 @@ impl PostgresStore {
             .url
             .parse()
             .map_err(|e| StoreError::Open(format!("the store URL: {e}")))?;
+        // Plan every statement for its values and the tables' current size: a plan cached when
+        // the tables were empty (a sequential scan) is never replaced as they grow until the
+        // first ANALYZE, and made the writer's row lock 4 ms at 20,000 instances.
+        let session = match config.get_options() {
+            Some(theirs) => format!("{theirs} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_owned(),
+        };
         config
             .connect_timeout(Duration::from_secs(5))
             .keepalives_idle(Duration::from_secs(10))
-            .application_name("durable");
+            .application_name("durable")
+            .options(&session);
         let config = Arc::new(config);
         let mut first = connect_retrying(&config, options.connect_for).await?;
         schema::migrate(&mut first.client).await?;
