@@ -1,7 +1,7 @@
 //! Chaos on the PostgreSQL store with three hosts (leases: TTL 2 s, renewed every 0.5 s): seed
 //! orders, fan-outs and event waits go to all hosts while, round after round, a random host is
 //! killed with SIGKILL (and restarted under its id) or paused with SIGSTOP for a random time,
-//! often past its lease, then continued. At the end every acknowledged instance must have
+//! often past its lease, then continued, or the database is killed and restarted. At the end every acknowledged instance must have
 //! completed with the right output, exactly once, with a gapless history; the late writes the
 //! paused hosts attempted were refused (counted), activity re-runs are counted.
 //!
@@ -172,11 +172,17 @@ fn acknowledged_work_survives_kills_and_pauses_of_hosts_sharing_postgres() {
         .collect();
     let started = Instant::now();
     let (mut activity_runs, mut fenced, mut kills, mut pauses) = (0.0, 0.0, 0, 0);
+    let mut restarts = 0;
     for _ in 0..rounds {
         std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
         let victim = rng.below(3) as usize;
         approve_some(&hosts.servers[(victim + 1) % 3], &acked);
-        if rng.below(2) == 0 {
+        let action = rng.below(5);
+        if action == 0 {
+            // The database crashes and comes back: every host reconnects, leases may lapse.
+            cluster.restart_immediate().unwrap();
+            restarts += 1;
+        } else if action <= 2 {
             let (runs, refused) = hosts.kill_and_restart(victim);
             activity_runs += runs;
             fenced += refused;
@@ -202,7 +208,7 @@ fn acknowledged_work_survives_kills_and_pauses_of_hosts_sharing_postgres() {
     }
     let (unacknowledged, recorded_results) = check_histories(&cluster, &acked);
     let report = json!({
-        "rounds": rounds, "kills": kills, "pauses": pauses,
+        "rounds": rounds, "kills": kills, "pauses": pauses, "databaseRestarts": restarts,
         "acknowledged": acked.len(),
         "orders": counts[0], "fanOuts": counts[1], "approvals": counts[2],
         "lost": 0, "duplicated": 0, "unacknowledgedButCreated": unacknowledged,
