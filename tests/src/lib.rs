@@ -4,6 +4,8 @@
 //! The binary and guests are built by `make build` (which `make test` runs first): this crate
 //! finds them at `target/release/durable` and `target/guests/*.wasm`.
 
+pub mod chaos;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -10,44 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{Server, confirmation, seed_config};
+use e2e::chaos::{self, Rng, Work, env_or};
+use e2e::{Server, seed_config};
 use serde_json::json;
-
-#[derive(Clone, Debug)]
-enum Work {
-    Order(String),
-    FanOut,
-    Approval,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[test]
 fn acknowledged_work_survives_repeated_kill_9() {
     let rounds = env_or("CHAOS_ROUNDS", 10);
-    let seed = env_or(
-        "CHAOS_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
+    let seed = chaos::seed();
     eprintln!("chaos: {rounds} kills, CHAOS_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let dir = tempfile::tempdir().unwrap();
@@ -71,28 +41,8 @@ fn acknowledged_work_survives_repeated_kill_9() {
                     let mut i = 0;
                     while !stop.load(Ordering::Relaxed) {
                         i += 1;
-                        let (path, body, work) = match rng.below(10) {
-                            0 => (
-                                "/api/orchestrators/fanOutFanIn".to_owned(),
-                                "5".to_owned(),
-                                Work::FanOut,
-                            ),
-                            1 => (
-                                "/api/orchestrators/approvalWorkflow".to_owned(),
-                                r#"{"timeoutMs": 3600000}"#.to_owned(),
-                                Work::Approval,
-                            ),
-                            _ => {
-                                let order_id = format!("C{round}-{c}-{i}");
-                                let body =
-                                    json!({"orderId": order_id, "customerId": "c"}).to_string();
-                                (
-                                    "/api/orchestrators/order-processing".to_owned(),
-                                    body,
-                                    Work::Order(order_id),
-                                )
-                            }
-                        };
+                        let order_id = format!("C{round}-{c}-{i}");
+                        let (path, body, work) = chaos::next_work(&mut rng, order_id);
                         match e2e::request(&addr, "POST", &Server::keyed(&path), Some(&body), &[]) {
                             Ok(r) if r.status == 202 => {
                                 let id = r.json().unwrap()["id"].as_str().unwrap().to_owned();
@@ -123,24 +73,7 @@ fn acknowledged_work_survives_repeated_kill_9() {
     // Final start: finish everything.
     let server = Server::start_with(&config, &data).unwrap();
     let acked = acked.lock().unwrap().clone();
-    for (id, work) in &acked {
-        if matches!(work, Work::Approval) {
-            let code = server.raise(id, "Approval", r#""ok""#).unwrap();
-            assert!(code == 202 || code == 410, "{id}: {code}");
-        }
-    }
-    let mut counts = [0usize; 3];
-    for (id, work) in &acked {
-        let s = server.wait_finished(id, Duration::from_secs(60)).unwrap();
-        assert_eq!(s["runtimeStatus"], "Completed", "{id}: {s}");
-        let (slot, expected) = match work {
-            Work::Order(order_id) => (0, confirmation(order_id)),
-            Work::FanOut => (1, json!(55)),
-            Work::Approval => (2, json!("ok")),
-        };
-        counts[slot] += 1;
-        assert_eq!(s["output"], expected, "{id}");
-    }
+    let counts = chaos::check_outcomes(&server, &acked);
     activity_runs += server.metric("durable_activities_total").unwrap_or(0.0);
 
     // Exactly one completion per instance, gapless histories, and activity re-runs counted.

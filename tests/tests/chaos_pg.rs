@@ -13,34 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{Server, confirmation, seed_config};
+use e2e::chaos::{self, Rng, Work, env_or};
+use e2e::{Server, seed_config};
 use pgtest::Cluster;
 use serde_json::json;
-
-#[derive(Clone, Debug)]
-enum Work {
-    Order(String),
-    FanOut,
-    Approval,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn start(config: &Path, dir: &Path, url: &str, name: &str) -> Server {
     let args = [
@@ -63,24 +39,13 @@ fn client(addrs: Arc<Mutex<Vec<String>>>, acked: Acked, stop: Arc<AtomicBool>, m
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let (path, body, work) = match rng.below(10) {
-            0 => ("fanOutFanIn", "5".to_owned(), Work::FanOut),
-            1 => (
-                "approvalWorkflow",
-                r#"{"timeoutMs": 3600000}"#.to_owned(),
-                Work::Approval,
-            ),
-            _ => {
-                let order_id = format!("C{}-{i}", rng.below(1 << 40));
-                let body = json!({"orderId": order_id, "customerId": "c"}).to_string();
-                ("order-processing", body, Work::Order(order_id))
-            }
-        };
+        let order_id = format!("C{}-{i}", rng.below(1 << 40));
+        let (path, body, work) = chaos::next_work(&mut rng, order_id);
         let addr = {
             let addrs = addrs.lock().unwrap();
             addrs[rng.below(addrs.len() as u64) as usize].clone()
         };
-        let path = Server::keyed(&format!("/api/orchestrators/{path}"));
+        let path = Server::keyed(&path);
         match e2e::request(&addr, "POST", &path, Some(&body), &[]) {
             Ok(r) if r.status == 202 => {
                 let id = r.json().unwrap()["id"].as_str().unwrap().to_owned();
@@ -136,13 +101,7 @@ impl Hosts {
 #[test]
 fn acknowledged_work_survives_kills_and_pauses_of_hosts_sharing_postgres() {
     let rounds = env_or("CHAOS_ROUNDS", 4);
-    let seed = env_or(
-        "CHAOS_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
+    let seed = chaos::seed();
     eprintln!("chaos-pg: {rounds} rounds, CHAOS_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let cluster = Cluster::start().unwrap();
@@ -200,7 +159,7 @@ fn acknowledged_work_survives_kills_and_pauses_of_hosts_sharing_postgres() {
         c.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    let counts = check_outcomes(&hosts.servers[0], &acked);
+    let counts = chaos::check_outcomes(&hosts.servers[0], &acked);
     for i in 0..3 {
         let (runs, refused) = hosts.counters(i);
         activity_runs += runs;
@@ -232,29 +191,6 @@ fn approve_some(server: &Server, acked: &Acked) {
             let _ = server.raise(id, "Approval", r#""ok""#);
         }
     }
-}
-
-/// Every acknowledged instance completes with its output; returns the counts per kind.
-fn check_outcomes(server: &Server, acked: &[(String, Work)]) -> [usize; 3] {
-    for (id, work) in acked {
-        if matches!(work, Work::Approval) {
-            let code = server.raise(id, "Approval", r#""ok""#).unwrap();
-            assert!(code == 202 || code == 410, "{id}: {code}");
-        }
-    }
-    let mut counts = [0usize; 3];
-    for (id, work) in acked {
-        let s = server.wait_finished(id, Duration::from_secs(60)).unwrap();
-        assert_eq!(s["runtimeStatus"], "Completed", "{id}: {s}");
-        let (slot, expected) = match work {
-            Work::Order(order_id) => (0, confirmation(order_id)),
-            Work::FanOut => (1, json!(55)),
-            Work::Approval => (2, json!("ok")),
-        };
-        counts[slot] += 1;
-        assert_eq!(s["output"], expected, "{id}");
-    }
-    counts
 }
 
 /// Gapless histories, exactly one completion per acknowledged instance (at most one for the
