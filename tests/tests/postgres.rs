@@ -106,6 +106,14 @@ fn load_on(
     (outcomes, threads)
 }
 
+/// Stops the clients of [`load_on`] and waits for them.
+fn stop_load(stop: &AtomicBool, threads: Vec<std::thread::JoinHandle<()>>) {
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 fn wait_acknowledged(outcomes: &Mutex<Outcomes>, at_least: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while outcomes.lock().unwrap().acknowledged.len() < at_least && Instant::now() < deadline {
@@ -307,10 +315,7 @@ fn survives_under_load(clients: usize, warmup: usize, fault: impl FnOnce(&Cluste
     let before = outcomes.lock().unwrap().acknowledged.len();
     // The host keeps serving once the database is back.
     wait_acknowledged(&outcomes, before + 100);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    stop_load(&stop, threads);
     let (acknowledged, refused) = {
         let o = outcomes.lock().unwrap();
         (o.acknowledged.clone(), o.refused.clone())
@@ -533,10 +538,7 @@ fn kill_9_of_one_of_three_hosts_under_load_moves_its_partitions_within_the_ttl_a
     let (moved, completed_again) = (moved.unwrap(), completed_again.unwrap());
     let before = outcomes.lock().unwrap().acknowledged.len();
     wait_acknowledged(&outcomes, before + 100);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    stop_load(&stop, threads);
     let acknowledged = outcomes.lock().unwrap().acknowledged.clone();
     check_all_completed(&hosts[0], &cluster, &acknowledged);
     eprintln!(
@@ -583,10 +585,7 @@ fn a_host_paused_past_its_lease_has_its_late_writes_refused_and_nothing_stale_is
     signal("-CONT");
     let before = outcomes.lock().unwrap().acknowledged.len();
     wait_acknowledged(&outcomes, before + 150);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    stop_load(&stop, threads);
     let fenced = hosts[0].metric("durable_store_fenced_total").unwrap();
     let acknowledged = outcomes.lock().unwrap().acknowledged.clone();
     for id in &approvals {
@@ -640,10 +639,7 @@ fn a_joining_host_takes_its_share_without_a_long_pause_and_a_stopping_one_hands_
     let took = wait_balanced(&cluster, &["h0", "h1"]);
     let now = outcomes.lock().unwrap().finished.len();
     finished(now + 200);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
+    stop_load(&stop, threads);
     let o = outcomes.lock().unwrap();
     let slowest = o.latencies.iter().max().copied().unwrap_or_default();
     let ran = second.metric("durable_instances_completed_total").unwrap();

@@ -27,10 +27,13 @@ pub(super) async fn run(executor: Weak<Executor>, mut events: UnboundedReceiver<
             ClusterEvent::Wake(id) => {
                 tokio::spawn(async move { executor.wake(id).await });
             }
-            // Claimed here, before the next event (a message for it) is looked at.
+            // An instance another host created for this one, run from the committed row and
+            // first event as a local start is; claimed here, before the next event (a message
+            // for it) is looked at. If it moved on meanwhile (it ran here from the store and
+            // ended), the actor's first write is refused and it resumes from the store.
             ClusterEvent::Start(start) => {
                 let (instance, started) = *start;
-                executor.adopt(instance, started);
+                executor.spawn_actor(instance, Some(vec![started]));
             }
             ClusterEvent::Resume(id) => {
                 tokio::spawn(async move { executor.resume(id).await });
@@ -66,19 +69,6 @@ impl Executor {
                     tokio::time::sleep(super::RESUME_AFTER_ERROR).await;
                 }
             }
-        }
-    }
-
-    /// Runs an instance another host created for this one, from the committed row and first
-    /// event (as a local start does), unless it already has an actor. If it moved on
-    /// meanwhile (it ran here from the store and ended), the actor's first write is refused
-    /// and it resumes from the store.
-    fn adopt(self: &Arc<Self>, instance: crate::store::Instance, started: crate::engine::Event) {
-        if !self.store.is_local(&instance.instance_id) {
-            return;
-        }
-        if let Some((tx, rx)) = self.live.claim(&instance.instance_id, false) {
-            self.run_spawned(instance, Some(vec![started]), tx, rx);
         }
     }
 

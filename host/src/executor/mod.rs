@@ -307,8 +307,7 @@ impl Executor {
         self.counters.started.fetch_add(1, Ordering::Relaxed);
         match claim {
             Some((tx, rx)) => self.run_spawned(instance.clone(), Some(vec![started]), tx, rx),
-            None if local => self.spawn_actor(instance.clone(), None),
-            None => {}
+            None => self.spawn_actor(instance.clone(), None),
         }
         Ok(instance)
     }

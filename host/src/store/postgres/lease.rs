@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
 use super::{Conn, PARTITIONS, partition_of, pg_error};
+use crate::clock::{Clock, SystemClock};
 use crate::ids::InstanceId;
 use crate::store::{ClusterEvent, StoreError};
 
@@ -142,8 +143,12 @@ impl Leases {
             .collect()
     }
 
-    pub fn valid_count(&self) -> u64 {
-        (0..PARTITIONS).filter(|&p| self.held(p).is_some()).count() as u64
+    /// Partitions whose lease is valid here now.
+    pub fn valid(&self) -> Vec<i32> {
+        (0..PARTITIONS)
+            .filter(|&p| self.held(p).is_some())
+            .map(|p| p as i32)
+            .collect()
     }
 
     fn set(&self, partition: i32, epoch: i64, until: Instant) {
@@ -288,11 +293,8 @@ impl LeaseTask {
                 self.lose(p, "its lease lapsed before it could be renewed");
             }
         }
-        let result = self.renew_and_balance(sent).await;
-        if result.is_err() && self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
-            self.conn = None;
-        }
-        result
+        // A broken connection is replaced by the next round's first statement.
+        self.renew_and_balance(sent).await
     }
 
     async fn renew_and_balance(&mut self, sent: Instant) -> Result<(), StoreError> {
@@ -316,7 +318,8 @@ impl LeaseTask {
         let share = PARTITIONS.div_ceil(others + 1) as usize;
         let held: Vec<i32> = self.leases.holding().into_iter().map(|(p, _)| p).collect();
         if held.len() > share {
-            self.release(&held[share..]).await?;
+            self.release(&held[share..], "rebalancing: another host joined")
+                .await?;
         } else if held.len() < share {
             self.acquire(share - held.len(), &held, until).await?;
         }
@@ -331,9 +334,9 @@ impl LeaseTask {
 
     /// Hands partitions to other hosts: they stop here first, then the rows are freed and the
     /// others told to look.
-    async fn release(&mut self, partitions: &[i32]) -> Result<(), StoreError> {
+    async fn release(&mut self, partitions: &[i32], why: &str) -> Result<(), StoreError> {
         for &p in partitions {
-            self.lose(p, "rebalancing: another host joined");
+            self.lose(p, why);
         }
         let host = self.leases.host.clone();
         let c = self.connection().await?;
@@ -368,15 +371,11 @@ impl LeaseTask {
     /// not yet running (resumed unless it has an actor), or inbox messages (whose notification
     /// may have been lost: handed to the actor, or the instance resumed).
     async fn poll(&mut self) {
-        let held: Vec<i32> = (0..PARTITIONS)
-            .filter(|&p| self.leases.held(p).is_some())
-            .map(|p| p as i32)
-            .collect();
+        let held = self.leases.valid();
         if held.is_empty() {
             return;
         }
-        use crate::clock::Clock;
-        let before = crate::clock::SystemClock.now_ms() as i64 - POLL_AGE_MS;
+        let before = SystemClock.now_ms() as i64 - POLL_AGE_MS;
         let rows = match self.connection().await {
             Ok(c) => c.query(POLL, &[&held, &before]).await,
             Err(e) => Err(e),
@@ -396,20 +395,14 @@ impl LeaseTask {
         }
     }
 
-    /// Frees every partition this host holds and removes it from the live hosts.
+    /// Leaves the live hosts (first, so the others count it out when told to look), then
+    /// frees every partition this host holds.
     async fn leave(&mut self) -> Result<(), StoreError> {
-        let held: Vec<i32> = self.leases.holding().into_iter().map(|(p, _)| p).collect();
-        for &p in &held {
-            self.leases.drop_lease(p);
-        }
         let host = self.leases.host.clone();
         let c = self.connection().await?;
-        c.query(RELEASE, &[&host, &held]).await?;
         c.query("DELETE FROM hosts WHERE id = $1", &[&host]).await?;
-        c.client
-            .batch_execute("NOTIFY durable_hosts")
-            .await
-            .map_err(pg_error)?;
+        let held: Vec<i32> = self.leases.holding().into_iter().map(|(p, _)| p).collect();
+        self.release(&held, "this host is stopping").await?;
         tracing::info!(partitions = held.len(), "partitions handed over");
         Ok(())
     }

@@ -419,7 +419,7 @@ impl Store for PostgresStore {
             batches: self.stats.batches.load(Ordering::Relaxed),
             ops: self.stats.ops.load(Ordering::Relaxed),
             fenced: self.leases.fenced.load(Ordering::Relaxed),
-            partitions_held: self.leases.valid_count(),
+            partitions_held: self.leases.valid().len() as u64,
         }
     }
 
