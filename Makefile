@@ -7,7 +7,7 @@ TARGETS := wasm32-unknown-unknown wasm32-wasip2
 HOST    := target/release/durable
 COMPONENTIZE := target/release/componentize
 
-.PHONY: all setup setup-postgres build guests host run test clients lint fmt bench chaos chaos-pg schemathesis fuzz clean
+.PHONY: all setup setup-postgres setup-browser build guests host run test clients lint fmt bench chaos chaos-pg schemathesis fuzz clean
 
 all: build
 
@@ -21,6 +21,10 @@ setup:
 ## throw-away clusters of their own; nothing runs system-wide).
 setup-postgres:
 	@scripts/postgres.sh
+
+## setup-browser: Debian's headless Chromium and ChromeDriver, for the dashboard's browser tests.
+setup-browser:
+	@scripts/browser.sh
 
 ## build: release host at target/release/durable, every guest component in target/guests/*.wasm.
 build: setup guests host
@@ -94,7 +98,7 @@ $(CLIENTS_VENV)/.installed: tests/clients/python/requirements.txt
 	touch $@
 
 ## test: unit tests, then end-to-end tests against the real binary, components and clients.
-test: build clients setup-postgres
+test: build clients setup-postgres setup-browser
 	$(CARGO) test --release --workspace --exclude guest-js
 
 ## chaos: the long chaos run (kill -9 at random moments, then check every acknowledged instance).

@@ -4,7 +4,7 @@
 //! imports nothing but the host's `context` interface: no clock, randomness, network or files.
 //! Every function here also runs natively under `durable_sdk::testing::TestHost` (see the tests).
 
-use durable_sdk::{Context, Error, Json, RetryPolicy};
+use durable_sdk::{Context, Error, Json, LogLevel, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -34,8 +34,17 @@ pub fn sequence(ctx: &Context) -> Result<u64, Error> {
 /// The seed's workflow: validate, reserve, confirm. Reads like the JavaScript generator.
 pub fn order_processing(ctx: &Context) -> Result<Json, Error> {
     let input: Json = ctx.input()?;
+    ctx.log(
+        LogLevel::Info,
+        format!("validating order {}", input["orderId"]),
+    );
     let validated: Json = ctx.call_activity("validateOrder", &input)?;
+    ctx.log(LogLevel::Info, "order valid: reserving inventory");
     let inventory: Json = ctx.call_activity("reserveInventory", &validated)?;
+    ctx.log(
+        LogLevel::Info,
+        "inventory reserved: emitting the confirmation",
+    );
     let confirmation: Json = ctx.call_activity("emitConfirmation", &inventory)?;
     Ok(confirmation)
 }

@@ -5,6 +5,7 @@
 //! finds them at `target/release/durable` and `target/guests/*.wasm`.
 
 pub mod chaos;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -272,6 +273,17 @@ impl Server {
         body: Option<&str>,
     ) -> Result<Response> {
         request(&self.addr, method, path_and_query, body, &[])
+    }
+
+    /// Like [`Server::request`], with extra headers.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response> {
+        request(&self.addr, method, path_and_query, body, headers)
     }
 
     /// Runs `durable ARGS...` against this host with the master key: (success, stdout, stderr).

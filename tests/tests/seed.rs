@@ -52,7 +52,11 @@ fn an_order_completes_with_the_seeds_confirmation() {
     assert_eq!(status["customStatus"], serde_json::Value::Null);
     for field in ["createdTime", "lastUpdatedTime"] {
         let t = status[field].as_str().unwrap();
-        assert!(t.len() == 20 && t.ends_with('Z'), "{field} = {t}");
+        // To the millisecond: 2026-11-26T13:45:12.345Z.
+        assert!(
+            t.len() == 24 && t.ends_with('Z') && t.as_bytes()[19] == b'.',
+            "{field} = {t}"
+        );
     }
 
     // The statusQueryGetUri works as given (it carries the key).

@@ -247,25 +247,102 @@ fn history(host: &HostArgs, id: &str) -> Result<String, CliError> {
     if json {
         return Ok(body["historyEvents"].to_string());
     }
-    let mut out = format!(
-        "{:>4}  {:<20}  {:<34}  {}\n",
-        "SEQ", "TIME", "EVENT", "DETAIL"
-    );
-    for e in body["historyEvents"].as_array().into_iter().flatten() {
+    let events = body["historyEvents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(history_table(&events))
+}
+
+/// Milliseconds since the epoch of an API timestamp (`2026-12-05T10:11:12.345Z`).
+fn timestamp_ms(value: &serde_json::Value) -> Option<u64> {
+    let text = value.as_str()?;
+    let t = ::time::OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339)
+        .ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// `1.234 s`, `12 ms`, `2 min 3 s`.
+fn show_duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{}.{:03} s", ms / 1000, ms % 1000),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// The history as aligned columns: sequence number, time (UTC, to the millisecond), time
+/// since the start, event, task id, how long the task (or the execution) took, detail.
+fn history_table(events: &[serde_json::Value]) -> String {
+    let start = events.first().and_then(|e| timestamp_ms(&e["Timestamp"]));
+    let mut opened: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut rows =
+        vec![["SEQ", "TIME (UTC)", "+", "EVENT", "TASK", "TOOK", "DETAIL"].map(str::to_owned)];
+    for e in events {
+        let at = timestamp_ms(&e["Timestamp"]);
+        let kind = e["EventType"].as_str().unwrap_or("?");
+        let task = e["TaskScheduledId"].as_u64();
+        let took = match (kind, task) {
+            ("TaskScheduled" | "TimerCreated" | "SubOrchestrationInstanceCreated", Some(t)) => {
+                opened.extend(at.map(|at| (t, at)));
+                None
+            }
+            (_, Some(t)) => opened
+                .remove(&t)
+                .zip(at)
+                .map(|(s, at)| at.saturating_sub(s)),
+            (
+                "ExecutionCompleted" | "ExecutionFailed" | "ExecutionTerminated" | "ContinuedAsNew",
+                None,
+            ) => start.zip(at).map(|(s, at)| at.saturating_sub(s)),
+            _ => None,
+        };
         let detail = e["FunctionName"]
             .as_str()
-            .map(str::to_owned)
-            .or_else(|| e["Reason"].as_str().map(str::to_owned))
+            .or_else(|| e["Reason"].as_str())
             .unwrap_or_default();
-        out.push_str(&format!(
-            "{:>4}  {:<20}  {:<34}  {}\n",
-            e["EventId"],
-            text(&e["Timestamp"]),
-            text(&e["EventType"]),
-            detail
-        ));
+        rows.push([
+            e["EventId"].to_string(),
+            text(&e["Timestamp"]).replace('T', " ").replace('Z', ""),
+            start.zip(at).map_or(String::new(), |(s, at)| {
+                format!("+{}", show_duration(at.saturating_sub(s)))
+            }),
+            kind.to_owned(),
+            task.map_or(String::new(), |t| t.to_string()),
+            took.map_or(String::new(), show_duration),
+            detail.to_owned(),
+        ]);
     }
-    Ok(out.trim_end().to_owned())
+    align(&rows)
+}
+
+/// Columns padded to their widest cell (numbers and durations to the right), the last one
+/// left as it is.
+fn align<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let right = [true, false, true, false, true, true, false];
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i + 1 == N {
+                line.push_str(cell);
+            } else if right.get(i).copied().unwrap_or(false) {
+                line.push_str(&format!("{}{cell}  ", " ".repeat(pad)));
+            } else {
+                line.push_str(&format!("{cell}{}  ", " ".repeat(pad)));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
 }
 
 /// `durable deploy KIND FILE`: a component's bytes, or (`app`) a JS app's source under its
@@ -419,4 +496,40 @@ fn encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn history_shows_milliseconds_and_task_durations_in_aligned_columns() {
+        let events = vec![
+            json!({"EventId": 0, "EventType": "ExecutionStarted", "Timestamp": "2026-12-05T10:00:00.000Z", "FunctionName": "o"}),
+            json!({"EventId": 1, "EventType": "TaskScheduled", "Timestamp": "2026-12-05T10:00:00.000Z", "FunctionName": "validateOrder", "TaskScheduledId": 0}),
+            json!({"EventId": 2, "EventType": "OrchestratorStarted", "Timestamp": "2026-12-05T10:00:01.250Z"}),
+            json!({"EventId": 3, "EventType": "TaskCompleted", "Timestamp": "2026-12-05T10:00:01.250Z", "TaskScheduledId": 0}),
+            json!({"EventId": 10, "EventType": "ExecutionCompleted", "Timestamp": "2026-12-05T10:00:01.257Z"}),
+        ];
+        let table = history_table(&events);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 6, "{table}");
+        assert!(lines[4].contains("2026-12-05 10:00:01.250"), "{table}");
+        // The task took 1.25 s, the execution 1.257 s.
+        assert!(
+            lines[4].contains("TaskCompleted") && lines[4].contains("1.250 s"),
+            "{table}"
+        );
+        assert!(
+            lines[5].contains("+1.257 s") && lines[5].ends_with("1.257 s"),
+            "{table}"
+        );
+        // Every row's EVENT column starts at the same place.
+        let at = lines[0].find("EVENT").unwrap();
+        for (line, event) in lines[1..].iter().zip(["ExecutionStarted", "TaskScheduled"]) {
+            assert_eq!(line.find(event), Some(at), "{table}");
+        }
+        assert_eq!(lines[5].find("ExecutionCompleted"), Some(at), "{table}");
+    }
 }

@@ -12,6 +12,6 @@ mod replay;
 
 pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};
 pub use replay::{
-    Decision, Execution, Failure, HistoryError, Nondeterminism, Outcome, Poll, WaitError, WaitMode,
-    decision_of, result_task_id,
+    Decision, Execution, Failure, GuestLog, HistoryError, Nondeterminism, Outcome, Poll, WaitError,
+    WaitMode, decision_of, result_task_id,
 };

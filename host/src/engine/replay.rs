@@ -159,6 +159,16 @@ pub struct Execution {
     next_seq: u64,
     new_events: Vec<Event>,
     finished: bool,
+    /// The guest's log lines, kept only when asked for (the dashboard's replay view).
+    logs: Option<Vec<GuestLog>>,
+}
+
+/// A log line the guest wrote, with the turn it wrote it in (0 is the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestLog {
+    pub turn: usize,
+    pub level: &'static str,
+    pub message: String,
 }
 
 impl Execution {
@@ -240,6 +250,7 @@ impl Execution {
             next_seq: 1,
             new_events: Vec::new(),
             finished: false,
+            logs: None,
         })
     }
 
@@ -510,6 +521,56 @@ impl Execution {
     /// gets a fresh fuel budget, on replay as live.
     pub fn turns_consumed(&self) -> usize {
         self.turn_cursor
+    }
+
+    /// Keeps the guest's log lines from now on, replayed ones included (see [`Self::logs`]).
+    pub fn capture_logs(&mut self) {
+        self.logs.get_or_insert_with(Vec::new);
+    }
+
+    /// Whether log lines are being kept.
+    pub fn captures_logs(&self) -> bool {
+        self.logs.is_some()
+    }
+
+    /// Keeps a log line, with the turn being run, if log lines are being kept.
+    pub fn note_log(&mut self, level: &'static str, message: String) {
+        let turn = self.turn_cursor.saturating_sub(1);
+        if let Some(logs) = &mut self.logs {
+            logs.push(GuestLog {
+                turn,
+                level,
+                message,
+            });
+        }
+    }
+
+    /// The log lines kept (empty unless [`Self::capture_logs`] was called).
+    pub fn logs(&self) -> &[GuestLog] {
+        self.logs.as_deref().unwrap_or(&[])
+    }
+
+    /// Every decision so far, recorded and new, in order.
+    pub fn decisions(&self) -> &[(TaskId, Decision)] {
+        &self.recorded
+    }
+
+    /// How many of [`Self::decisions`] the orchestrator has made (again) in this run: after a
+    /// divergence, the index of the recorded decision it did not reproduce.
+    pub fn decisions_made(&self) -> usize {
+        self.decision_cursor
+    }
+
+    /// External events the orchestrator waits for and has not received, by name (sorted).
+    pub fn awaited_events(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .event_waiters
+            .iter()
+            .filter(|(_, waiters)| !waiters.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The execution's id.

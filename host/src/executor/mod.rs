@@ -655,7 +655,13 @@ impl Executor {
         }
     }
 
-    async fn orchestrator_for(&self, digest: &Digest) -> Option<Arc<dyn Orchestrator>> {
+    /// The digest new instances of orchestration `name` start on (the deployed version).
+    pub fn deployed_digest(&self, name: &str) -> Option<Digest> {
+        self.runtime.orchestration_digest(name)
+    }
+
+    /// The orchestrator version `digest`, loaded from the store's copy if no longer configured.
+    pub async fn orchestrator_for(&self, digest: &Digest) -> Option<Arc<dyn Orchestrator>> {
         if let Some(o) = self.runtime.orchestrator(digest.as_str()) {
             return Some(o);
         }

@@ -176,11 +176,39 @@ pub async fn activate(
     Ok(Json(state.deployer.activate(&digest).await?).into_response())
 }
 
+/// What an activity component may do, for operators: environment variable names (not their
+/// values, which may be secrets), directories, addresses and limits.
+fn grant_json(grant: &crate::runtime::activity::ActivityGrant) -> serde_json::Value {
+    let dirs: Vec<_> = grant
+        .dirs
+        .iter()
+        .map(|d| json!({"guest": d.guest, "host": d.host.display().to_string(), "writable": d.writable}))
+        .collect();
+    let env: Vec<&str> = grant.env.iter().map(|(name, _)| name.as_str()).collect();
+    let connect: Vec<String> = grant.connect.iter().map(|a| a.to_string()).collect();
+    json!({
+        "memoryBytes": grant.memory_bytes,
+        "timeoutMs": grant.timeout.as_millis() as u64,
+        "env": env,
+        "dirs": dirs,
+        "connect": connect,
+        "maxResultBytes": grant.max_result_bytes,
+        "maxConcurrency": grant.max_concurrency,
+        "retryAttempts": grant.retry.as_ref().map(|r| r.max_attempts),
+        "reuseInstances": grant.reuse_instances,
+    })
+}
+
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let (components, routes) = state.deployer.list().await?;
     let components: Vec<_> = components
         .into_iter()
-        .map(|c| json!({"digest": c.digest, "kind": c.kind, "names": c.names, "size": c.size, "addedTime": format_ms(c.added_ms)}))
+        .map(|c| {
+            let grants =
+                (c.kind == Kind::Activity).then(|| grant_json(&state.deployer.grant_for(&c.names)));
+            json!({"digest": c.digest, "kind": c.kind, "names": c.names, "size": c.size,
+                "addedTime": format_ms(c.added_ms), "grants": grants})
+        })
         .collect();
     let routes: Vec<_> = routes
         .into_iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::Caller;
@@ -71,9 +71,18 @@ pub async fn handle(
     let request = HttpRequest {
         method: method.to_string(),
         url: format!("{origin}{uri}"),
+        // Everything the client sent but the dashboard's session cookie.
         headers: headers
             .iter()
-            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+            .filter_map(|(k, v)| {
+                let value = v.to_str().ok()?;
+                let value = if k == header::COOKIE {
+                    super::dashboard::session::without_cookie(value)?
+                } else {
+                    value.to_owned()
+                };
+                Some((k.to_string(), value))
+            })
             .collect(),
         params: serde_json::to_string(
             &params

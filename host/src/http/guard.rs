@@ -70,7 +70,12 @@ pub(crate) async fn json_errors(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+    // The dashboard's sign-in page answers a wrong key with itself (401).
+    let page = response
+        .extensions()
+        .get::<super::dashboard::Page>()
+        .is_some();
+    if is_json || page || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -95,6 +95,11 @@ pub async fn list(
             .get("instanceIdPrefix")
             .filter(|p| !p.is_empty())
             .map(str::to_owned),
+        name: params
+            .get("name")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+        newest_first: params.flag("newestFirst", false)?,
         after,
         limit: top + 1,
     };
@@ -289,9 +294,9 @@ pub async fn purge_many(
             statuses: wanted.clone(),
             created_from_ms: Some(from),
             created_to_ms: Some(to),
-            instance_id_prefix: None,
             after: after.take(),
             limit: MAX_TOP,
+            ..ListQuery::default()
         };
         let page = store::read(state.executor.store(), move |s| s.list(&query)).await?;
         let Some(last) = page.last() else { break };

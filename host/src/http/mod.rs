@@ -7,6 +7,7 @@
 
 mod admin;
 mod auth;
+mod dashboard;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;

@@ -10,13 +10,24 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, post};
 
+use super::dashboard::session;
 use super::extract::{Caller, Params};
 use super::routes::{ROUTES, Scope};
 use super::{AppState, AuthLevel, RPC_PREFIX, WEBHOOK_PREFIX, functions, starter};
 
+/// Whether a signed-in dashboard's session cookie stands in for a key on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sessions {
+    /// The host's own routes (the dashboard calls them).
+    Accepted,
+    /// Starters and an app's HTTP functions: only keys (the app's code never acts with an
+    /// operator's session).
+    Refused,
+}
+
 /// Checks the caller's key for `level` and records it for the handler.
 async fn check_key(
-    State((state, level)): State<(Arc<AppState>, AuthLevel)>,
+    State((state, level, sessions)): State<(Arc<AppState>, AuthLevel, Sessions)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -29,6 +40,18 @@ async fn check_key(
             request.extensions_mut().insert(Caller { key });
             next.run(request).await
         }
+        // Without a key, a signed-in dashboard (its cookie, and its CSRF token for changes).
+        Err(e) if sessions == Sessions::Accepted => {
+            let now = super::dashboard::wall_ms();
+            match session::authorize(&state.keys, request.method(), request.headers(), now) {
+                Some(Ok(())) => {
+                    request.extensions_mut().insert(Caller { key: None });
+                    next.run(request).await
+                }
+                Some(Err(refused)) => axum::response::IntoResponse::into_response(refused),
+                None => axum::response::IntoResponse::into_response(e),
+            }
+        }
         Err(e) => axum::response::IntoResponse::into_response(e),
     }
 }
@@ -38,9 +61,10 @@ pub(super) fn guarded(
     state: &Arc<AppState>,
     handler: MethodRouter<Arc<AppState>>,
     level: AuthLevel,
+    sessions: Sessions,
 ) -> MethodRouter<Arc<AppState>> {
     handler.route_layer(middleware::from_fn_with_state(
-        (Arc::clone(state), level),
+        (Arc::clone(state), level, sessions),
         check_key,
     ))
 }
@@ -55,6 +79,9 @@ pub fn check_starter_routes(starters: &[super::Starter]) -> Result<(), String> {
         for path in route.full_paths(WEBHOOK_PREFIX) {
             let _ = paths.insert(path, route.id.to_owned());
         }
+    }
+    for path in super::dashboard::PAGE_PATHS {
+        let _ = paths.insert(*path, "the dashboard".to_owned());
     }
     for starter in starters {
         let route = &starter.route;
@@ -131,11 +158,16 @@ pub fn router(state: &Arc<AppState>, main: bool) -> Router<Arc<AppState>> {
             };
             paths.insert(
                 starter.route.clone(),
-                guarded(state, handler, starter.auth_level),
+                guarded(state, handler, starter.auth_level, Sessions::Refused),
             );
         }
     }
-    paths
+    let router = paths
         .into_iter()
-        .fold(Router::new(), |router, (path, mr)| router.route(&path, mr))
+        .fold(Router::new(), |router, (path, mr)| router.route(&path, mr));
+    if main {
+        router.merge(super::dashboard::pages())
+    } else {
+        router
+    }
 }

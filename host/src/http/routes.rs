@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::middleware;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
+use super::dashboard::api as dashboard;
 use super::router::guarded;
 use super::{AppState, AuthLevel, admin, events, management, starter, status};
 
@@ -164,6 +165,12 @@ const LIST_QUERY: &[QueryParam] = &[
         "instanceIdPrefix",
         "string",
         "Instance ids starting with this.",
+    ),
+    ("name", "string", "Only instances of this orchestration."),
+    (
+        "newestFirst",
+        "boolean",
+        "Newest first (default false: oldest first); the continuation token pages back in time.",
     ),
     (
         "top",
@@ -616,6 +623,61 @@ pub static ROUTES: &[Route] = &[
         handler: |m| on(m, super::metrics),
     },
     Route {
+        id: "dashboardCounts",
+        method: Verb::Get,
+        path: "/dashboard/api/counts",
+        scope: Scope::Root,
+        level: AuthLevel::Admin,
+        summary: "Instances per status under the list's filters (its status filter aside), for the dashboard.",
+        query: &[
+            ("createdTimeFrom", "date-time", "Created at or after."),
+            ("createdTimeTo", "date-time", "Created at or before."),
+            (
+                "instanceIdPrefix",
+                "string",
+                "Instance ids starting with this.",
+            ),
+            ("name", "string", "Only instances of this orchestration."),
+        ],
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, BUSY],
+        also_at: &[],
+        handler: |m| on(m, dashboard::counts),
+    },
+    Route {
+        id: "dashboardReplay",
+        method: Verb::Get,
+        path: "/dashboard/api/instances/{instanceId}/replay",
+        scope: Scope::Root,
+        level: AuthLevel::Admin,
+        summary: "Replays the instance's history through the turn holding event `position`, on the version it ran then: decisions made, tasks pending, events awaited, custom status, the guest's log lines.",
+        query: &[(
+            "position",
+            "integer",
+            "An event number of the current execution (default: its last event).",
+        )],
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, UNKNOWN, BUSY],
+        also_at: &[],
+        handler: |m| on(m, dashboard::replay),
+    },
+    Route {
+        id: "dashboardCheck",
+        method: Verb::Get,
+        path: "/dashboard/api/instances/{instanceId}/check",
+        scope: Scope::Root,
+        level: AuthLevel::Admin,
+        summary: "Whether the orchestrator version deployed now replays the instance's history, and if not, the first event where it diverges.",
+        query: &[],
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, UNKNOWN, BUSY],
+        also_at: &[],
+        handler: |m| on(m, dashboard::check),
+    },
+    Route {
         id: "openapi",
         method: Verb::Get,
         path: "/openapi.json",
@@ -658,7 +720,8 @@ impl Route {
         state: &Arc<AppState>,
         level: AuthLevel,
     ) -> MethodRouter<Arc<AppState>> {
-        guarded(state, (self.handler)(self.method.filter()), level)
+        let handler = (self.handler)(self.method.filter());
+        guarded(state, handler, level, super::router::Sessions::Accepted)
     }
 
     /// The route `id` names: its own operation id or one of its aliases'.

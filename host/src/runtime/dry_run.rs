@@ -29,6 +29,52 @@ pub async fn replay_check(
     Some(verdict(result.end, &mut exec).map_err(Mismatch))
 }
 
+/// What a replay-only run of a history left behind: the execution's state where it stopped,
+/// the custom status the guest set, and how the run ended.
+pub struct Traced {
+    pub exec: Execution,
+    pub custom_status: Option<Option<String>>,
+    pub end: RunEnd,
+    /// `Err` where the run did not reproduce the history (see [`replay_check`]).
+    pub verdict: Result<(), Mismatch>,
+}
+
+/// Replays `history` against `orchestrator` keeping the guest's log lines, for inspection.
+/// `None` if the history cannot be loaded at all.
+pub async fn replay_traced(
+    orchestrator: &dyn Orchestrator,
+    instance: &Instance,
+    history: Vec<Event>,
+) -> Option<Traced> {
+    let mut exec = Execution::from_history(
+        instance.instance_id.as_str(),
+        instance.execution_id.as_str(),
+        history,
+    )
+    .ok()?;
+    exec.capture_logs();
+    let result = orchestrator.replay(exec).await;
+    let mut exec = result.exec;
+    let end_copy = describe_end(&result.end);
+    let verdict = verdict(result.end, &mut exec).map_err(Mismatch);
+    Some(Traced {
+        exec,
+        custom_status: result.custom_status,
+        end: end_copy,
+        verdict,
+    })
+}
+
+/// A copy of how a run ended (`RunEnd` is consumed by [`verdict`]).
+fn describe_end(end: &RunEnd) -> RunEnd {
+    match end {
+        RunEnd::Completed(out) => RunEnd::Completed(out.clone()),
+        RunEnd::Failed(f) => RunEnd::Failed(f.clone()),
+        RunEnd::ContinueAsNew(input) => RunEnd::ContinueAsNew(input.clone()),
+        RunEnd::Stopped(stop) => RunEnd::Stopped(stop.clone()),
+    }
+}
+
 /// Whether a dry-run replay that ended with `end` reproduced the history in `exec`: it must
 /// reach the end of the recorded history, or end (return, continue as new) only after making
 /// every recorded decision again.

@@ -647,6 +647,17 @@ impl context::Host for OrchState {
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        if self.exec.captures_logs() {
+            let name = match level {
+                types::LogLevel::Trace => "trace",
+                types::LogLevel::Debug => "debug",
+                types::LogLevel::Info => "info",
+                types::LogLevel::Warn => "warn",
+                types::LogLevel::Error => "error",
+            };
+            self.exec.note_log(name, message);
+            return Ok(());
+        }
         if self.exec.is_replaying() {
             return Ok(());
         }

@@ -461,6 +461,49 @@ fn components_routes_and_listing(b: &Backend) {
         ..ListQuery::default()
     };
     assert!(ids(none).is_empty());
+
+    // Newest first, pages going back in time; by name; counts ignore status and paging.
+    let newest = ListQuery {
+        instance_id_prefix: Some("l".into()),
+        newest_first: true,
+        limit: 2,
+        ..ListQuery::default()
+    };
+    assert_eq!(ids(newest.clone()), ["l5", "l4"]);
+    let older = ListQuery {
+        after: Some((14, "l4".into())),
+        ..newest.clone()
+    };
+    assert_eq!(ids(older), ["l3", "l2"]);
+    let named = ListQuery {
+        name: Some("nobody".into()),
+        limit: 100,
+        ..ListQuery::default()
+    };
+    assert!(ids(named.clone()).is_empty());
+    let order = ListQuery {
+        name: Some("order".into()),
+        ..named
+    };
+    assert_eq!(ids(order).len(), 7);
+    let counted = ListQuery {
+        statuses: vec![RuntimeStatus::Completed],
+        after: Some((12, "l2".into())),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        b.store.count_by_status(&counted).unwrap(),
+        [(RuntimeStatus::Running, 7)]
+    );
+    let window = ListQuery {
+        created_from_ms: Some(11),
+        created_to_ms: Some(12),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        b.store.count_by_status(&window).unwrap(),
+        [(RuntimeStatus::Running, 2)]
+    );
 }
 
 macro_rules! contract {

@@ -121,8 +121,29 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         found.sort_by(|a, b| (a.created_ms, &a.instance_id).cmp(&(b.created_ms, &b.instance_id)));
+        if query.newest_first {
+            found.reverse();
+        }
         found.truncate(query.limit.max(1));
         Ok(found)
+    }
+
+    fn count_by_status(&self, query: &ListQuery) -> Result<Vec<(RuntimeStatus, u64)>, StoreError> {
+        let all = ListQuery {
+            statuses: Vec::new(),
+            after: None,
+            ..query.clone()
+        };
+        let mut counts: BTreeMap<&'static str, (RuntimeStatus, u64)> = BTreeMap::new();
+        for i in self
+            .tables()
+            .instances
+            .values()
+            .filter(|i| matches(&all, i))
+        {
+            counts.entry(i.status.as_str()).or_insert((i.status, 0)).1 += 1;
+        }
+        Ok(counts.into_values().collect())
     }
 
     fn components(&self) -> Result<Vec<StoredComponent>, StoreError> {
@@ -150,10 +171,15 @@ fn matches(query: &ListQuery, i: &Instance) -> bool {
             .instance_id_prefix
             .as_ref()
             .is_none_or(|p| id.starts_with(p.as_str()))
-        && query
-            .after
-            .as_ref()
-            .is_none_or(|(created, after)| (i.created_ms, id) > (*created, after.as_str()))
+        && query.name.as_ref().is_none_or(|n| &i.name == n)
+        && query.after.as_ref().is_none_or(|(created, after)| {
+            let key = (i.created_ms, id);
+            if query.newest_first {
+                key < (*created, after.as_str())
+            } else {
+                key > (*created, after.as_str())
+            }
+        })
 }
 
 impl Tables {

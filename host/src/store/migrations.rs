@@ -69,6 +69,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, name)
     );
     "#,
+    // 4: the list's default order (by creation, newest or oldest first) without a sort.
+    r#"
+    CREATE INDEX instances_by_created ON instances (created_ms, instance_id);
+    "#,
 ];
 
 /// Brings the database to the latest schema; each step is one transaction.

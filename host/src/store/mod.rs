@@ -244,8 +244,11 @@ pub trait Store: Send + Sync + 'static {
     fn inbox(&self, id: &InstanceId) -> Result<Vec<InboxMessage>, StoreError>;
     /// Counters since the store was opened.
     fn stats(&self) -> StoreStats;
-    /// Instances matching `query`, ordered by creation time then id.
+    /// Instances matching `query`, ordered by creation time then id (newest first if asked).
     fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError>;
+    /// How many instances match `query` per status, its status filter and paging ignored
+    /// (statuses without instances are left out).
+    fn count_by_status(&self, query: &ListQuery) -> Result<Vec<(RuntimeStatus, u64)>, StoreError>;
     /// Every stored component (without bytes), oldest first.
     fn components(&self) -> Result<Vec<StoredComponent>, StoreError>;
     /// The persisted routing: (kind, name, digest, activated_ms).
@@ -334,7 +337,11 @@ pub struct ListQuery {
     pub created_from_ms: Option<u64>,
     pub created_to_ms: Option<u64>,
     pub instance_id_prefix: Option<String>,
-    /// Keyset paging: only instances after this (created_ms, instance id).
+    /// Only instances of this orchestration.
+    pub name: Option<String>,
+    /// Newest first (then `after` means older than).
+    pub newest_first: bool,
+    /// Keyset paging: only instances after this (created_ms, instance id) in the order asked.
     pub after: Option<(u64, String)>,
     pub limit: usize,
 }

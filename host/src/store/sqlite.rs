@@ -639,41 +639,13 @@ impl Store for SqliteStore {
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError> {
-        use rusqlite::types::Value;
-        let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1");
-        let mut args: Vec<Value> = Vec::new();
-        if !query.statuses.is_empty() {
-            let marks = vec!["?"; query.statuses.len()].join(", ");
-            sql.push_str(&format!(" AND status IN ({marks})"));
-            args.extend(
-                query
-                    .statuses
-                    .iter()
-                    .map(|s| Value::Text(s.as_str().to_owned())),
-            );
-        }
-        if let Some(from) = query.created_from_ms {
-            sql.push_str(" AND created_ms >= ?");
-            args.push(Value::Integer(from as i64));
-        }
-        if let Some(to) = query.created_to_ms {
-            sql.push_str(" AND created_ms <= ?");
-            args.push(Value::Integer(to as i64));
-        }
-        if let Some(prefix) = &query.instance_id_prefix {
-            // substr comparison, not LIKE: ids may contain % and _.
-            sql.push_str(" AND substr(instance_id, 1, ?) = ?");
-            args.push(Value::Integer(prefix.chars().count() as i64));
-            args.push(Value::Text(prefix.clone()));
-        }
-        if let Some((created, id)) = &query.after {
-            sql.push_str(" AND (created_ms > ? OR (created_ms = ? AND instance_id > ?))");
-            args.push(Value::Integer(*created as i64));
-            args.push(Value::Integer(*created as i64));
-            args.push(Value::Text(id.clone()));
-        }
-        sql.push_str(" ORDER BY created_ms, instance_id LIMIT ?");
-        args.push(Value::Integer(query.limit.max(1) as i64));
+        let (filter, mut args) = list_filter(query, true);
+        let order = if query.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE {filter} \
+             ORDER BY created_ms {order}, instance_id {order} LIMIT ?"
+        );
+        args.push(rusqlite::types::Value::Integer(query.limit.max(1) as i64));
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows =
@@ -681,6 +653,27 @@ impl Store for SqliteStore {
             let mut out = Vec::new();
             for row in rows {
                 out.push(row??);
+            }
+            Ok(out)
+        })
+    }
+
+    fn count_by_status(&self, query: &ListQuery) -> Result<Vec<(RuntimeStatus, u64)>, StoreError> {
+        let (filter, args) = list_filter(query, false);
+        let sql = format!(
+            "SELECT status, count(*) FROM instances WHERE {filter} GROUP BY status ORDER BY status"
+        );
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (status, n) = row?;
+                let status = RuntimeStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown status '{status}'")))?;
+                out.push((status, n as u64));
             }
             Ok(out)
         })
@@ -782,3 +775,45 @@ impl Store for SqliteStore {
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]
 mod tests;
+
+/// The WHERE clause of a list (or, without `paged`, of a count: no status filter or paging)
+/// and its arguments.
+fn list_filter(query: &ListQuery, paged: bool) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if paged && !query.statuses.is_empty() {
+        let marks = vec!["?"; query.statuses.len()].join(", ");
+        sql.push_str(&format!(" AND status IN ({marks})"));
+        let names = query.statuses.iter().map(|s| s.as_str().to_owned());
+        args.extend(names.map(Value::Text));
+    }
+    if let Some(from) = query.created_from_ms {
+        sql.push_str(" AND created_ms >= ?");
+        args.push(Value::Integer(from as i64));
+    }
+    if let Some(to) = query.created_to_ms {
+        sql.push_str(" AND created_ms <= ?");
+        args.push(Value::Integer(to as i64));
+    }
+    if let Some(prefix) = &query.instance_id_prefix {
+        // substr comparison, not LIKE: ids may contain % and _.
+        sql.push_str(" AND substr(instance_id, 1, ?) = ?");
+        args.push(Value::Integer(prefix.chars().count() as i64));
+        args.push(Value::Text(prefix.clone()));
+    }
+    if let Some(name) = &query.name {
+        sql.push_str(" AND name = ?");
+        args.push(Value::Text(name.clone()));
+    }
+    if let (true, Some((created, id))) = (paged, &query.after) {
+        let cmp = if query.newest_first { "<" } else { ">" };
+        sql.push_str(&format!(
+            " AND (created_ms {cmp} ? OR (created_ms = ? AND instance_id {cmp} ?))"
+        ));
+        args.push(Value::Integer(*created as i64));
+        args.push(Value::Integer(*created as i64));
+        args.push(Value::Text(id.clone()));
+    }
+    (sql, args)
+}

@@ -300,8 +300,25 @@ macro_rules! instance_columns {
 }
 pub(super) use instance_columns;
 
+/// The WHERE clause of a list or count: `$1` statuses (empty: all), `$2`/`$3` the creation
+/// window, `$4` an id prefix, `$5` an orchestration name.
+macro_rules! list_filter {
+    () => {
+        "(cardinality($1::text[]) = 0 OR status = ANY($1)) \
+         AND ($2::int8 IS NULL OR created_ms >= $2) \
+         AND ($3::int8 IS NULL OR created_ms <= $3) \
+         AND ($4::text IS NULL OR left(instance_id, char_length($4)) = $4) \
+         AND ($5::text IS NULL OR name = $5)"
+    };
+}
+
 fn millis(row: &Row, i: usize) -> u64 {
     row.get::<_, i64>(i).max(0) as u64
+}
+
+/// Milliseconds as PostgreSQL's int8.
+fn pg_ms(v: Option<u64>) -> Option<i64> {
+    v.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
 pub(super) fn instance_from_row(row: &Row) -> Result<Instance, StoreError> {
@@ -454,32 +471,67 @@ impl Store for PostgresStore {
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Instance>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            instance_columns!(),
-            " FROM instances \
-             WHERE (cardinality($1::text[]) = 0 OR status = ANY($1)) \
-               AND ($2::int8 IS NULL OR created_ms >= $2) \
-               AND ($3::int8 IS NULL OR created_ms <= $3) \
-               AND ($4::text IS NULL OR left(instance_id, char_length($4)) = $4) \
-               AND ($5::int8 IS NULL OR (created_ms, instance_id) > ($5, $6::text)) \
-             ORDER BY created_ms, instance_id LIMIT $7"
-        );
+        let sql = if query.newest_first {
+            concat!(
+                "SELECT ",
+                instance_columns!(),
+                " FROM instances WHERE ",
+                list_filter!(),
+                " AND ($6::int8 IS NULL OR (created_ms, instance_id) < ($6, $7::text)) \
+                 ORDER BY created_ms DESC, instance_id DESC LIMIT $8"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                instance_columns!(),
+                " FROM instances WHERE ",
+                list_filter!(),
+                " AND ($6::int8 IS NULL OR (created_ms, instance_id) > ($6, $7::text)) \
+                 ORDER BY created_ms, instance_id LIMIT $8"
+            )
+        };
         let statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
-        let ms = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
         let (after_ms, after_id) = match &query.after {
             Some((ms, id)) => (Some(*ms as i64), Some(id.as_str())),
             None => (None, None),
         };
         let limit = query.limit.clamp(1, i64::MAX as usize) as i64;
-        let (from, to) = (ms(query.created_from_ms), ms(query.created_to_ms));
+        let (from, to) = (pg_ms(query.created_from_ms), pg_ms(query.created_to_ms));
         let prefix = query.instance_id_prefix.as_deref();
+        let name = query.name.as_deref();
         let rows = self.read(async |c| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-                [&statuses, &from, &to, &prefix, &after_ms, &after_id, &limit];
-            c.query(SQL, &params).await
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                &statuses, &from, &to, &prefix, &name, &after_ms, &after_id, &limit,
+            ];
+            c.query(sql, &params).await
         })?;
         rows.iter().map(instance_from_row).collect()
+    }
+
+    fn count_by_status(&self, query: &ListQuery) -> Result<Vec<(RuntimeStatus, u64)>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT status, count(*) FROM instances WHERE ",
+            list_filter!(),
+            " GROUP BY status ORDER BY status"
+        );
+        let none: Vec<&str> = Vec::new();
+        let (from, to) = (pg_ms(query.created_from_ms), pg_ms(query.created_to_ms));
+        let prefix = query.instance_id_prefix.as_deref();
+        let name = query.name.as_deref();
+        let rows = self.read(async |c| {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&none, &from, &to, &prefix, &name];
+            c.query(SQL, &params).await
+        })?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.get(0);
+                let n: i64 = row.get(1);
+                let status = RuntimeStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?;
+                Ok((status, n as u64))
+            })
+            .collect()
     }
 
     fn components(&self) -> Result<Vec<StoredComponent>, StoreError> {

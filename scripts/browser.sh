@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Makes sure headless Chromium and its WebDriver are here for the dashboard's browser tests
+# (tests/tests/dashboard.rs starts chromedriver itself). On Debian it installs the `chromium`
+# and `chromium-driver` packages when missing (as root, or through sudo); elsewhere it says
+# what to do. CHROMIUM_BIN / CHROMEDRIVER_BIN point the tests at other binaries.
+set -euo pipefail
+chromium="${CHROMIUM_BIN:-/usr/bin/chromium}"
+driver="${CHROMEDRIVER_BIN:-/usr/bin/chromedriver}"
+if [ -x "$chromium" ] && [ -x "$driver" ]; then exit 0; fi
+
+echo "setup: Chromium or ChromeDriver is missing (the dashboard's browser tests need both)" >&2
+if ! command -v apt-get >/dev/null; then
+    echo "setup: install Chromium and a matching ChromeDriver; set CHROMIUM_BIN and CHROMEDRIVER_BIN" >&2
+    exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+        echo "setup: run as root (or install sudo) to install: chromium chromium-driver" >&2
+        exit 1
+    fi
+    sudo=(sudo)
+fi
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
