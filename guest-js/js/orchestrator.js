@@ -249,6 +249,10 @@
     get parentInstanceId() {
       return host.parentInstanceId();
     }
+    /** Durable Functions' orchestration versioning: the instance's version, or null. */
+    get version() {
+      return host.version() ?? null;
+    }
     get isReplaying() {
       return host.isReplaying();
     }

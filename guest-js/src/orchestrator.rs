@@ -68,6 +68,7 @@ fn install<'js>(ctx: &Ctx<'js>, h: &Object<'js>) -> rquickjs::Result<()> {
         "parentInstanceId",
         Function::new(ctx.clone(), host::parent_instance_id)?,
     )?;
+    h.set("version", Function::new(ctx.clone(), host::version)?)?;
     h.set(
         "now",
         Function::new(ctx.clone(), || crate::clock_ms(host::current_time))?,

@@ -18,6 +18,18 @@ durable_sdk::orchestrations! {
     "orderBatch" => order_batch,
     "retryingCall" => retrying_call,
     "sequence" => sequence,
+    "versionInfo" => version_info,
+}
+
+/// The instance's orchestration version, and (input `depth` > 0) that of a sub-orchestration
+/// it starts, which inherits it: `{"version": "2.0", "child": {...}}`.
+pub fn version_info(ctx: &Context) -> Result<Json, Error> {
+    let depth: u32 = ctx.input::<Option<u32>>()?.unwrap_or(0);
+    let child = match depth {
+        0 => None,
+        d => Some(ctx.call_sub_orchestration::<_, Json>("versionInfo", None, &(d - 1))?),
+    };
+    Ok(json!({"version": ctx.version(), "child": child}))
 }
 
 /// `n` activity calls one after the other (input: `n`); returns the sum of their outputs. Used by
@@ -207,6 +219,14 @@ mod tests {
             run.result.unwrap_err().message,
             "Activity function 'validateOrder' failed: orderId and customerId are required."
         );
+    }
+
+    #[test]
+    fn the_version_is_what_the_host_says() {
+        let run = TestHost::new(json!(0)).version("2.1").run(version_info);
+        assert_eq!(run.output(), &json!({"version": "2.1", "child": null}));
+        let run = TestHost::new(json!(0)).run(version_info);
+        assert_eq!(run.output()["version"], Json::Null);
     }
 
     #[test]

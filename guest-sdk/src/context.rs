@@ -13,6 +13,7 @@ pub trait Host {
     fn input(&self) -> String;
     fn instance_id(&self) -> String;
     fn orchestration_name(&self) -> String;
+    fn version(&self) -> Option<String>;
     fn current_time(&self) -> u64;
     fn new_guid(&self) -> String;
     fn is_replaying(&self) -> bool;
@@ -72,6 +73,13 @@ impl<'h> Context<'h> {
 
     pub fn instance_id(&self) -> String {
         self.host.instance_id()
+    }
+
+    /// The instance's orchestration version: what the app stamped on it at start (`?version=`,
+    /// else the host's `defaultVersion`); sub-orchestrations inherit their parent's. Branch on
+    /// it to change behaviour for new instances while old ones replay as they were.
+    pub fn version(&self) -> Option<String> {
+        self.host.version()
     }
 
     /// Time of the current turn, in milliseconds since the Unix epoch (replay-safe).

@@ -33,6 +33,9 @@ impl Host for WitHost {
     fn orchestration_name(&self) -> String {
         wit::orchestration_name()
     }
+    fn version(&self) -> Option<String> {
+        wit::version()
+    }
     fn current_time(&self) -> u64 {
         wit::current_time()
     }

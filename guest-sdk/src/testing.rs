@@ -99,6 +99,7 @@ struct State {
 pub struct TestHost {
     input: String,
     instance_id: String,
+    version: Option<String>,
     activities: HashMap<String, Mock>,
     sub_orchestrations: HashMap<String, Mock>,
     state: RefCell<State>,
@@ -109,6 +110,7 @@ impl TestHost {
         TestHost {
             input: serde_json::to_string(&input).expect("test input serializes"),
             instance_id: "test-instance".into(),
+            version: None,
             activities: HashMap::new(),
             sub_orchestrations: HashMap::new(),
             state: RefCell::new(State {
@@ -122,6 +124,12 @@ impl TestHost {
                 continued_as_new: None,
             }),
         }
+    }
+
+    /// The instance's orchestration version (`Context::version`).
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = Some(version.to_owned());
+        self
     }
 
     /// Starts virtual time at `ms` since the epoch.
@@ -253,6 +261,9 @@ impl Host for TestHost {
     }
     fn orchestration_name(&self) -> String {
         "test".into()
+    }
+    fn version(&self) -> Option<String> {
+        self.version.clone()
     }
     fn current_time(&self) -> u64 {
         self.state.borrow().now

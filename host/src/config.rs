@@ -31,6 +31,11 @@
 //! [auth_levels]             # per route, by the operation id /openapi.json lists
 //! getStatus = "anonymous"
 //! purgeInstances = "admin"
+//!
+//! [versioning]              # Durable Functions' orchestration versioning (names as in host.json)
+//! defaultVersion = "2.0"             # stamped on new instances; this host's version
+//! versionMatchStrategy = "CurrentOrOlder"   # None | Strict | CurrentOrOlder
+//! versionFailureStrategy = "Reject"  # Reject (leave it for a matching host) | Fail
 //! ```
 //! Component paths are relative to the file's directory.
 
@@ -39,6 +44,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::executor::{FailureStrategy, MatchStrategy, Versioning};
 use crate::http::{AuthLevel, Starter};
 use crate::runtime::activity::{ActivityGrant, DirGrant, RetryGrant};
 
@@ -73,6 +79,19 @@ struct RawConfig {
     /// Auth level per route, by the operation id `/openapi.json` lists.
     #[serde(default)]
     auth_levels: std::collections::BTreeMap<String, AuthLevel>,
+    #[serde(default)]
+    versioning: RawVersioning,
+}
+
+/// `[versioning]`, with Durable Functions' host.json names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawVersioning {
+    default_version: Option<String>,
+    #[serde(default)]
+    version_match_strategy: MatchStrategy,
+    #[serde(default)]
+    version_failure_strategy: FailureStrategy,
 }
 
 /// A named function key: its value from the environment (`env`) or, for local use, inline.
@@ -217,6 +236,8 @@ pub struct Config {
     pub keys: Vec<String>,
     /// Auth levels set per route (operation id).
     pub auth_levels: std::collections::HashMap<String, AuthLevel>,
+    /// `[versioning]`.
+    pub versioning: Versioning,
 }
 
 impl Config {
@@ -267,9 +288,15 @@ impl Config {
         }
         let keys = keys_of(raw.keys, &invalid)?;
         let auth_levels = auth_levels_of(raw.auth_levels, &invalid)?;
+        let v = raw.versioning;
         Ok(Config {
             keys,
             auth_levels,
+            versioning: Versioning {
+                default_version: v.default_version.filter(|d| !d.is_empty()),
+                match_strategy: v.version_match_strategy,
+                failure_strategy: v.version_failure_strategy,
+            },
             orchestrators: raw
                 .orchestrators
                 .into_iter()

@@ -146,6 +146,7 @@ pub async fn build(options: &ServeOptions) -> Result<Host, ServeError> {
         ExecutorOptions {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
+            versioning: config.versioning.clone(),
         },
     );
     let deployer = Arc::new(Deployer::new(

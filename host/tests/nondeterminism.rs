@@ -35,6 +35,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
                 name: "orderProcessingOrchestrator".into(),
                 input: order.into(),
                 orchestrator_digest: digest.clone(),
+                version: None,
             },
         ),
         event(

@@ -257,6 +257,10 @@ df.app.orchestration("jsonRules", function* () {
     ],
   };
 });
+// Orchestration versioning: the instance's version, as Durable Functions' context has it.
+df.app.orchestration("versioned", function* (context) {
+  return { version: context.df.version };
+});
 df.app.orchestration("stamped", function* (context) {
   return yield context.df.callActivity("stamp", context.df.instanceId);
 });

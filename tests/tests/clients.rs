@@ -72,6 +72,17 @@ fn cross_check(server: &Server, summary: &Value) {
             "{id}"
         );
     }
+    // A start with a version keeps it (status and ExecutionStarted).
+    let versioned = summary["versioned"].as_object().expect("a versioned start");
+    for (id, version) in versioned {
+        let status = server
+            .status(id, "?showHistory=true")
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(&status["version"], version, "{status}");
+        assert_eq!(&status["historyEvents"][0]["Version"], version, "{status}");
+    }
     let purged = summary["purged"].as_array().unwrap();
     assert!(purged.len() >= 2, "{summary}");
     for id in purged {

@@ -119,6 +119,15 @@ fn the_programming_model_works_in_the_sandbox() {
     let id = start(&server, "fanOut", &json!([1, 2, 3, 4]));
     assert_eq!(finished(&server, &id)["output"], json!(20));
 
+    // context.df.version: the version given at start (none here: null).
+    let id = start(&server, "versioned", &json!(null));
+    assert_eq!(finished(&server, &id)["output"], json!({"version": null}));
+    let path = Server::keyed("/api/orchestrators/versioned?version=4.2");
+    let r = server.request("POST", &path, Some("null")).unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(finished(&server, &id)["output"], json!({"version": "4.2"}));
+
     let id = start(&server, "jsonRules", &json!(null));
     let expected = json!({
         "keys": ["b", "a", "__proto__"], "b": 3, "ownProto": true, "revived": [10, 20],

@@ -242,7 +242,7 @@ fn a_database_from_a_newer_version_is_refused_naming_both_versions() {
         .unwrap();
     let (stderr, _) = refused_start(&url);
     assert!(
-        stderr.contains("database schema version 99 is newer than this binary supports (2)"),
+        stderr.contains("database schema version 99 is newer than this binary supports (3)"),
         "{stderr}"
     );
 }

@@ -79,5 +79,6 @@ pub fn start() -> EventKind {
         name: "o".into(),
         input: "null".into(),
         orchestrator_digest: "d".into(),
+        version: None,
     }
 }

@@ -24,6 +24,10 @@ pub enum EventKind {
         input: String,
         /// sha256 of the orchestrator component this execution is pinned to.
         orchestrator_digest: Digest,
+        /// The orchestration's version (Durable Functions' orchestration versioning): what the
+        /// app says the instance is, set at start; `None` is older than any version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
     },
     /// Starts a turn: a batch of new inbound events handed to the orchestrator. Its timestamp is
     /// what `current-time` returns during that turn.
@@ -145,7 +149,11 @@ impl EventKind {
                 name,
                 input,
                 orchestrator_digest,
-            } => name.len() + input.len() + orchestrator_digest.as_str().len(),
+                version,
+            } => {
+                let version = version.as_deref().map_or(0, str::len);
+                name.len() + input.len() + orchestrator_digest.as_str().len() + version
+            }
             EventKind::TaskScheduled { name, input, .. }
             | EventKind::EventRaised { name, input }
             | EventKind::SubOrchestrationInstanceCreated { name, input, .. } => {
@@ -312,6 +320,7 @@ mod tests {
                     name: "o".into(),
                     input: "null".into(),
                     orchestrator_digest: "d".into(),
+                    version: None,
                 },
             ),
             scheduled(1, TaskId(0)),

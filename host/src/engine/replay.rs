@@ -134,6 +134,8 @@ pub struct Execution {
     name: String,
     input: String,
     orchestrator_digest: Digest,
+    /// The orchestration's version, from `ExecutionStarted`.
+    version: Option<String>,
     /// Recorded decisions in order, then new ones as they are made.
     recorded: Vec<(TaskId, Decision)>,
     decision_cursor: usize,
@@ -218,6 +220,7 @@ impl Execution {
             name,
             input,
             orchestrator_digest,
+            version,
         } = first.kind
         else {
             return Err(HistoryError::NoStart(first.kind.type_name()));
@@ -228,6 +231,7 @@ impl Execution {
             name,
             input,
             orchestrator_digest,
+            version,
             recorded: Vec::new(),
             decision_cursor: 0,
             // Turn 0 is ExecutionStarted itself: no inbound events, consumed at once.
@@ -318,6 +322,10 @@ impl Execution {
     }
     pub fn orchestrator_digest(&self) -> &Digest {
         &self.orchestrator_digest
+    }
+    /// The orchestration's version (`None`: none was given and the host has no default).
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
     }
     /// True once the history holds a terminal event.
     pub fn is_finished(&self) -> bool {

@@ -9,6 +9,7 @@ fn started() -> Event {
             name: "order".into(),
             input: r#"{"orderId":"A"}"#.into(),
             orchestrator_digest: "d".into(),
+            version: None,
         },
     }
 }

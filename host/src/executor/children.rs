@@ -123,6 +123,7 @@ impl Executor {
         name: String,
         child_id: String,
         input: String,
+        version: Option<String>,
     ) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -147,7 +148,7 @@ impl Executor {
                 return fail(format!("invalid instance id '{child_id}'"));
             };
             let (instance, started) =
-                this.new_instance(&name, child, input, digest, Some(parent.clone()));
+                this.new_instance(&name, child, input, digest, Some(parent.clone()), version);
             loop {
                 match this.start_child_once(&parent, &instance, &started).await {
                     Ok(Ok(())) => return,

@@ -10,11 +10,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::error::ActorError;
 use super::live::{Inbox, Receiver};
 use super::mailbox::{Mailbox, Verdict};
-use super::{Executor, Inbound, json_string};
+use super::{Executor, FailureStrategy, Inbound, VersionMismatch, json_string};
 use crate::engine::{Event, EventKind, Execution, Failure, RuntimeStatus, decision_of};
 use crate::ids::{Digest, ExecutionId, TaskId};
 use crate::runtime::Orchestrator;
@@ -142,6 +143,18 @@ impl InstanceActor {
         };
         if exec.is_finished() {
             return Ok(Next::Done);
+        }
+        if let Err(mismatch) = self.executor.versioning.check(exec.version()) {
+            return self.refuse_version(exec, mismatch).await;
+        }
+        // An instance that never ran (it waited for a host of its version) runs on the version
+        // deployed now, not the one active when it was started.
+        if next_seq == 1
+            && self.executor.versioning.is_on()
+            && let Some(deployed) = self.executor.deployed_digest(exec.name())
+            && &deployed != exec.orchestrator_digest()
+        {
+            return self.migrate(deployed, Vec::new(), queued).await;
         }
         let Some(orchestrator) = self
             .executor
@@ -421,6 +434,30 @@ impl InstanceActor {
         Ok(Next::Restart(queued))
     }
 
+    /// An instance of a version this host does not run: failed, or left for a host that runs
+    /// it (`versionFailureStrategy`).
+    async fn refuse_version(
+        &self,
+        mut exec: Execution,
+        mismatch: VersionMismatch,
+    ) -> Result<Next, ActorError> {
+        match self.executor.versioning.failure_strategy {
+            FailureStrategy::Fail => {
+                let reason = mismatch.to_string();
+                exec.fail(Failure::new(reason.clone()));
+                self.fail_unrunnable(exec.take_new_events(), reason).await
+            }
+            FailureStrategy::Reject => {
+                let counters = &self.executor.counters;
+                counters.versions_rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "{mismatch}: not run here, left as it is for a host that runs it (versionFailureStrategy Reject)"
+                );
+                Ok(Next::Done)
+            }
+        }
+    }
+
     /// Fails an instance that cannot run at all (corrupt history, missing component).
     async fn fail_unrunnable(
         &self,
@@ -524,6 +561,7 @@ impl InstanceActor {
                 name: next.name.clone(),
                 input: input.clone(),
                 orchestrator_digest: next.orchestrator_digest.clone(),
+                version: next.version.clone(),
             },
         };
         let mut ops = vec![Op::ContinueAsNew {

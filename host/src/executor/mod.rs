@@ -27,6 +27,7 @@ mod instance;
 mod live;
 mod mailbox;
 mod timers;
+mod versioning;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tracing::Instrument;
 
 pub use timers::TimerService;
+pub use versioning::{FailureStrategy, MatchStrategy, VersionMismatch, Versioning};
 
 use activities::ActivityDispatcher;
 
@@ -100,6 +102,8 @@ pub struct Counters {
     pub activities: AtomicU64,
     /// Total wall time spent in activity calls, µs.
     pub activity_micros: AtomicU64,
+    /// Times an instance was not run because of its version (versionFailureStrategy Reject).
+    pub versions_rejected: AtomicU64,
 }
 
 /// Runs orchestrations: starts them, resumes them after a restart, and dispatches their work.
@@ -126,6 +130,8 @@ pub struct Executor {
     shared: bool,
     /// A shared store's events, handled from [`Executor::recover`] on.
     cluster_events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<store::ClusterEvent>>>,
+    /// Which instance versions this host runs, and the version new ones get.
+    versioning: Versioning,
 }
 
 /// How the executor behaves.
@@ -136,6 +142,15 @@ pub struct ExecutorOptions {
     /// Back-pressure: new instances are refused while more than this many wait for a slot in
     /// memory (default 10,000).
     pub max_queued: usize,
+    /// Orchestration versioning (default: no version; every instance runs).
+    pub versioning: Versioning,
+}
+
+/// What a start may say beside the orchestration, id and input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// The instance's version (`?version=`); the host's default version if `None`.
+    pub version: Option<String>,
 }
 
 impl Default for ExecutorOptions {
@@ -143,6 +158,7 @@ impl Default for ExecutorOptions {
         ExecutorOptions {
             idle_evict: Some(Duration::from_secs(5)),
             max_queued: 10_000,
+            versioning: Versioning::default(),
         }
     }
 }
@@ -181,6 +197,7 @@ impl Executor {
             queued: std::sync::atomic::AtomicUsize::new(0),
             shared: events.is_some(),
             cluster_events: Mutex::new(events),
+            versioning: options.versioning,
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -188,6 +205,11 @@ impl Executor {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The host's versioning settings.
+    pub fn versioning(&self) -> &Versioning {
+        &self.versioning
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -265,6 +287,18 @@ impl Executor {
         instance_id: Option<InstanceId>,
         input: String,
     ) -> Result<Instance, StartError> {
+        let options = StartOptions::default();
+        self.start_with(name, instance_id, input, options).await
+    }
+
+    /// [`Executor::start`] with a version (and whatever else a start may carry).
+    pub async fn start_with(
+        self: &Arc<Self>,
+        name: &str,
+        instance_id: Option<InstanceId>,
+        input: String,
+        options: StartOptions,
+    ) -> Result<Instance, StartError> {
         let digest = self
             .runtime
             .orchestration_digest(name)
@@ -279,6 +313,7 @@ impl Executor {
             input,
             digest,
             None,
+            self.versioning.stamp(options.version),
         );
         // Claim the instance's place in the live map before the creation commits: whatever is
         // delivered from the moment it exists goes to this channel, so the new actor needs no
@@ -370,6 +405,7 @@ impl Executor {
         input: String,
         digest: Digest,
         parent: Option<ParentRef>,
+        version: Option<String>,
     ) -> (Instance, Event) {
         let now = self.clock.now_ms();
         let started = Event {
@@ -379,6 +415,7 @@ impl Executor {
                 name: name.to_owned(),
                 input: input.clone(),
                 orchestrator_digest: digest.clone(),
+                version: version.clone(),
             },
         };
         let instance = Instance {
@@ -393,6 +430,7 @@ impl Executor {
             created_ms: now,
             updated_ms: now,
             parent,
+            version,
         };
         (instance, started)
     }
@@ -650,7 +688,7 @@ impl Executor {
                     execution_id: execution.clone(),
                     task_id,
                 };
-                self.start_child(parent, name, instance_id, input);
+                self.start_child(parent, name, instance_id, input, instance.version.clone());
             }
         }
     }

@@ -230,9 +230,13 @@ pub async fn restart(
             ))
         })?;
     let target = if new_id { None } else { Some(id.clone()) };
+    // A restart keeps the instance's version.
+    let options = crate::executor::StartOptions {
+        version: old.version.clone(),
+    };
     let started = state
         .executor
-        .start(&old.name, target, old.input.clone())
+        .start_with(&old.name, target, old.input.clone(), options)
         .await?;
     let body = check_status_body(
         &base_url(&headers, state.prefix),

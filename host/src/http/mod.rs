@@ -134,6 +134,12 @@ pub(crate) async fn metrics(
             c.activities.load(Relaxed),
         ),
         (
+            "durable_versions_rejected_total",
+            "counter",
+            "Times an instance was left unrun because this host does not run its version (versionFailureStrategy Reject).",
+            c.versions_rejected.load(Relaxed),
+        ),
+        (
             "durable_activity_seconds_total",
             "counter",
             "Wall time spent in activity calls.",

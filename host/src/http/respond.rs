@@ -42,6 +42,10 @@ pub fn status_body(instance: &Instance) -> Value {
         "createdTime": format_ms(instance.created_ms),
         "lastUpdatedTime": format_ms(instance.updated_ms),
     });
+    if let (Some(version), Value::Object(map)) = (&instance.version, &mut body) {
+        // Durable Functions' orchestration versioning.
+        map.insert("version".into(), Value::from(version.as_str()));
+    }
     if let (Some(parent), Value::Object(map)) = (&instance.parent, &mut body) {
         // Not in Durable Functions' payload; clients ignore unknown fields.
         map.insert(

@@ -134,6 +134,11 @@ const START_QUERY: &[QueryParam] = &[
         "number",
         "Accepted for compatibility; the host is notified, it does not poll.",
     ),
+    (
+        "version",
+        "string",
+        "The instance's orchestration version (default: [versioning] defaultVersion).",
+    ),
 ];
 const STATUS_QUERY: &[QueryParam] = &[
     (

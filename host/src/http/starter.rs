@@ -109,7 +109,20 @@ async fn start(
             "pollingInterval must be a non-negative number of seconds, not '{p}'"
         )));
     }
-    let instance = state.executor.start(name, instance_id, input).await?;
+    let version = match query.get("version") {
+        Some(v) if v.chars().count() > 100 || v.chars().any(char::is_control) => {
+            return Err(ApiError::BadRequest(format!(
+                "version must be at most 100 characters without control characters, not '{}'",
+                v.escape_debug()
+            )));
+        }
+        v => v.cloned(),
+    };
+    let options = crate::executor::StartOptions { version };
+    let instance = state
+        .executor
+        .start_with(name, instance_id, input, options)
+        .await?;
     if let Some(timeout) = wait
         && state
             .executor

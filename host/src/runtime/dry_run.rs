@@ -107,6 +107,7 @@ mod tests {
                 name: "o".into(),
                 input: "{}".into(),
                 orchestrator_digest: "d".into(),
+                version: None,
             },
         };
         let mut live = Execution::from_history("i", "e", vec![started.clone()]).unwrap();

@@ -387,6 +387,7 @@ impl OrchestratorSandbox {
                     name: String::new(),
                     input: "null".into(),
                     orchestrator_digest: Digest::from_trusted(String::new()),
+                    version: None,
                 },
             }],
         )
@@ -624,6 +625,10 @@ impl context::Host for OrchState {
 
     fn parent_instance_id(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self.parent_instance_id.clone())
+    }
+
+    fn version(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.exec.version().map(str::to_owned))
     }
 
     fn current_time(&mut self) -> wasmtime::Result<u64> {

@@ -20,6 +20,7 @@ pub(super) fn instance(id: &str, status: RuntimeStatus) -> Instance {
         created_ms: 1,
         updated_ms: 1,
         parent: None,
+        version: None,
     }
 }
 
@@ -31,6 +32,7 @@ pub(super) fn started() -> Event {
             name: "order".into(),
             input: "{}".into(),
             orchestrator_digest: "abc".into(),
+            version: None,
         },
     }
 }
@@ -124,7 +126,8 @@ fn finish(inst: &Instance, execution: &ExecutionId, seq: u64, status: RuntimeSta
 }
 
 fn create_append_read_back_and_conflicts(b: &Backend) {
-    let inst = instance("a", RuntimeStatus::Pending);
+    let mut inst = instance("a", RuntimeStatus::Pending);
+    inst.version = Some("2.0".into());
     b.write(create_with(&inst)).unwrap();
     // A second start with the same id while it is unfinished is refused; nothing changes.
     let dup = b.write(create_with(&inst));
@@ -142,6 +145,7 @@ fn create_append_read_back_and_conflicts(b: &Backend) {
     assert_eq!(row.status, RuntimeStatus::Completed);
     assert_eq!(row.output.as_deref(), Some("7"));
     assert_eq!(row.custom_status.as_deref(), Some("\"s\""));
+    assert_eq!(row.version.as_deref(), Some("2.0"), "the version survives");
     let history = b.store.history(&inst.instance_id).unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0], started());

@@ -440,6 +440,7 @@ mod tests {
                 name: "o".into(),
                 input: "null".into(),
                 orchestrator_digest: "d".into(),
+                version: None,
             },
         };
         let instance = Instance {
@@ -454,6 +455,7 @@ mod tests {
             created_ms: 1,
             updated_ms: 1,
             parent: None,
+            version: None,
         };
         (instance, started)
     }

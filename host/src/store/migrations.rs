@@ -73,6 +73,10 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX instances_by_created ON instances (created_ms, instance_id);
     "#,
+    // 5: the orchestration's version (Durable Functions' orchestration versioning).
+    r#"
+    ALTER TABLE instances ADD COLUMN version TEXT;
+    "#,
 ];
 
 /// Brings the database to the latest schema; each step is one transaction.

@@ -47,6 +47,8 @@ pub struct Instance {
     pub updated_ms: u64,
     /// Set for sub-orchestrations: where the child's outcome goes.
     pub parent: Option<ParentRef>,
+    /// The orchestration's version (as in its `ExecutionStarted`).
+    pub version: Option<String>,
 }
 
 /// The parent of a sub-orchestration: its instance, the execution that started the child, and

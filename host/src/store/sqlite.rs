@@ -430,8 +430,8 @@ fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreEr
     conn.prepare_cached(
         "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input, output,
              custom_status, orchestrator_digest, created_ms, updated_ms, parent_instance_id,
-             parent_execution_id, parent_task_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             parent_execution_id, parent_task_id, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         instance.instance_id.as_str(),
@@ -447,6 +447,7 @@ fn insert_instance(conn: &Connection, instance: &Instance) -> Result<(), StoreEr
         instance.parent.as_ref().map(|p| p.instance_id.as_str()),
         instance.parent.as_ref().map(|p| p.execution_id.as_str()),
         instance.parent.as_ref().map(|p| p.task_id),
+        instance.version,
     ])?;
     Ok(())
 }
@@ -542,7 +543,8 @@ fn update_instance(
 
 const INSTANCE_COLUMNS: &str =
     "instance_id, execution_id, name, status, input, output, custom_status,
-     orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, parent_task_id";
+     orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, parent_task_id,
+     version";
 
 fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instance, StoreError>> {
     let status = match row.get::<_, RuntimeStatus>(3) {
@@ -572,6 +574,7 @@ fn instance_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Instanc
             }),
             _ => None,
         },
+        version: row.get(13)?,
     }))
 }
 

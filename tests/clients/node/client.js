@@ -110,6 +110,11 @@ async function main() {
         && !Number.isNaN(Date.parse(done.createdTime)) && done.input.orderId === order.orderId, done);
     summary.completed.push(seedId);
 
+    // startNew with a version (orchestration versioning): sent as ?version=, kept by the host.
+    const versionedId = await c.startNew("orderProcessingOrchestrator", { input: order, version: "1.5" });
+    await waitFor(c, versionedId, (s) => s.runtimeStatus === "Completed", "versioned");
+    summary.versioned = { [versionedId]: "1.5" };
+
     const withHistory = await c.getStatus(seedId, { showHistory: true, showHistoryOutput: true });
     const kinds = (withHistory.history || []).map((e) => e.EventType);
     check("history uses Durable Functions event names",

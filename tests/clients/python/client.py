@@ -89,6 +89,12 @@ async def main():
     # start + status: the seed workflow.
     order = {"orderId": f"{RUN}-A1", "customerId": "C-7"}
     seed_id = await client.start_new("orderProcessingOrchestrator", client_input=order)
+    # start_new with a version (orchestration versioning): sent as ?version=, kept by the host.
+    versioned_id = await client.start_new("orderProcessingOrchestrator", client_input=order,
+                                          version="1.5")
+    await wait_for(client, versioned_id,
+                   lambda s: s.runtime_status == OrchestrationRuntimeStatus.Completed, "versioned")
+    summary["versioned"] = {versioned_id: "1.5"}
     check("start_new returns an instance id", isinstance(seed_id, str) and seed_id, seed_id)
     done = await wait_for(client, seed_id,
                           lambda s: s.runtime_status == OrchestrationRuntimeStatus.Completed, "seed")

@@ -284,6 +284,7 @@ mod tests {
                     name: "o".into(),
                     input: "{}".into(),
                     orchestrator_digest: "d0".into(),
+                    version: None,
                 },
             ),
             scheduled(1, 0),

@@ -295,7 +295,7 @@ macro_rules! instance_columns {
     () => {
         "instance_id, execution_id, name, status, input, output, custom_status, \
          orchestrator_digest, created_ms, updated_ms, parent_instance_id, parent_execution_id, \
-         parent_task_id"
+         parent_task_id, version"
     };
 }
 pub(super) use instance_columns;
@@ -351,6 +351,7 @@ pub(super) fn instance_from_row(row: &Row) -> Result<Instance, StoreError> {
         created_ms: millis(row, 8),
         updated_ms: millis(row, 9),
         parent,
+        version: row.get(13),
     })
 }
 

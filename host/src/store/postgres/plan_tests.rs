@@ -30,6 +30,7 @@ fn row(name: &str, execution: &str, status: RuntimeStatus) -> Instance {
         created_ms: 1,
         updated_ms: 1,
         parent: None,
+        version: None,
     }
 }
 

@@ -94,6 +94,10 @@ pub const MIGRATIONS: &[&str] = &[
         started_at   TIMESTAMPTZ NOT NULL DEFAULT now()
     );
     "#,
+    // 3: the orchestration's version (Durable Functions' orchestration versioning).
+    r#"
+    ALTER TABLE instances ADD COLUMN version TEXT;
+    "#,
 ];
 
 /// Any number: the advisory lock's key, shared by every durable host on the database.

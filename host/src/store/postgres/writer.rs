@@ -482,7 +482,7 @@ impl Statement {
                 instance_columns!(),
                 ", partition) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
                  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], \
-                 $10::int8[], $11::text[], $12::text[], $13::int8[], $14::int4[]) \
+                 $10::int8[], $11::text[], $12::text[], $13::int8[], $14::text[], $15::int4[]) \
                  ON CONFLICT (instance_id) DO UPDATE SET execution_id = EXCLUDED.execution_id, \
                  name = EXCLUDED.name, status = EXCLUDED.status, input = EXCLUDED.input, \
                  output = EXCLUDED.output, custom_status = EXCLUDED.custom_status, \
@@ -490,7 +490,7 @@ impl Statement {
                  created_ms = EXCLUDED.created_ms, updated_ms = EXCLUDED.updated_ms, \
                  parent_instance_id = EXCLUDED.parent_instance_id, \
                  parent_execution_id = EXCLUDED.parent_execution_id, \
-                 parent_task_id = EXCLUDED.parent_task_id"
+                 parent_task_id = EXCLUDED.parent_task_id, version = EXCLUDED.version"
             ),
             Statement::InsertHistory => {
                 "INSERT INTO history (instance_id, seq, execution_id, timestamp_ms, event_type, data) \
@@ -540,6 +540,7 @@ struct RowColumns<'a> {
     parent: Vec<Option<&'a str>>,
     parent_execution: Vec<Option<&'a str>>,
     parent_task: Vec<Option<i64>>,
+    version: Vec<Option<&'a str>>,
     partition: Vec<i32>,
 }
 
@@ -632,6 +633,7 @@ impl<'a> Columns<'a> {
                 &r.parent,
                 &r.parent_execution,
                 &r.parent_task,
+                &r.version,
                 &r.partition,
             ],
             Statement::InsertHistory => {
@@ -664,6 +666,7 @@ impl<'a> RowColumns<'a> {
             .push(parent.map(|p| p.execution_id.as_str()));
         self.parent_task
             .push(parent.map(|p| i64::from(p.task_id.0)));
+        self.version.push(row.version.as_deref());
         self.partition
             .push(super::partition_of(&row.instance_id) as i32);
     }

@@ -383,7 +383,7 @@ function drawInstance(full) {
       fieldRow('Created', h('span', { class: 'mono', text: when(s.createdTime) + ' UTC' })),
       fieldRow('Updated', h('span', { class: 'mono', text: when(s.lastUpdatedTime) + ' UTC' })),
       fieldRow('Orchestrator', h('span', { class: 'mono digest', id: 'inst-digest', text: pinnedDigest(inst.history) || '—' })),
-      fieldRow('Version', h('span', { class: 'muted', text: 'pinned by digest' })),
+      fieldRow('Version', h('span', { class: 'mono', id: 'inst-version', text: s.version || '—' })),
       s.parentInstanceId ? fieldRow('Parent', h('a', { class: 'mono', href: `/dashboard/instances/${encodeURIComponent(s.parentInstanceId)}`, text: s.parentInstanceId })) : null),
     h('div', { class: 'payloads' },
       h('div', {}, h('h3', { text: 'Input' }), pre(s.input, 'inst-input')),
