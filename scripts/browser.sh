@@ -13,13 +13,5 @@ if ! command -v apt-get >/dev/null; then
     echo "setup: install Chromium and a matching ChromeDriver; set CHROMIUM_BIN and CHROMEDRIVER_BIN" >&2
     exit 1
 fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null; then
-        echo "setup: run as root (or install sudo) to install: chromium chromium-driver" >&2
-        exit 1
-    fi
-    sudo=(sudo)
-fi
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+source "$(dirname "$0")/apt-lib.sh"
+apt_install chromium chromium-driver

@@ -11,16 +11,8 @@ if ! command -v apt-get >/dev/null; then
     echo "setup: install PostgreSQL (14 or later) and set PG_BIN to its bin directory" >&2
     exit 1
 fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null; then
-        echo "setup: run as root (or install sudo) to install: postgresql" >&2
-        exit 1
-    fi
-    sudo=(sudo)
-fi
-"${sudo[@]}" apt-get update -qq
+source "$(dirname "$0")/apt-lib.sh"
 # The package's own cluster is not wanted: tests make their own.
-"${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
-echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/durable.conf >/dev/null
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+as_root mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/durable.conf >/dev/null
+apt_install postgresql

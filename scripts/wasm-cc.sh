@@ -19,13 +19,5 @@ fi
 suffix=""
 [[ $cc =~ -[0-9]+$ ]] && suffix=${BASH_REMATCH[0]}
 packages=("clang$suffix" "llvm$suffix" wasi-libc)
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null; then
-        echo "setup: run as root (or install sudo) to install: ${packages[*]}" >&2
-        exit 1
-    fi
-    sudo=(sudo)
-fi
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq "${packages[@]}"
+source "$(dirname "$0")/apt-lib.sh"
+apt_install "${packages[@]}"

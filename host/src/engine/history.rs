@@ -28,6 +28,9 @@ pub enum EventKind {
         /// app says the instance is, set at start; `None` is older than any version.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<String>,
+        /// The W3C trace context of the request that started the instance (or its parent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace_context: Option<crate::trace::TraceContext>,
     },
     /// Starts a turn: a batch of new inbound events handed to the orchestrator. Its timestamp is
     /// what `current-time` returns during that turn.
@@ -150,6 +153,7 @@ impl EventKind {
                 input,
                 orchestrator_digest,
                 version,
+                ..
             } => {
                 let version = version.as_deref().map_or(0, str::len);
                 name.len() + input.len() + orchestrator_digest.as_str().len() + version
@@ -212,6 +216,18 @@ pub fn rewind_voids(history: &[Event]) -> Option<Vec<u64>> {
     }
     voided.sort_unstable();
     Some(voided)
+}
+
+/// The sequence numbers the history's rewinds voided (replay skips them).
+pub fn voided(history: &[Event]) -> std::collections::HashSet<u64> {
+    history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// An instance's status, with Durable Functions' names.
@@ -321,6 +337,7 @@ mod tests {
                     input: "null".into(),
                     orchestrator_digest: "d".into(),
                     version: None,
+                    trace_context: None,
                 },
             ),
             scheduled(1, TaskId(0)),

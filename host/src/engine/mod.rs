@@ -10,7 +10,7 @@ mod history;
 pub mod limits;
 mod replay;
 
-pub use history::{Event, EventKind, RuntimeStatus, rewind_voids};
+pub use history::{Event, EventKind, RuntimeStatus, rewind_voids, voided};
 pub use replay::{
     Decision, Execution, Failure, GuestLog, HistoryError, Nondeterminism, Outcome, Poll, WaitError,
     WaitMode, decision_of, result_task_id,

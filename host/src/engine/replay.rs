@@ -136,6 +136,8 @@ pub struct Execution {
     orchestrator_digest: Digest,
     /// The orchestration's version, from `ExecutionStarted`.
     version: Option<String>,
+    /// The trace context of the request that started it, from `ExecutionStarted`.
+    trace_context: Option<crate::trace::TraceContext>,
     /// Recorded decisions in order, then new ones as they are made.
     recorded: Vec<(TaskId, Decision)>,
     decision_cursor: usize,
@@ -185,14 +187,7 @@ impl Execution {
         let mut exec = Execution::started(instance_id, execution_id, first)?;
         let events: Vec<Event> = events.collect();
         // Events a rewind voided are skipped (their sequence numbers still count).
-        let voided: std::collections::HashSet<u64> = events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let voided = super::history::voided(&events);
         for ev in events {
             if ev.seq != exec.next_seq {
                 return Err(HistoryError::BadSequence {
@@ -221,6 +216,7 @@ impl Execution {
             input,
             orchestrator_digest,
             version,
+            trace_context,
         } = first.kind
         else {
             return Err(HistoryError::NoStart(first.kind.type_name()));
@@ -232,6 +228,7 @@ impl Execution {
             input,
             orchestrator_digest,
             version,
+            trace_context,
             recorded: Vec::new(),
             decision_cursor: 0,
             // Turn 0 is ExecutionStarted itself: no inbound events, consumed at once.
@@ -326,6 +323,10 @@ impl Execution {
     /// The orchestration's version (`None`: none was given and the host has no default).
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+    /// The trace context of the request that started the instance, if it sent one.
+    pub fn trace_context(&self) -> Option<&crate::trace::TraceContext> {
+        self.trace_context.as_ref()
     }
     /// True once the history holds a terminal event.
     pub fn is_finished(&self) -> bool {

@@ -10,6 +10,7 @@ fn started() -> Event {
             input: r#"{"orderId":"A"}"#.into(),
             orchestrator_digest: "d".into(),
             version: None,
+            trace_context: None,
         },
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct Call {
     pub task_id: TaskId,
     pub name: String,
     pub input: String,
+    /// The instance's trace context, as seen from this call.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// Runs activity calls and hands each result (a `TaskCompleted` or `TaskFailed` event) to
@@ -70,7 +72,11 @@ impl ActivityDispatcher {
     /// the next start.
     pub fn dispatch(self: &Arc<Self>, call: Call, post: impl FnOnce(Inbound) + Send + 'static) {
         let this = Arc::clone(self);
-        let span = tracing::info_span!("activity", instance = %call.instance, task = call.task_id.0, name = %call.name);
+        // At error level so that it frames every line logged (see run_spawned).
+        let span = tracing::error_span!("activity", instance = %call.instance, task = call.task_id.0, name = %call.name, trace_id = tracing::field::Empty);
+        if let Some(trace) = &call.trace {
+            span.record("trace_id", tracing::field::display(trace.trace_id()));
+        }
         let task = async move {
             if this.draining() {
                 return;
@@ -171,7 +177,8 @@ impl ActivityDispatcher {
             return None;
         }
         let began = std::time::Instant::now();
-        let result = activity.invoke(&call.name, &call.input, tag).await;
+        let trace = call.trace.as_ref();
+        let result = activity.invoke(&call.name, &call.input, tag, trace).await;
         self.counters.activities.fetch_add(1, Ordering::Relaxed);
         let micros = began.elapsed().as_micros() as u64;
         self.counters

@@ -123,7 +123,7 @@ impl Executor {
         name: String,
         child_id: String,
         input: String,
-        version: Option<String>,
+        stamp: super::StartOptions,
     ) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -148,7 +148,7 @@ impl Executor {
                 return fail(format!("invalid instance id '{child_id}'"));
             };
             let (instance, started) =
-                this.new_instance(&name, child, input, digest, Some(parent.clone()), version);
+                this.new_instance(&name, child, input, digest, Some(parent.clone()), stamp);
             loop {
                 match this.start_child_once(&parent, &instance, &started).await {
                     Ok(Ok(())) => return,

@@ -121,7 +121,13 @@ impl Activity for FakeActivity {
         self.retry.as_ref()
     }
 
-    async fn invoke(&self, name: &str, input: &str, _tag: &str) -> ActivityResult {
+    async fn invoke(
+        &self,
+        name: &str,
+        input: &str,
+        _tag: &str,
+        _trace: Option<&crate::trace::TraceContext>,
+    ) -> ActivityResult {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(self.delay).await;
         if call <= self.failures {

@@ -67,6 +67,8 @@ pub(super) struct InstanceActor {
     instance: Instance,
     tx: Inbox,
     rx: Receiver,
+    /// The trace context of the request that started the instance (from its history).
+    trace: Option<crate::trace::TraceContext>,
 }
 
 impl InstanceActor {
@@ -76,6 +78,7 @@ impl InstanceActor {
             instance,
             tx,
             rx,
+            trace: None,
         }
     }
 
@@ -143,6 +146,12 @@ impl InstanceActor {
         };
         if exec.is_finished() {
             return Ok(Next::Done);
+        }
+        // The instance's log lines and its activities' carry the starting request's trace.
+        self.trace = exec.trace_context().cloned();
+        if let Some(trace) = &self.trace {
+            let id = tracing::field::display(trace.trace_id());
+            tracing::Span::current().record("trace_id", id);
         }
         if let Err(mismatch) = self.executor.versioning.check(exec.version()) {
             return self.refuse_version(exec, mismatch).await;
@@ -216,7 +225,9 @@ impl InstanceActor {
             .collect();
         for (task_id, decision) in exec.open_tasks() {
             if !answered.contains(&task_id) {
-                self.executor.start_task(&self.instance, task_id, decision);
+                let trace = self.trace.as_ref();
+                self.executor
+                    .start_task(&self.instance, task_id, decision, trace);
             }
         }
     }
@@ -289,7 +300,9 @@ impl InstanceActor {
         // Set the work going at once: an activity runs while its TaskScheduled commits. If
         // that commit fails, the instance resumes from the store and schedules it again.
         for (task_id, decision) in work {
-            self.executor.start_task(&self.instance, task_id, decision);
+            let trace = self.trace.as_ref();
+            self.executor
+                .start_task(&self.instance, task_id, decision, trace);
         }
         self.next_answer(run, turn.activities_in_flight == 0).await
     }
@@ -562,6 +575,7 @@ impl InstanceActor {
                 input: input.clone(),
                 orchestrator_digest: next.orchestrator_digest.clone(),
                 version: next.version.clone(),
+                trace_context: self.trace.clone(),
             },
         };
         let mut ops = vec![Op::ContinueAsNew {

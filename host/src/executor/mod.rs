@@ -48,6 +48,7 @@ use crate::ids::{Digest, ExecutionId, InstanceId, TaskId};
 use crate::runtime::activity::MAX_CONCURRENT_ACTIVITIES;
 use crate::runtime::{Orchestrator, Runtime};
 use crate::store::{self, InboxMessage, Instance, Op, ParentRef, Store, StoreError};
+use crate::trace::TraceContext;
 
 /// Delay before an instance whose actor stopped on an infrastructure error is resumed.
 const RESUME_AFTER_ERROR: Duration = Duration::from_secs(1);
@@ -151,6 +152,8 @@ pub struct ExecutorOptions {
 pub struct StartOptions {
     /// The instance's version (`?version=`); the host's default version if `None`.
     pub version: Option<String>,
+    /// The W3C trace context of the request that starts it.
+    pub trace: Option<TraceContext>,
 }
 
 impl Default for ExecutorOptions {
@@ -313,7 +316,10 @@ impl Executor {
             input,
             digest,
             None,
-            self.versioning.stamp(options.version),
+            StartOptions {
+                version: self.versioning.stamp(options.version),
+                trace: options.trace,
+            },
         );
         // Claim the instance's place in the live map before the creation commits: whatever is
         // delivered from the moment it exists goes to this channel, so the new actor needs no
@@ -405,9 +411,10 @@ impl Executor {
         input: String,
         digest: Digest,
         parent: Option<ParentRef>,
-        version: Option<String>,
+        stamp: StartOptions,
     ) -> (Instance, Event) {
         let now = self.clock.now_ms();
+        let version = stamp.version;
         let started = Event {
             seq: 0,
             timestamp_ms: now,
@@ -416,6 +423,7 @@ impl Executor {
                 input: input.clone(),
                 orchestrator_digest: digest.clone(),
                 version: version.clone(),
+                trace_context: stamp.trace,
             },
         };
         let instance = Instance {
@@ -596,8 +604,14 @@ impl Executor {
         rx: live::Receiver,
     ) {
         let this = Arc::clone(self);
-        // Every log line of the instance's actor (turns, guest logs, failures) names it.
-        let span = tracing::info_span!("instance", id = %instance.instance_id);
+        // Every log line of the instance's actor (turns, guest logs, failures) names it, and its
+        // trace. (A span's level only decides when it exists: at error level it is there for
+        // whatever DURABLE_LOG lets through.)
+        let span = tracing::error_span!(
+            "instance",
+            id = %instance.instance_id,
+            trace_id = tracing::field::Empty
+        );
         let actor = async move {
             let id = instance.instance_id.clone();
             let mut actor = instance::InstanceActor::new(Arc::clone(&this), instance, tx, rx);
@@ -657,7 +671,15 @@ impl Executor {
     }
 
     /// Sets a decision's work going: runs the activity, arms the timer, or starts the child.
-    fn start_task(self: &Arc<Self>, instance: &Instance, task_id: TaskId, decision: Decision) {
+    /// Sets a decision's work going; `trace` is the instance's trace context, which its
+    /// activities and sub-orchestrations carry on.
+    fn start_task(
+        self: &Arc<Self>,
+        instance: &Instance,
+        task_id: TaskId,
+        decision: Decision,
+        trace: Option<&TraceContext>,
+    ) {
         let id = &instance.instance_id;
         let execution = &instance.execution_id;
         match decision {
@@ -668,6 +690,7 @@ impl Executor {
                     task_id,
                     name,
                     input,
+                    trace: trace.map(|t| t.child(span_id(id, task_id))),
                 };
                 let this = Arc::clone(self);
                 let to = id.clone();
@@ -688,7 +711,11 @@ impl Executor {
                     execution_id: execution.clone(),
                     task_id,
                 };
-                self.start_child(parent, name, instance_id, input, instance.version.clone());
+                let stamp = StartOptions {
+                    version: instance.version.clone(),
+                    trace: trace.cloned(),
+                };
+                self.start_child(parent, name, instance_id, input, stamp);
             }
         }
     }
@@ -729,3 +756,12 @@ mod fakes;
 mod tests;
 #[cfg(test)]
 mod tests_on_fakes;
+
+/// A span id for the calls made for task `task` of instance `id` (FNV-1a; never 0).
+fn span_id(id: &InstanceId, task: TaskId) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_str().bytes().chain(task.0.to_le_bytes()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
+}

@@ -194,8 +194,14 @@ async fn a_second_actor_is_never_started_on_a_live_instance() {
     );
     let id = InstanceId::parse("busy").unwrap();
     let (live_tx, _live_rx) = executor.live.claim(&id, false).unwrap();
-    let (instance, _) =
-        executor.new_instance("order", id.clone(), "{}".into(), "d".into(), None, None);
+    let (instance, _) = executor.new_instance(
+        "order",
+        id.clone(),
+        "{}".into(),
+        "d".into(),
+        None,
+        Default::default(),
+    );
     // A rewind or a restart under the same id while the actor is still live.
     executor.spawn_actor(instance, None);
     // Before the fix the live actor's entry was replaced: two actors on one instance.

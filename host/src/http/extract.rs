@@ -75,6 +75,13 @@ fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// The request's W3C trace context (`traceparent`, `tracestate`); `None` without one or with a
+/// malformed `traceparent`, which is ignored, not refused.
+pub fn trace_of(headers: &axum::http::HeaderMap) -> Option<crate::trace::TraceContext> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    crate::trace::TraceContext::parse(text("traceparent")?, text("tracestate"))
+}
+
 pub fn parse_id(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse(raw).map_err(|e| ApiError::BadRequest(format!("invalid instance id: {e}")))
 }

@@ -97,6 +97,7 @@ pub async fn handle(
         state: Arc::clone(&state),
         base: base_url(&headers, state.prefix),
         key: caller.key,
+        trace: super::extract::trace_of(&headers),
     });
     let sandbox = &state.deployer.components().starters;
     let component = function.functions.current();
@@ -133,6 +134,8 @@ struct RequestClient {
     state: Arc<AppState>,
     base: String,
     key: Option<String>,
+    /// The function's request's trace context, carried on by the instances it starts.
+    trace: Option<crate::trace::TraceContext>,
 }
 
 fn id_of(raw: &str) -> Result<InstanceId, ClientError> {
@@ -159,10 +162,14 @@ impl DurableClient for RequestClient {
     ) -> Result<String, ClientError> {
         let id = instance_id.as_deref().map(id_of).transpose()?;
         let input = input.unwrap_or_else(|| "null".into());
+        let options = crate::executor::StartOptions {
+            version: None,
+            trace: self.trace.clone(),
+        };
         let instance = self
             .state
             .executor
-            .start(name, id, input)
+            .start_with(name, id, input, options)
             .await
             .map_err(|e| ClientError(e.to_string()))?;
         Ok(instance.instance_id.to_string())

@@ -64,6 +64,22 @@ fn is_loopback_host(host: &str, port: u16) -> bool {
 
 /// Rewrites axum's own plain-text error responses (413 length limit, 400 invalid path, 405,
 /// ...) into the JSON error body every other error has; JSON answers pass through unchanged.
+/// Every API call may carry a W3C `traceparent`: its handling is logged under the caller's
+/// trace id (a malformed one is ignored).
+pub(crate) async fn traced(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use tracing::Instrument;
+    match super::extract::trace_of(request.headers()) {
+        Some(trace) => {
+            let span = tracing::error_span!("request", trace_id = %trace.trace_id());
+            next.run(request).instrument(span).await
+        }
+        None => next.run(request).await,
+    }
+}
+
 pub(crate) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response

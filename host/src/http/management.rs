@@ -233,6 +233,7 @@ pub async fn restart(
     // A restart keeps the instance's version.
     let options = crate::executor::StartOptions {
         version: old.version.clone(),
+        trace: super::extract::trace_of(&headers),
     };
     let started = state
         .executor

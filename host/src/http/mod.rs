@@ -98,6 +98,7 @@ fn router(state: Arc<AppState>, main: bool) -> Router {
     router::router(&state, main)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::map_response(guard::json_errors))
+        .layer(axum::middleware::from_fn(guard::traced))
         .with_state(state)
 }
 

@@ -118,7 +118,8 @@ async fn start(
         }
         v => v.cloned(),
     };
-    let options = crate::executor::StartOptions { version };
+    let trace = super::extract::trace_of(headers);
+    let options = crate::executor::StartOptions { version, trace };
     let instance = state
         .executor
         .start_with(name, instance_id, input, options)

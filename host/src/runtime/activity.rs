@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
+use crate::trace::TraceContext;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -162,6 +163,15 @@ const WARM_BUDGET: u32 = 64;
 /// Idle reused instances one component keeps.
 const WARM_PER_COMPONENT: usize = 16;
 
+/// One activity call, as the sandbox runs it: the name, the input (JSON), and the tag that
+/// names the call in the component's log lines.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo<'a> {
+    pub name: &'a str,
+    pub input: &'a str,
+    pub tag: &'a str,
+}
+
 impl ActivitySandbox {
     /// `max_memory_bytes` is the largest memory cap any activity grant may use: every pool slot
     /// reserves that much address space.
@@ -225,12 +235,12 @@ impl ActivitySandbox {
             pre,
             warm,
         };
-        let mut session = self
-            .session(&loaded.grant)
-            .map_err(|reason| LoadError::Invalid {
-                what: what.to_owned(),
-                reason,
-            })?;
+        let mut session =
+            self.session(&loaded.grant, None)
+                .map_err(|reason| LoadError::Invalid {
+                    what: what.to_owned(),
+                    reason,
+                })?;
         let instance = loaded
             .pre
             .instantiate_async(&mut session.store)
@@ -252,13 +262,23 @@ impl ActivitySandbox {
     }
 
     /// A store whose WASI context holds exactly what `grant` allows.
-    fn session(&self, grant: &ActivityGrant) -> Result<Session, String> {
+    fn session(
+        &self,
+        grant: &ActivityGrant,
+        trace: Option<&TraceContext>,
+    ) -> Result<Session, String> {
         let stdout = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
         let stderr = CapturePipe::new(OUTPUT_CAPTURE_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         for (k, v) in &grant.env {
             wasi.env(k, v);
+        }
+        if let Some(trace) = trace {
+            wasi.env("TRACEPARENT", &trace.traceparent);
+            if let Some(state) = &trace.tracestate {
+                wasi.env("TRACESTATE", state);
+            }
         }
         for dir in &grant.dirs {
             let perms = if dir.writable {
@@ -334,14 +354,17 @@ impl ActivitySandbox {
     pub async fn invoke(
         &self,
         activity: &LoadedActivity,
-        name: &str,
-        input: &str,
-        tag: &str,
+        call: CallInfo<'_>,
+        trace: Option<&TraceContext>,
     ) -> ActivityResult {
+        let CallInfo { name, input, tag } = call;
         let warm = activity.warm.as_ref().and_then(WarmPool::take);
+        // A fresh instance sees the caller's trace context in its environment; one shared
+        // between calls (reuse_instances) cannot, its environment is fixed at its first call.
+        let trace = trace.filter(|_| activity.warm.is_none());
         let (mut session, calls) = match warm {
             Some(w) => (w.value, w.calls),
-            None => match self.session(&activity.grant) {
+            None => match self.session(&activity.grant, trace) {
                 Ok(session) => (session, 0),
                 Err(reason) => return ActivityResult::failed(reason),
             },

@@ -108,6 +108,7 @@ mod tests {
                 input: "{}".into(),
                 orchestrator_digest: "d".into(),
                 version: None,
+                trace_context: None,
             },
         };
         let mut live = Execution::from_history("i", "e", vec![started.clone()]).unwrap();

@@ -388,6 +388,7 @@ impl OrchestratorSandbox {
                     input: "null".into(),
                     orchestrator_digest: Digest::from_trusted(String::new()),
                     version: None,
+                    trace_context: None,
                 },
             }],
         )

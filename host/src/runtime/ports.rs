@@ -14,6 +14,7 @@ use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorSandbox, RunResult, Session};
 use crate::engine::Execution;
 use crate::ids::Digest;
+use crate::trace::TraceContext;
 
 /// The orchestrators and activities the executor runs.
 #[async_trait]
@@ -48,8 +49,16 @@ pub trait Activity: Send + Sync {
     fn slots(&self) -> Option<&Semaphore>;
     /// The host-side retry policy of its grant.
     fn retry(&self) -> Option<&RetryGrant>;
-    /// One attempt; `tag` names the call in the component's log lines.
-    async fn invoke(&self, name: &str, input: &str, tag: &str) -> ActivityResult;
+    /// One attempt; `tag` names the call in the component's log lines; `trace` is the calling
+    /// instance's trace context (a fresh instance of the component sees it as `TRACEPARENT` and
+    /// `TRACESTATE`).
+    async fn invoke(
+        &self,
+        name: &str,
+        input: &str,
+        tag: &str,
+        trace: Option<&TraceContext>,
+    ) -> ActivityResult;
 }
 
 struct WasmOrchestrator {
@@ -88,8 +97,15 @@ impl Activity for WasmActivity {
         self.code.grant.retry.as_ref()
     }
 
-    async fn invoke(&self, name: &str, input: &str, tag: &str) -> ActivityResult {
-        self.sandbox.invoke(&self.code, name, input, tag).await
+    async fn invoke(
+        &self,
+        name: &str,
+        input: &str,
+        tag: &str,
+        trace: Option<&TraceContext>,
+    ) -> ActivityResult {
+        let call = super::activity::CallInfo { name, input, tag };
+        self.sandbox.invoke(&self.code, call, trace).await
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn started() -> Event {
             input: "{}".into(),
             orchestrator_digest: "abc".into(),
             version: None,
+            trace_context: None,
         },
     }
 }

@@ -441,6 +441,7 @@ mod tests {
                 input: "null".into(),
                 orchestrator_digest: "d".into(),
                 version: None,
+                trace_context: None,
             },
         };
         let instance = Instance {

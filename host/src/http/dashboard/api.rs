@@ -174,14 +174,7 @@ fn version_at(history: &[Event]) -> Option<Digest> {
 /// The sequence number of the event recording decision `index` (0-based; voided events of a
 /// rewind do not count), or the last event if the history has fewer decisions.
 fn decision_event(history: &[Event], index: usize) -> u64 {
-    let voided: std::collections::HashSet<u64> = history
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let voided = crate::engine::voided(history);
     history
         .iter()
         .filter(|e| !voided.contains(&e.seq) && decision_of(&e.kind).is_some())
@@ -285,6 +278,7 @@ mod tests {
                     input: "{}".into(),
                     orchestrator_digest: "d0".into(),
                     version: None,
+                    trace_context: None,
                 },
             ),
             scheduled(1, 0),
