@@ -333,6 +333,15 @@ impl Server {
         )
     }
 
+    /// The instance's history events (`showHistory=true`), in order.
+    pub fn history_events(&self, id: &str) -> Result<Vec<Value>> {
+        let r = self.status(id, "?showHistory=true")?;
+        Ok(r.json()?["historyEvents"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// Moves the host's (test) clock forward.
     pub fn advance_clock(&self, ms: u64) -> Result<()> {
         let r = self.request(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use e2e::webdriver::Browser;
 use e2e::{KEY, Server, seed_config};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -68,15 +68,6 @@ fn sign_in(browser: &Browser, server: &Server, next: &str) -> Result<()> {
 
 fn count(browser: &Browser, css: &str) -> Result<usize> {
     Ok(browser.find_all(css)?.len())
-}
-
-/// The instance's history, from the API.
-fn history(server: &Server, id: &str) -> Result<Vec<Value>> {
-    let r = server.status(id, "?showHistory=true")?;
-    Ok(r.json()?["historyEvents"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
 }
 
 #[test]
@@ -174,7 +165,8 @@ fn timeline_and_replay(browser: &Browser, server: &Server, id: &str) -> Result<(
 
     // Replay after the first activity's result: two decisions made, the second pending,
     // the log lines of the first two turns.
-    let first_result = history(server, id)?
+    let first_result = server
+        .history_events(id)?
         .iter()
         .find(|e| e["EventType"] == "TaskCompleted")
         .and_then(|e| e["EventId"].as_u64())

@@ -68,13 +68,8 @@ fn the_starting_requests_trace_reaches_history_children_activities_and_logs() {
     // A sub-orchestration carries it on.
     let id = start(&server, "versionInfo", &json!(1), &headers);
     server.wait_finished(&id, WAIT).unwrap();
-    let history = server
-        .status(&id, "?showHistory=true")
-        .unwrap()
-        .json()
-        .unwrap();
-    let child = history["historyEvents"]
-        .as_array()
+    let child = server
+        .history_events(&id)
         .unwrap()
         .iter()
         .find_map(|e| e["InstanceId"].as_str().map(str::to_owned))

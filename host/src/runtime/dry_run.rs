@@ -55,24 +55,14 @@ pub async fn replay_traced(
     exec.capture_logs();
     let result = orchestrator.replay(exec).await;
     let mut exec = result.exec;
-    let end_copy = describe_end(&result.end);
+    let end = result.end.clone();
     let verdict = verdict(result.end, &mut exec).map_err(Mismatch);
     Some(Traced {
         exec,
         custom_status: result.custom_status,
-        end: end_copy,
+        end,
         verdict,
     })
-}
-
-/// A copy of how a run ended (`RunEnd` is consumed by [`verdict`]).
-fn describe_end(end: &RunEnd) -> RunEnd {
-    match end {
-        RunEnd::Completed(out) => RunEnd::Completed(out.clone()),
-        RunEnd::Failed(f) => RunEnd::Failed(f.clone()),
-        RunEnd::ContinueAsNew(input) => RunEnd::ContinueAsNew(input.clone()),
-        RunEnd::Stopped(stop) => RunEnd::Stopped(stop.clone()),
-    }
 }
 
 /// Whether a dry-run replay that ended with `end` reproduced the history in `exec`: it must

@@ -83,7 +83,7 @@ pub enum Stop {
 }
 
 /// How a run ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum RunEnd {
     Completed(String),
     /// The orchestration failed; to be recorded as `ExecutionFailed`.
