@@ -43,7 +43,7 @@ WASM_CC ?= clang-19
 WASM_AR ?= llvm-ar-19
 WASI_INCLUDE ?= /usr/include/wasm32-wasi
 
-## guests: orchestrators (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2),
+## guests: orchestrators and entities (wasm32-unknown-unknown, componentized) and activities (wasm32-wasip2),
 ## and the JavaScript runtime in its three roles (rebuilt only when guest-js/ or wit/ change:
 ## each role is a build of its own with different features).
 JS_RUNTIME := $(GUESTS)/js-orchestrator.wasm $(GUESTS)/js-starter.wasm $(GUESTS)/js-activity.wasm
@@ -71,6 +71,10 @@ guests: setup $(COMPONENTIZE) $(JS_RUNTIME)
 	@mkdir -p $(GUESTS)
 	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_orchestrator.wasm $(GUESTS)/orchestrator.wasm
 	cp target/wasm32-wasip2/guest/guest_activities.wasm $(GUESTS)/activities.wasm
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-entities --features probe
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_entities.wasm $(GUESTS)/test-entities.wasm
+	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p guest-entities
+	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/guest_entities.wasm $(GUESTS)/entities.wasm
 	$(CARGO) build --profile guest --target wasm32-unknown-unknown -p test-guests
 	$(CARGO) build --profile guest --target wasm32-wasip2 -p test-guests
 	$(COMPONENTIZE) target/wasm32-unknown-unknown/guest/test_guests.wasm $(GUESTS)/test-orchestrator.wasm

@@ -19,6 +19,26 @@ durable_sdk::orchestrations! {
     "retryingCall" => retrying_call,
     "sequence" => sequence,
     "versionInfo" => version_info,
+    "counterWorkflow" => counter_workflow,
+}
+
+/// Durable Functions' entity sample from an orchestrator: signals the `Counter` entity with key
+/// `key` to add `amount` (one-way), then calls `add` again and `get` and returns both answers:
+/// `{"afterAdd": n, "value": n}`. Operations from one orchestration reach the entity in order,
+/// so both see the signal's addition.
+pub fn counter_workflow(ctx: &Context) -> Result<Json, Error> {
+    let input: Json = ctx.input()?;
+    let key = input["key"].as_str().unwrap_or("default").to_owned();
+    let amount = input["amount"].as_i64().unwrap_or(1);
+    let counter = durable_sdk::EntityId::new("Counter", key);
+    ctx.signal_entity(&counter, "add", &amount)?;
+    let after_add: i64 = ctx.call_entity(&counter, "add", &amount)?;
+    let value: i64 = ctx.call_entity(&counter, "get", &())?;
+    ctx.log(
+        durable_sdk::LogLevel::Info,
+        format!("counter {} is at {value}", counter.key),
+    );
+    Ok(json!({"afterAdd": after_add, "value": value}))
 }
 
 /// The instance's orchestration version, and (input `depth` > 0) that of a sub-orchestration
@@ -205,6 +225,35 @@ mod tests {
             run.output(),
             &json!({"orderId": "A", "reservationId": "A-inv", "status": "Confirmed"})
         );
+    }
+
+    #[test]
+    fn counter_workflow_signals_then_calls_the_entity_in_order() {
+        let counter = |ctx: &mut durable_sdk::EntityContext| -> Result<Json, Error> {
+            let value: i64 = ctx.state_or(|| 10)?;
+            let value = match ctx.operation() {
+                "add" => value + ctx.input::<i64>()?,
+                _ => value,
+            };
+            ctx.set_state(&value)?;
+            Ok(json!(value))
+        };
+        let run = TestHost::new(json!({"key": "k", "amount": 5}))
+            .entity("Counter", counter)
+            .run(counter_workflow);
+        assert_eq!(run.output(), &json!({"afterAdd": 20, "value": 20}));
+        let calls: Vec<(&str, bool)> = run
+            .decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Entity {
+                    operation, call, ..
+                } => Some((operation.as_str(), *call)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls, [("add", false), ("add", true), ("get", true)]);
+        assert_eq!(run.entity_state("counter", "k"), Some(&json!(20)));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Error, LogLevel, Outcome, RetryPolicy, TaskId};
+use crate::{EntityId, Error, LogLevel, Outcome, RetryPolicy, TaskId};
 
 /// What the context needs from whoever runs the orchestration. In a component this is the
 /// host's `context` import; natively it is [`crate::testing::TestHost`] or anything else that
@@ -28,6 +28,9 @@ pub trait Host {
     ) -> TaskId;
     fn create_timer(&self, fire_at_ms: u64) -> TaskId;
     fn wait_for_event(&self, name: &str) -> TaskId;
+    /// `input` is JSON, `None` for none.
+    fn call_entity(&self, entity: &EntityId, operation: &str, input: Option<String>) -> TaskId;
+    fn signal_entity(&self, entity: &EntityId, operation: &str, input: Option<String>);
     fn wait_all(&self, tasks: &[TaskId]) -> Result<Vec<Outcome>, String>;
     fn wait_any(&self, tasks: &[TaskId]) -> Result<(u32, Outcome), String>;
     fn continue_as_new(&self, input: String);
@@ -192,6 +195,48 @@ impl<'h> Context<'h> {
                     .schedule_sub_orchestration(name, instance_id, input.clone()),
             )
         })
+    }
+
+    /// Calls operation `operation` of `entity` without waiting (Durable Functions'
+    /// `callEntity`); the task's output is what the operation returns.
+    pub fn schedule_call_entity<I: Serialize + ?Sized, O>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &I,
+    ) -> Result<Task<O>, Error> {
+        let input = serde_json::to_string(input)?;
+        Ok(Task::new(self.host.call_entity(
+            entity,
+            operation,
+            Some(input),
+        )))
+    }
+
+    /// Calls operation `operation` of `entity` and waits for what it returns. Operations on
+    /// one entity run one at a time; a failed operation comes back as `Err` and leaves the
+    /// entity's state as it was.
+    pub fn call_entity<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &I,
+    ) -> Result<O, Error> {
+        let task = self.schedule_call_entity(entity, operation, input)?;
+        self.wait(task)
+    }
+
+    /// Sends operation `operation` to `entity` without waiting for it (one-way, Durable
+    /// Functions' `signalEntity`). It goes out with this turn's commit, exactly once.
+    pub fn signal_entity<I: Serialize + ?Sized>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: &I,
+    ) -> Result<(), Error> {
+        let input = serde_json::to_string(input)?;
+        self.host.signal_entity(entity, operation, Some(input));
+        Ok(())
     }
 
     /// A durable timer firing at `fire_at_ms` (ms since epoch).

@@ -20,9 +20,10 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::{Context, Error, Host, Json, LogLevel, Outcome, TaskId};
+use crate::{Context, EntityContext, EntityId, Error, Host, Json, LogLevel, Outcome, TaskId};
 
 type Mock = Box<dyn Fn(Json) -> Result<Json, Error>>;
+type EntityFn = Box<dyn Fn(&mut EntityContext) -> Result<Json, Error>>;
 
 /// A decision the orchestration made, as recorded by [`TestHost`].
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,13 @@ pub enum Decision {
     WaitForEvent {
         name: String,
     },
+    /// An entity operation: called (the orchestration waits for its answer) or signalled.
+    Entity {
+        entity: EntityId,
+        operation: String,
+        input: Option<Json>,
+        call: bool,
+    },
 }
 
 /// What a test run produced.
@@ -55,9 +63,17 @@ pub struct TestRun {
     pub continued_as_new: Option<Json>,
     /// Virtual time when the run ended.
     pub final_time_ms: u64,
+    /// Entities' states when the run ended, by (lower-cased name, key).
+    pub entity_states: HashMap<(String, String), Json>,
 }
 
 impl TestRun {
+    /// The state entity `name`/`key` was left with.
+    pub fn entity_state(&self, name: &str, key: &str) -> Option<&Json> {
+        self.entity_states
+            .get(&(name.to_lowercase(), key.to_owned()))
+    }
+
     /// Names of the activities called, in order.
     pub fn activity_calls(&self) -> Vec<&str> {
         self.decisions
@@ -102,6 +118,9 @@ pub struct TestHost {
     version: Option<String>,
     activities: HashMap<String, Mock>,
     sub_orchestrations: HashMap<String, Mock>,
+    /// Entity functions by lower-cased name, and the state each entity has now.
+    entities: HashMap<String, EntityFn>,
+    entity_states: RefCell<HashMap<(String, String), String>>,
     state: RefCell<State>,
 }
 
@@ -113,6 +132,8 @@ impl TestHost {
             version: None,
             activities: HashMap::new(),
             sub_orchestrations: HashMap::new(),
+            entities: HashMap::new(),
+            entity_states: RefCell::new(HashMap::new()),
             state: RefCell::new(State {
                 now: 1_700_000_000_000,
                 decisions: Vec::new(),
@@ -158,6 +179,51 @@ impl TestHost {
         self
     }
 
+    /// Serves entity `name` with `f` (the real entity function, say): operations the
+    /// orchestration calls or signals run at once, in order, on state kept per key.
+    pub fn entity(
+        mut self,
+        name: &str,
+        f: impl Fn(&mut EntityContext) -> Result<Json, Error> + 'static,
+    ) -> Self {
+        self.entities.insert(name.to_lowercase(), Box::new(f));
+        self
+    }
+
+    /// Runs an entity operation on the kept state, as the host would (a failure leaves it).
+    fn run_entity(&self, entity: &EntityId, operation: &str, input: Option<String>) -> Outcome {
+        let name = entity.name.to_lowercase();
+        let Some(f) = self.entities.get(&name) else {
+            return Outcome::Failed(Error::new(format!(
+                "entity '{}' is not served in this test",
+                entity.name
+            )));
+        };
+        let slot = (name, entity.key.clone());
+        let state = self.entity_states.borrow().get(&slot).cloned();
+        let mut ctx = EntityContext::new(entity.clone(), operation, input, state);
+        let output = f(&mut ctx);
+        match ctx.finish(output) {
+            Ok(effect) => {
+                let mut states = self.entity_states.borrow_mut();
+                match effect.state {
+                    Some(state) => states.insert(slot, state),
+                    None => states.remove(&slot),
+                };
+                Outcome::Completed(effect.output)
+            }
+            Err(e) => Outcome::Failed(Error {
+                message: format!(
+                    "Operation '{operation}' of entity '@{}@{}' failed: {}",
+                    entity.name.to_lowercase(),
+                    entity.key,
+                    e.message
+                ),
+                details: e.details,
+            }),
+        }
+    }
+
     /// Queues an external event; waits for `name` receive queued events in order.
     pub fn event<T: Serialize>(self, name: &str, data: T) -> Self {
         let data = serde_json::to_string(&data).expect("event data serializes");
@@ -175,7 +241,14 @@ impl TestHost {
         let result =
             f(&Context::new(&self)).and_then(|o| serde_json::to_value(o).map_err(Error::from));
         let state = self.state.into_inner();
+        let entity_states = self
+            .entity_states
+            .into_inner()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, serde_json::from_str(&v).ok()?)))
+            .collect();
         TestRun {
+            entity_states,
             result,
             decisions: state.decisions,
             custom_status: state
@@ -311,6 +384,27 @@ impl Host for TestHost {
     }
     fn create_timer(&self, fire_at_ms: u64) -> TaskId {
         self.push(Decision::Timer { fire_at_ms }, TaskState::Timer(fire_at_ms))
+    }
+    fn call_entity(&self, entity: &EntityId, operation: &str, input: Option<String>) -> TaskId {
+        let outcome = self.run_entity(entity, operation, input.clone());
+        let decision = Decision::Entity {
+            entity: entity.clone(),
+            operation: operation.to_owned(),
+            input: input.and_then(|i| serde_json::from_str(&i).ok()),
+            call: true,
+        };
+        self.push(decision, TaskState::Done(outcome))
+    }
+    fn signal_entity(&self, entity: &EntityId, operation: &str, input: Option<String>) {
+        // Nobody waits for a signal's outcome; the state changes all the same.
+        let outcome = self.run_entity(entity, operation, input.clone());
+        let decision = Decision::Entity {
+            entity: entity.clone(),
+            operation: operation.to_owned(),
+            input: input.and_then(|i| serde_json::from_str(&i).ok()),
+            call: false,
+        };
+        self.push(decision, TaskState::Done(outcome));
     }
     fn wait_for_event(&self, name: &str) -> TaskId {
         self.push(

@@ -4,6 +4,9 @@
 //! [[orchestrators]]
 //! component = "target/guests/orchestrator.wasm"
 //!
+//! [[entities]]            # durable entities (the `entity` world)
+//! component = "target/guests/entities.wasm"
+//!
 //! [[activities]]
 //! component = "target/guests/activities.wasm"
 //! timeout_secs = 60      # optional
@@ -66,6 +69,9 @@ pub enum ConfigError {
 struct RawConfig {
     #[serde(default)]
     orchestrators: Vec<RawComponent>,
+    /// Durable entities' components.
+    #[serde(default)]
+    entities: Vec<RawComponent>,
     #[serde(default)]
     activities: Vec<RawActivity>,
     #[serde(default)]
@@ -228,6 +234,8 @@ struct RawStarter {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub orchestrators: Vec<PathBuf>,
+    /// Durable entities' components (`[[entities]]`).
+    pub entities: Vec<PathBuf>,
     pub activities: Vec<(PathBuf, ActivityGrant)>,
     pub starters: Vec<Starter>,
     /// JavaScript apps, with the grant of their activities.
@@ -301,6 +309,11 @@ impl Config {
                 .orchestrators
                 .into_iter()
                 .map(|o| base.join(o.component))
+                .collect(),
+            entities: raw
+                .entities
+                .into_iter()
+                .map(|e| base.join(e.component))
                 .collect(),
             activities,
             starters,

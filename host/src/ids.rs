@@ -88,6 +88,82 @@ pub enum InvalidInstanceId {
     TooLong { max: usize },
     #[error("instance id must not contain '/', '\\\\', '#', '?' or control characters")]
     BadCharacter,
+    #[error(
+        "instance ids starting with '@' are entities' (@name@key): address an entity through /entities/{{name}}/{{key}}"
+    )]
+    Reserved,
+}
+
+/// A durable entity's address: its name (lower-cased, as Durable Functions does) and key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityId {
+    name: String,
+    key: String,
+}
+
+/// Why an entity name or key was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidEntityId {
+    #[error("entity {0} must not be empty")]
+    Empty(&'static str),
+    #[error("entity {what} is longer than {max} characters")]
+    TooLong { what: &'static str, max: usize },
+    #[error("entity {0} must not contain '@', '/', '\\', '#', '?' or control characters")]
+    BadCharacter(&'static str),
+}
+
+impl EntityId {
+    pub const MAX_NAME_LEN: usize = 100;
+    pub const MAX_KEY_LEN: usize = 100;
+
+    /// Checks a name and key; the name is lower-cased (entity names ignore case).
+    pub fn parse(name: &str, key: &str) -> Result<Self, InvalidEntityId> {
+        check_part("name", name, Self::MAX_NAME_LEN)?;
+        check_part("key", key, Self::MAX_KEY_LEN)?;
+        Ok(EntityId {
+            name: name.to_lowercase(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The entity an instance id (`@name@key`) addresses, if it is an entity's.
+    pub fn of_instance(id: &str) -> Option<Self> {
+        let (name, key) = id.strip_prefix('@')?.split_once('@')?;
+        EntityId::parse(name, key).ok()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The id of the instance row that holds the entity: `@name@key`.
+    pub fn instance_id(&self) -> InstanceId {
+        InstanceId(format!("@{}@{}", self.name, self.key))
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}@{}", self.name, self.key)
+    }
+}
+
+fn check_part(what: &'static str, s: &str, max: usize) -> Result<(), InvalidEntityId> {
+    if s.is_empty() {
+        return Err(InvalidEntityId::Empty(what));
+    }
+    if s.chars().count() > max {
+        return Err(InvalidEntityId::TooLong { what, max });
+    }
+    let bad = |c: char| matches!(c, '@' | '/' | '\\' | '#' | '?') || c.is_control();
+    if s.chars().any(bad) {
+        return Err(InvalidEntityId::BadCharacter(what));
+    }
+    Ok(())
 }
 
 impl InstanceId {
@@ -106,7 +182,15 @@ impl InstanceId {
         {
             return Err(InvalidInstanceId::BadCharacter);
         }
+        if s.starts_with('@') {
+            return Err(InvalidInstanceId::Reserved);
+        }
         Ok(InstanceId(s.to_owned()))
+    }
+
+    /// Whether this is an entity's instance (`@name@key`).
+    pub fn is_entity(&self) -> bool {
+        self.0.starts_with('@')
     }
 
     /// A fresh random id (32 hex digits, as Durable Functions generates).
@@ -197,6 +281,40 @@ mod tests {
             Err(InvalidInstanceId::TooLong { .. })
         ));
         assert_eq!(InstanceId::random().as_str().len(), 32);
+    }
+
+    #[test]
+    fn entity_ids_name_the_rule_they_break_and_map_to_reserved_instance_ids() {
+        let id = EntityId::parse("Counter", "Key 1").unwrap();
+        assert_eq!(id.name(), "counter", "names ignore case");
+        assert_eq!(id.key(), "Key 1", "keys do not");
+        assert_eq!(id.instance_id().as_str(), "@counter@Key 1");
+        assert!(id.instance_id().is_entity());
+        assert_eq!(EntityId::of_instance("@counter@Key 1"), Some(id));
+        assert_eq!(EntityId::of_instance("counter@k"), None);
+        assert_eq!(
+            EntityId::parse("", "k"),
+            Err(InvalidEntityId::Empty("name"))
+        );
+        assert_eq!(EntityId::parse("c", ""), Err(InvalidEntityId::Empty("key")));
+        for (name, key, what) in [
+            ("a@b", "k", "name"),
+            ("c", "a@b", "key"),
+            ("c", "a/b", "key"),
+        ] {
+            assert_eq!(
+                EntityId::parse(name, key),
+                Err(InvalidEntityId::BadCharacter(what))
+            );
+        }
+        let long = "k".repeat(EntityId::MAX_KEY_LEN + 1);
+        let err = EntityId::parse("c", &long).unwrap_err();
+        assert_eq!(err.to_string(), "entity key is longer than 100 characters");
+        // Orchestrations cannot take an entity's id.
+        assert_eq!(
+            InstanceId::parse("@counter@k"),
+            Err(InvalidInstanceId::Reserved)
+        );
     }
 
     #[test]

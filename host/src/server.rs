@@ -372,6 +372,12 @@ async fn load_components(
         tracing::info!(component = %what, %digest, ?names, "orchestrator loaded");
         loaded.record(Kind::Orchestrator, (digest, names), bytes, known);
     }
+    for path in &config.entities {
+        // Entities are served from the configured file (not kept in the store, no hot swap).
+        let (bytes, what) = read_component(path)?;
+        let (digest, names) = components.add_entity(&what, &bytes).await?;
+        tracing::info!(component = %what, %digest, ?names, "entities loaded");
+    }
     for (path, grant) in &config.activities {
         let (bytes, what) = read_component(path)?;
         let (digest, names) = components

@@ -58,6 +58,9 @@ pub fn seed_config(extra: &str) -> String {
 [[orchestrators]]
 component = "{orch}"
 
+[[entities]]
+component = "{ents}"
+
 [[activities]]
 component = "{acts}"
 
@@ -69,6 +72,7 @@ auth_level = "function"
 "#,
         orch = guest("orchestrator").display(),
         acts = guest("activities").display(),
+        ents = guest("entities").display(),
     )
 }
 

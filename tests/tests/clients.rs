@@ -83,6 +83,14 @@ fn cross_check(server: &Server, summary: &Value) {
         assert_eq!(&status["version"], version, "{status}");
         assert_eq!(&status["historyEvents"][0]["Version"], version, "{status}");
     }
+    // What the client's signals left in the entity, read back from the host.
+    let entities = summary["entities"].as_object().expect("entity checks ran");
+    for (key, value) in entities {
+        let path = format!("/runtime/webhooks/durabletask/entities/counter/{key}");
+        let r = server.request("GET", &Server::keyed(&path), None).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(&r.json().unwrap(), value, "{key}");
+    }
     let purged = summary["purged"].as_array().unwrap();
     assert!(purged.len() >= 2, "{summary}");
     for id in purged {
@@ -127,7 +135,12 @@ fn npm_durable_functions_client_drives_a_js_app() {
         root().join("examples/seed-js/app.js"),
         root().join("tests/js/app.js"),
     ];
-    let server = Server::start_js(dir.path(), &e2e::js_config(&apps, "")).unwrap();
+    // The entity checks use the seed's Counter (a Rust component beside the JS apps).
+    let entities = format!(
+        "[[entities]]\ncomponent = \"{}\"\n",
+        e2e::guest("entities").display()
+    );
+    let server = Server::start_js(dir.path(), &e2e::js_config(&apps, &entities)).unwrap();
     let mut command = Command::new("node");
     command
         .arg("client.js")

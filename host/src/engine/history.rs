@@ -81,6 +81,43 @@ pub enum EventKind {
         reason: String,
         details: Option<String>,
     },
+    /// The orchestrator called an entity's operation (`call-entity`); the request went out
+    /// with this event's commit, and the answer comes back as `EntityOperationCompleted` or
+    /// `EntityOperationFailed` with the same task id.
+    EntityOperationCalled {
+        task_id: TaskId,
+        /// The entity's instance id, `@name@key`.
+        entity: String,
+        operation: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+    },
+    /// The orchestrator signalled an entity (`signal-entity`, one-way); sent with this commit.
+    EntityOperationSignaled {
+        task_id: TaskId,
+        entity: String,
+        operation: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+    },
+    EntityOperationCompleted {
+        task_id: TaskId,
+        result: String,
+    },
+    EntityOperationFailed {
+        task_id: TaskId,
+        reason: String,
+        details: Option<String>,
+    },
+    /// An operation waiting in an entity's inbox (never in a history): what to run, and where
+    /// its answer goes if it was called rather than signalled.
+    EntityRequest {
+        operation: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller: Option<EntityCaller>,
+    },
     ExecutionCompleted {
         result: String,
     },
@@ -114,6 +151,14 @@ pub enum EventKind {
     },
 }
 
+/// Where an entity operation's answer goes: the calling instance's execution and task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCaller {
+    pub instance_id: String,
+    pub execution_id: String,
+    pub task_id: TaskId,
+}
+
 impl EventKind {
     /// Durable Task's name for this event type (also the `event_type` column).
     pub fn type_name(&self) -> &'static str {
@@ -131,6 +176,11 @@ impl EventKind {
                 "SubOrchestrationInstanceCompleted"
             }
             EventKind::SubOrchestrationInstanceFailed { .. } => "SubOrchestrationInstanceFailed",
+            EventKind::EntityOperationCalled { .. } => "EntityOperationCalled",
+            EventKind::EntityOperationSignaled { .. } => "EntityOperationSignaled",
+            EventKind::EntityOperationCompleted { .. } => "EntityOperationCompleted",
+            EventKind::EntityOperationFailed { .. } => "EntityOperationFailed",
+            EventKind::EntityRequest { .. } => "EntityRequest",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
             EventKind::ExecutionFailed { .. } => "ExecutionFailed",
             EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
@@ -163,13 +213,32 @@ impl EventKind {
             | EventKind::SubOrchestrationInstanceCreated { name, input, .. } => {
                 name.len() + input.len()
             }
+            EventKind::EntityOperationCalled {
+                entity,
+                operation,
+                input,
+                ..
+            }
+            | EventKind::EntityOperationSignaled {
+                entity,
+                operation,
+                input,
+                ..
+            } => entity.len() + operation.len() + input.as_ref().map_or(0, String::len),
+            EventKind::EntityRequest {
+                operation, input, ..
+            } => operation.len() + input.as_ref().map_or(0, String::len) + 96,
             EventKind::TaskCompleted { result, .. }
+            | EventKind::EntityOperationCompleted { result, .. }
             | EventKind::SubOrchestrationInstanceCompleted { result, .. }
             | EventKind::ExecutionCompleted { result } => result.len(),
             EventKind::TaskFailed {
                 reason, details, ..
             }
             | EventKind::SubOrchestrationInstanceFailed {
+                reason, details, ..
+            }
+            | EventKind::EntityOperationFailed {
                 reason, details, ..
             }
             | EventKind::ExecutionFailed { reason, details } => {

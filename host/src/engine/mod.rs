@@ -6,11 +6,12 @@
 
 #[cfg(any(test, fuzzing))]
 pub mod arbitrary;
+mod decisions;
 mod history;
 pub mod limits;
 mod replay;
 
-pub use history::{Event, EventKind, RuntimeStatus, rewind_voids, voided};
+pub use history::{EntityCaller, Event, EventKind, RuntimeStatus, rewind_voids, voided};
 pub use replay::{
     Decision, Execution, Failure, GuestLog, HistoryError, Nondeterminism, Outcome, Poll, WaitError,
     WaitMode, decision_of, result_task_id,

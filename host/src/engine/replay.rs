@@ -13,25 +13,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
+pub use super::decisions::{Decision, decision_of, result_task_id};
+use super::decisions::{describe_new, describe_recorded, event_of, same_decision};
 use super::history::{Event, EventKind};
 use crate::ids::{Digest, TaskId};
-
-/// Something the orchestrator decided to do that is recorded in the history.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    ScheduleActivity {
-        name: String,
-        input: String,
-    },
-    CreateTimer {
-        fire_at_ms: u64,
-    },
-    ScheduleSubOrchestration {
-        name: String,
-        instance_id: String,
-        input: String,
-    },
-}
 
 /// Why something failed (a task, an activity call, an orchestration): the message a user
 /// reads, and optional details (a stack, a trap's chain).
@@ -268,7 +253,9 @@ impl Execution {
             }),
             kind @ (EventKind::TaskScheduled { .. }
             | EventKind::TimerCreated { .. }
-            | EventKind::SubOrchestrationInstanceCreated { .. }) => {
+            | EventKind::SubOrchestrationInstanceCreated { .. }
+            | EventKind::EntityOperationCalled { .. }
+            | EventKind::EntityOperationSignaled { .. }) => {
                 if let Some((task_id, decision)) = decision_of(&kind) {
                     self.note_decision(task_id, decision);
                 }
@@ -277,7 +264,9 @@ impl Execution {
             | EventKind::TaskFailed { .. }
             | EventKind::TimerFired { .. }
             | EventKind::SubOrchestrationInstanceCompleted { .. }
-            | EventKind::SubOrchestrationInstanceFailed { .. }) => {
+            | EventKind::SubOrchestrationInstanceFailed { .. }
+            | EventKind::EntityOperationCompleted { .. }
+            | EventKind::EntityOperationFailed { .. }) => {
                 let task_id = result_task_id(&kind).unwrap_or_default();
                 if !self.scheduled.contains(&task_id) {
                     return Err(HistoryError::UnknownTask {
@@ -295,7 +284,9 @@ impl Execution {
             | EventKind::ExecutionFailed { .. }
             | EventKind::ExecutionTerminated { .. }
             | EventKind::ContinuedAsNew { .. } => self.finished = true,
-            EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
+            EventKind::ExecutionSuspended { .. }
+            | EventKind::ExecutionResumed { .. }
+            | EventKind::EntityRequest { .. } => {}
             EventKind::ExecutionRewound { .. } => self.finished = false,
             EventKind::ExecutionMigrated {
                 orchestrator_digest,
@@ -371,27 +362,7 @@ impl Execution {
             self.decision_cursor += 1;
             return Ok((task_id, false));
         }
-        let kind = match &decision {
-            Decision::ScheduleActivity { name, input } => EventKind::TaskScheduled {
-                task_id,
-                name: name.clone(),
-                input: input.clone(),
-            },
-            Decision::CreateTimer { fire_at_ms } => EventKind::TimerCreated {
-                task_id,
-                fire_at_ms: *fire_at_ms,
-            },
-            Decision::ScheduleSubOrchestration {
-                name,
-                instance_id,
-                input,
-            } => EventKind::SubOrchestrationInstanceCreated {
-                task_id,
-                name: name.clone(),
-                instance_id: instance_id.clone(),
-                input: input.clone(),
-            },
-        };
+        let kind = event_of(task_id, &decision);
         self.record(kind);
         self.note_decision(task_id, decision);
         self.decision_cursor += 1;
@@ -409,6 +380,19 @@ impl Execution {
             }
             Decision::ScheduleSubOrchestration { name, .. } => {
                 self.task_names.insert(task_id, name.clone());
+            }
+            Decision::EntityOperation {
+                entity,
+                operation,
+                call,
+                ..
+            } => {
+                let name = format!("Operation '{operation}' of entity '{entity}'");
+                self.task_names.insert(task_id, name);
+                if !call {
+                    // A signal has no answer: it is never open.
+                    self.results_seen.insert(task_id);
+                }
             }
             Decision::CreateTimer { .. } => {}
         }
@@ -700,6 +684,18 @@ impl Execution {
                 EventKind::TimerFired { task_id, .. } => {
                     self.resolve(task_id, Outcome::Completed("null".into()))
                 }
+                EventKind::EntityOperationCompleted { task_id, result } => {
+                    self.resolve(task_id, Outcome::Completed(result))
+                }
+                EventKind::EntityOperationFailed {
+                    task_id,
+                    reason,
+                    details,
+                } => {
+                    let name = self.task_names.get(&task_id).map_or("?", String::as_str);
+                    let message = format!("{name} failed: {reason}");
+                    self.resolve(task_id, Outcome::Failed(Failure { message, details }))
+                }
                 EventKind::EventRaised { name, input } => {
                     match self
                         .event_waiters
@@ -712,101 +708,6 @@ impl Execution {
                 }
                 _ => {}
             }
-        }
-    }
-}
-
-/// The decision a history event records, if it records one.
-pub fn decision_of(kind: &EventKind) -> Option<(TaskId, Decision)> {
-    match kind {
-        EventKind::TaskScheduled {
-            task_id,
-            name,
-            input,
-        } => Some((
-            *task_id,
-            Decision::ScheduleActivity {
-                name: name.clone(),
-                input: input.clone(),
-            },
-        )),
-        EventKind::TimerCreated {
-            task_id,
-            fire_at_ms,
-        } => Some((
-            *task_id,
-            Decision::CreateTimer {
-                fire_at_ms: *fire_at_ms,
-            },
-        )),
-        EventKind::SubOrchestrationInstanceCreated {
-            task_id,
-            name,
-            instance_id,
-            input,
-        } => Some((
-            *task_id,
-            Decision::ScheduleSubOrchestration {
-                name: name.clone(),
-                instance_id: instance_id.clone(),
-                input: input.clone(),
-            },
-        )),
-        _ => None,
-    }
-}
-
-/// The task a result event (completion, failure, timer, child outcome) answers.
-pub fn result_task_id(kind: &EventKind) -> Option<TaskId> {
-    match kind {
-        EventKind::TaskCompleted { task_id, .. }
-        | EventKind::TaskFailed { task_id, .. }
-        | EventKind::TimerFired { task_id, .. }
-        | EventKind::SubOrchestrationInstanceCompleted { task_id, .. }
-        | EventKind::SubOrchestrationInstanceFailed { task_id, .. } => Some(*task_id),
-        _ => None,
-    }
-}
-
-/// Decisions match when they are of the same kind and target the same function; inputs may
-/// differ (as in Durable Task), so that fixing a payload bug does not strand in-flight instances.
-fn same_decision(a: &Decision, b: &Decision) -> bool {
-    match (a, b) {
-        (
-            Decision::ScheduleActivity { name: x, .. },
-            Decision::ScheduleActivity { name: y, .. },
-        ) => x == y,
-        (Decision::CreateTimer { .. }, Decision::CreateTimer { .. }) => true,
-        (
-            Decision::ScheduleSubOrchestration { name: x, .. },
-            Decision::ScheduleSubOrchestration { name: y, .. },
-        ) => x == y,
-        _ => false,
-    }
-}
-
-fn describe_recorded(task_id: TaskId, d: &Decision) -> String {
-    match d {
-        Decision::ScheduleActivity { name, .. } => {
-            format!("TaskScheduled '{name}' (task {task_id})")
-        }
-        Decision::CreateTimer { fire_at_ms } => {
-            format!("TimerCreated firing at {fire_at_ms} ms (task {task_id})")
-        }
-        Decision::ScheduleSubOrchestration { name, .. } => {
-            format!("SubOrchestrationInstanceCreated '{name}' (task {task_id})")
-        }
-    }
-}
-
-fn describe_new(task_id: TaskId, d: &Decision) -> String {
-    match d {
-        Decision::ScheduleActivity { name, .. } => {
-            format!("schedules activity '{name}' (task {task_id})")
-        }
-        Decision::CreateTimer { .. } => format!("creates a timer (task {task_id})"),
-        Decision::ScheduleSubOrchestration { name, .. } => {
-            format!("starts sub-orchestration '{name}' (task {task_id})")
         }
     }
 }

@@ -403,3 +403,63 @@ fn random_histories_and_calls_never_panic() {
         }
     }
 }
+
+#[test]
+fn entity_calls_wait_for_their_answer_and_signals_are_never_open() {
+    let mut exec = Execution::from_history("i", "e", vec![started()]).unwrap();
+    let op = |operation: &str, call: bool| Decision::EntityOperation {
+        entity: "@counter@k".into(),
+        operation: operation.into(),
+        input: Some("5".into()),
+        call,
+    };
+    let (signal, _) = exec.decide(op("add", false)).unwrap();
+    let (call, _) = exec.decide(op("get", true)).unwrap();
+    assert_eq!(exec.open_tasks().len(), 1, "only the call awaits an answer");
+    assert_eq!(exec.open_tasks()[0].0, call);
+    assert_eq!(exec.poll(&[call], WaitMode::All).unwrap(), Poll::Blocked);
+    exec.push_turn(
+        2_000,
+        vec![EventKind::EntityOperationFailed {
+            task_id: call,
+            reason: "boom".into(),
+            details: None,
+        }],
+    );
+    let Poll::All(outcomes) = exec.poll(&[call], WaitMode::All).unwrap() else {
+        panic!("resolved");
+    };
+    let Outcome::Failed(failure) = &outcomes[0] else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(
+        failure.message,
+        "Operation 'get' of entity '@counter@k' failed: boom"
+    );
+    let mut history = vec![started()];
+    history.extend(exec.take_new_events());
+    let kinds: Vec<_> = history.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ExecutionStarted",
+            "EntityOperationSignaled",
+            "EntityOperationCalled",
+            "OrchestratorStarted",
+            "EntityOperationFailed"
+        ]
+    );
+    assert_ne!(signal, call);
+
+    // Replayed: the same operations match; another operation on the entity diverges.
+    let mut replay = Execution::from_history("i", "e", history.clone()).unwrap();
+    assert_eq!(replay.decide(op("add", false)).unwrap(), (signal, false));
+    let diverged = replay.decide(op("reset", true)).unwrap_err();
+    assert!(
+        diverged
+            .to_string()
+            .contains("EntityOperationCalled 'get' on @counter@k")
+            && diverged.to_string().contains("calls operation 'reset'"),
+        "{diverged}"
+    );
+}

@@ -295,7 +295,12 @@ impl InstanceActor {
                 updated_ms: self.executor.now_ms(),
                 orchestrator_digest: None,
             };
-            run.pending = Some(self.append(turn.events, consumed, update));
+            let mut ops = Vec::new();
+            let sends = self
+                .executor
+                .entity_sends(&self.instance, &turn.events, &mut ops);
+            ops.insert(0, self.append_op(turn.events, consumed, update));
+            run.pending = Some(self.executor.write_then_deliver(ops, sends));
         }
         // Set the work going at once: an activity runs while its TaskScheduled commits. If
         // that commit fails, the instance resumes from the store and schedules it again.
@@ -313,13 +318,18 @@ impl InstanceActor {
         consumed: Vec<String>,
         update: InstanceUpdate,
     ) -> CommitTicket {
-        self.executor.store.write(vec![Op::Append {
+        let op = self.append_op(events, consumed, update);
+        self.executor.store.write(vec![op])
+    }
+
+    fn append_op(&self, events: Vec<Event>, consumed: Vec<String>, update: InstanceUpdate) -> Op {
+        Op::Append {
             instance_id: self.instance.instance_id.clone(),
             execution_id: self.instance.execution_id.clone(),
             events,
             consumed,
             update,
-        }])
+        }
     }
 
     /// Waits until the mailbox has events for the guest or a reason to stop it.
@@ -385,7 +395,7 @@ impl InstanceActor {
             Ending::Stopped(other) => Err(ActorError::Internal(format!(
                 "a live run stopped unexpectedly: {other}"
             ))),
-            Ending::ContinueAsNew(input) => self.continue_as_new(&exec, input, consumed).await,
+            Ending::ContinueAsNew(input) => self.continue_as_new(&mut exec, input, consumed).await,
             Ending::Record(status, output) => {
                 if status == RuntimeStatus::Failed {
                     tracing::info!("orchestration failed: {output}");
@@ -501,13 +511,11 @@ impl InstanceActor {
             updated_ms: self.executor.now_ms(),
             orchestrator_digest: None,
         };
-        let mut ops = vec![Op::Append {
-            instance_id: self.instance.instance_id.clone(),
-            execution_id: self.instance.execution_id.clone(),
-            events,
-            consumed,
-            update,
-        }];
+        let mut ops = Vec::new();
+        let sends = self
+            .executor
+            .entity_sends(&self.instance, &events, &mut ops);
+        ops.insert(0, self.append_op(events, consumed, update));
         let notify = self.parent_notice(status, output);
         if let Some((parent, message)) = &notify {
             ops.push(Op::Enqueue {
@@ -517,7 +525,7 @@ impl InstanceActor {
                 created_ms: self.executor.now_ms(),
             });
         }
-        self.executor.store.write(ops).await?;
+        self.executor.write_then_deliver(ops, sends).await?;
         self.executor.ended(&self.instance.instance_id, status);
         if let Some((parent, message)) = notify {
             self.executor.deliver(&parent, message.into());
@@ -557,7 +565,7 @@ impl InstanceActor {
     /// arrived but were not consumed carry over to the new execution.
     async fn continue_as_new(
         &mut self,
-        exec: &Execution,
+        exec: &mut Execution,
         input: String,
         consumed: Vec<String>,
     ) -> Result<Next, ActorError> {
@@ -599,7 +607,13 @@ impl InstanceActor {
                 created_ms: now,
             });
         }
-        self.executor.store.write(ops).await?;
+        // The last turn's decisions end with the execution, but what it sent to entities
+        // goes out (Durable Functions' eternal orchestrations signal, then continue as new).
+        let last_turn = exec.take_new_events();
+        let sends = self
+            .executor
+            .entity_sends(&self.instance, &last_turn, &mut ops);
+        self.executor.write_then_deliver(ops, sends).await?;
         // The old execution's timers are stale; the new one arms its own as it runs.
         self.executor.timers.cancel_instance(&next.instance_id);
         tracing::debug!(execution = %next.execution_id, "continued as new");

@@ -22,6 +22,7 @@
 mod activities;
 mod children;
 mod cluster;
+mod entities;
 mod error;
 mod instance;
 mod live;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tracing::Instrument;
 
+pub use entities::EntityError;
 pub use timers::TimerService;
 pub use versioning::{FailureStrategy, MatchStrategy, VersionMismatch, Versioning};
 
@@ -614,30 +616,46 @@ impl Executor {
         );
         let actor = async move {
             let id = instance.instance_id.clone();
-            let mut actor = instance::InstanceActor::new(Arc::clone(&this), instance, tx, rx);
-            let outcome = actor.run(history).await;
-            let handover = this.live.release(&id, actor.inbox());
-            drop(actor);
-            match outcome {
-                // Started or rewound while this actor was finishing: run what the store has now.
-                Ok(()) if handover => this.resume(id).await,
-                Ok(()) => {}
-                Err(error::ActorError::Store(StoreError::Fenced { partition })) => {
-                    tracing::info!(instance = %id, partition, "instance moved to another host with its partition");
-                    tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                    this.resume(id).await;
-                }
-                Err(why) if why.should_resume() || handover => {
-                    tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
-                    tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                    this.resume(id).await;
-                }
-                Err(why) => {
-                    tracing::error!(instance = %id, "instance stopped after an error that retrying cannot fix; it resumes when the host restarts: {why}");
-                }
-            }
+            let (outcome, handover) = if id.is_entity() {
+                let mut actor = entities::EntityActor::new(Arc::clone(&this), instance, tx, rx);
+                let outcome = actor.run().await;
+                (outcome, this.live.release(&id, actor.inbox()))
+            } else {
+                let mut actor = instance::InstanceActor::new(Arc::clone(&this), instance, tx, rx);
+                let outcome = actor.run(history).await;
+                (outcome, this.live.release(&id, actor.inbox()))
+            };
+            this.actor_ended(id, outcome, handover).await;
         };
         tokio::spawn(actor.instrument(span));
+    }
+
+    /// What follows an actor's end: a hand-over, a resume after an error, or nothing.
+    async fn actor_ended(
+        self: &Arc<Self>,
+        id: InstanceId,
+        outcome: Result<(), error::ActorError>,
+        handover: bool,
+    ) {
+        let this = self;
+        match outcome {
+            // Started or rewound while this actor was finishing: run what the store has now.
+            Ok(()) if handover => this.resume(id).await,
+            Ok(()) => {}
+            Err(error::ActorError::Store(StoreError::Fenced { partition })) => {
+                tracing::info!(instance = %id, partition, "instance moved to another host with its partition");
+                tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                this.resume(id).await;
+            }
+            Err(why) if why.should_resume() || handover => {
+                tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
+                tokio::time::sleep(RESUME_AFTER_ERROR).await;
+                this.resume(id).await;
+            }
+            Err(why) => {
+                tracing::error!(instance = %id, "instance stopped after an error that retrying cannot fix; it resumes when the host restarts: {why}");
+            }
+        }
     }
 
     /// Starts an actor for an instance from its stored state, if it is unfinished and not live.
@@ -717,6 +735,8 @@ impl Executor {
                 };
                 self.start_child(parent, name, instance_id, input, stamp);
             }
+            // Sent with the commit that records it (see `entity_sends`).
+            Decision::EntityOperation { .. } => {}
         }
     }
 

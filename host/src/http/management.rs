@@ -43,14 +43,14 @@ fn statuses(params: &Params) -> Result<Vec<RuntimeStatus>, ApiError> {
 }
 
 /// Opaque paging token: the last row's creation time and id, hex-encoded.
-fn encode_token(created_ms: u64, id: &InstanceId) -> String {
+pub(super) fn encode_token(created_ms: u64, id: &InstanceId) -> String {
     format!("{created_ms}:{id}")
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn decode_token(token: &str) -> Result<(u64, String), ApiError> {
+pub(super) fn decode_token(token: &str) -> Result<(u64, String), ApiError> {
     let bad = || ApiError::BadRequest(format!("invalid {CONTINUATION} header"));
     if !token.len().is_multiple_of(2) {
         return Err(bad());
@@ -100,6 +100,7 @@ pub async fn list(
             .filter(|n| !n.is_empty())
             .map(str::to_owned),
         newest_first: params.flag("newestFirst", false)?,
+        entities: false,
         after,
         limit: top + 1,
     };

@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod dashboard;
+mod entities;
 pub use auth::generate_key as generate_key_for_host;
 mod error;
 mod events;

@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::dashboard::api as dashboard;
 use super::router::guarded;
-use super::{AppState, AuthLevel, admin, events, management, starter, status};
+use super::{AppState, AuthLevel, admin, entities, events, management, starter, status};
 
 /// Where a route lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,25 @@ const BUSY: (u16, &str) = (
     503,
     "Overloaded or storage unavailable; retry after Retry-After seconds.",
 );
+
+const ENTITY_LIST_QUERY: &[QueryParam] = &[
+    ("fetchState", "boolean", "Include each entity's state."),
+    (
+        "top",
+        "integer",
+        "Entities per page (1 to 1000, default 100).",
+    ),
+    (
+        "lastOperationTimeFrom",
+        "date-time",
+        "Only entities last operated on at or after this time.",
+    ),
+    (
+        "lastOperationTimeTo",
+        "date-time",
+        "Only entities last operated on at or before this time.",
+    ),
+];
 
 const START_QUERY: &[QueryParam] = &[
     (
@@ -337,6 +356,70 @@ pub static ROUTES: &[Route] = &[
         errors: &[BAD, KEY, UNKNOWN, (410, "The instance has finished."), BUSY],
         also_at: &[],
         handler: |m| on(m, events::raise_event),
+    },
+    Route {
+        id: "signalEntity",
+        method: Verb::Post,
+        path: "/entities/{entityName}/{entityKey}",
+        scope: Scope::Management,
+        level: AuthLevel::Function,
+        summary: "Send an operation to a durable entity (one-way); the body is its input.",
+        query: &[("op", "string", "The operation's name (required).")],
+        body: Body::Json,
+        answer: Answer::Accepted,
+        errors: &[
+            (
+                400,
+                "A malformed entity name or key (empty, too long, or with '@' or '/'), no op, or a body that is not JSON.",
+            ),
+            KEY,
+            (404, "No entity with that name is registered."),
+            BUSY,
+        ],
+        also_at: &[],
+        handler: |m| on(m, entities::signal),
+    },
+    Route {
+        id: "getEntity",
+        method: Verb::Get,
+        path: "/entities/{entityName}/{entityKey}",
+        scope: Scope::Management,
+        level: AuthLevel::Function,
+        summary: "A durable entity's state (the body is the state's JSON).",
+        query: &[],
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, (404, "The entity has no state."), BUSY],
+        also_at: &[],
+        handler: |m| on(m, entities::get),
+    },
+    Route {
+        id: "listEntitiesNamed",
+        method: Verb::Get,
+        path: "/entities/{entityName}",
+        scope: Scope::Management,
+        level: AuthLevel::Function,
+        summary: "The entities of one name, a page at a time (x-ms-continuation-token).",
+        query: ENTITY_LIST_QUERY,
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, BUSY],
+        also_at: &[],
+        handler: |m| on(m, entities::list_named),
+    },
+    Route {
+        id: "listEntities",
+        method: Verb::Get,
+        path: "/entities",
+        scope: Scope::Management,
+        level: AuthLevel::Function,
+        summary: "Every durable entity, a page at a time (x-ms-continuation-token).",
+        query: ENTITY_LIST_QUERY,
+        body: Body::None,
+        answer: Answer::Object,
+        errors: &[BAD, KEY, BUSY],
+        also_at: &[],
+        handler: |m| on(m, entities::list_all),
     },
     Route {
         id: "terminateInstance",

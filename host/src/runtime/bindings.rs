@@ -32,3 +32,12 @@ pub mod starter {
         exports: { default: async },
     });
 }
+
+/// Host side of the `entity` world: the host calls `entities` (the world imports nothing).
+pub mod entity {
+    wasmtime::component::bindgen!({
+        world: "entity",
+        path: "../wit",
+        exports: { default: async },
+    });
+}

@@ -18,6 +18,7 @@ pub mod activity;
 mod bindings;
 mod capture;
 pub mod dry_run;
+pub mod entity;
 mod error;
 pub mod orchestrator;
 pub mod ports;
@@ -27,7 +28,7 @@ pub mod starter;
 mod warm;
 
 pub use error::LoadError;
-pub use ports::{Activity, Orchestrator, Runtime};
+pub use ports::{Activity, Entity, Orchestrator, Runtime};
 pub use registry::{Components, digest_of};
 
 /// Keeps compiled code on disk under `dir` (wasmtime's cache, keyed by the component's bytes

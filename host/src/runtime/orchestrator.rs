@@ -22,7 +22,7 @@ use crate::engine::limits::LimitError;
 use crate::engine::{
     Decision, Event, EventKind, Execution, Failure, Outcome, Poll, WaitError, WaitMode, limits,
 };
-use crate::ids::{Digest, InstanceId, TaskId, default_child_id};
+use crate::ids::{Digest, EntityId, InstanceId, TaskId, default_child_id};
 
 /// Fuel between two yields of a running orchestrator to the async scheduler (~2-5 ms of work).
 const FUEL_YIELD_INTERVAL: u64 = 5_000_000;
@@ -554,6 +554,32 @@ impl OrchState {
         }
     }
 
+    /// `call-entity` and `signal-entity`: checked like the API checks them, then decided.
+    fn entity_operation(
+        &mut self,
+        name: String,
+        key: String,
+        operation: String,
+        input: Option<String>,
+        call: bool,
+    ) -> wasmtime::Result<u32> {
+        let entity = match EntityId::parse(&name, &key) {
+            Ok(entity) => entity,
+            Err(e) => return self.guest_error(format!("invalid entity id '@{name}@{key}': {e}")),
+        };
+        self.check(limits::check_name("entity operation name", &operation))?;
+        if let Some(input) = &input {
+            let what = format!("input of operation '{operation}' of entity {entity}");
+            self.check(limits::check_payload(&what, input))?;
+        }
+        self.decide(Decision::EntityOperation {
+            entity: entity.to_string(),
+            operation,
+            input,
+            call,
+        })
+    }
+
     /// The guest asked for something invalid: the orchestration fails with `message`.
     fn guest_error<T>(&mut self, message: String) -> wasmtime::Result<T> {
         let name = self.exec.name();
@@ -728,6 +754,27 @@ impl context::Host for OrchState {
             instance_id,
             input,
         })
+    }
+
+    fn call_entity(
+        &mut self,
+        name: String,
+        key: String,
+        operation: String,
+        input: Option<String>,
+    ) -> wasmtime::Result<u32> {
+        self.entity_operation(name, key, operation, input, true)
+    }
+
+    fn signal_entity(
+        &mut self,
+        name: String,
+        key: String,
+        operation: String,
+        input: Option<String>,
+    ) -> wasmtime::Result<()> {
+        self.entity_operation(name, key, operation, input, false)
+            .map(drop)
     }
 
     fn create_timer(&mut self, fire_at: u64) -> wasmtime::Result<u32> {

@@ -10,10 +10,11 @@ use tokio::sync::Semaphore;
 
 use super::Components;
 use super::activity::{ActivityResult, ActivitySandbox, LoadedActivity, RetryGrant};
+use super::entity::{EffectCheck, EntitySandbox, LoadedEntity, OperationCall, OperationEffect};
 use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorSandbox, RunResult, Session};
-use crate::engine::Execution;
-use crate::ids::Digest;
+use crate::engine::{Execution, Failure};
+use crate::ids::{Digest, EntityId};
 use crate::trace::TraceContext;
 
 /// The orchestrators and activities the executor runs.
@@ -30,6 +31,50 @@ pub trait Runtime: Send + Sync {
     async fn load_orchestrator(&self, what: &str, bytes: &[u8]) -> Result<(), LoadError>;
     /// The activity serving `name`.
     fn activity(&self, name: &str) -> Option<Arc<dyn Activity>>;
+    /// The entity component serving entity `name` (lower-cased); none by default.
+    fn entity(&self, _name: &str) -> Option<Arc<dyn Entity>> {
+        None
+    }
+}
+
+/// One entity component, as the entities it serves see it.
+#[async_trait]
+pub trait Entity: Send + Sync {
+    fn digest(&self) -> &Digest;
+    /// Runs `calls` on `entity` one after another from `state`, each on the state the last
+    /// successful one left; one result per call (a failure leaves the state as it was).
+    async fn run(
+        &self,
+        entity: &EntityId,
+        state: Option<String>,
+        calls: &[OperationCall],
+        check: &EffectCheck,
+    ) -> Vec<Result<OperationEffect, Failure>>;
+}
+
+struct WasmEntity {
+    sandbox: Arc<EntitySandbox>,
+    digest: Digest,
+    code: Arc<LoadedEntity>,
+}
+
+#[async_trait]
+impl Entity for WasmEntity {
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    async fn run(
+        &self,
+        entity: &EntityId,
+        state: Option<String>,
+        calls: &[OperationCall],
+        check: &EffectCheck,
+    ) -> Vec<Result<OperationEffect, Failure>> {
+        self.sandbox
+            .run(&self.code, entity, state, calls, check)
+            .await
+    }
 }
 
 /// One orchestrator version.
@@ -128,6 +173,16 @@ impl Runtime for Components {
     async fn load_orchestrator(&self, what: &str, bytes: &[u8]) -> Result<(), LoadError> {
         Components::load_orchestrator(self, what, bytes).await?;
         Ok(())
+    }
+
+    fn entity(&self, name: &str) -> Option<Arc<dyn Entity>> {
+        let (digest, code) = self.entity_route(name)?;
+        let sandbox = Arc::clone(&self.entities);
+        Some(Arc::new(WasmEntity {
+            sandbox,
+            digest,
+            code,
+        }))
     }
 
     fn activity(&self, name: &str) -> Option<Arc<dyn Activity>> {

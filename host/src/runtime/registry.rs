@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use crate::ids::Digest;
 
 use super::activity::{ActivityGrant, ActivitySandbox, LoadedActivity};
+use super::entity::{EntitySandbox, LoadedEntity};
 use super::error::LoadError;
 use super::orchestrator::{LoadedOrchestrator, OrchestratorLimits, OrchestratorSandbox};
 use super::starter::StarterSandbox;
@@ -24,6 +25,9 @@ pub struct Components {
     pub orchestrators: Arc<OrchestratorSandbox>,
     pub activities: Arc<ActivitySandbox>,
     pub starters: Arc<StarterSandbox>,
+    pub entities: Arc<EntitySandbox>,
+    /// Entity name (lower-cased) to the component serving it.
+    entity_routes: RwLock<HashMap<String, (Digest, Arc<LoadedEntity>)>>,
     orchestration_routes: RwLock<HashMap<String, Digest>>,
     orchestrators_by_digest: RwLock<HashMap<Digest, Arc<LoadedOrchestrator>>>,
     activities_by_digest: RwLock<HashMap<Digest, Arc<LoadedActivity>>>,
@@ -38,11 +42,14 @@ impl Components {
         max_activity_memory: usize,
         cache: Option<&std::path::Path>,
     ) -> Result<Self, LoadError> {
+        let entities = Arc::new(EntitySandbox::new(limits.clone(), cache)?);
         let orchestrators = Arc::new(OrchestratorSandbox::new(limits, cache)?);
         let starters = StarterSandbox::new(orchestrators.memory_bytes(), cache)?;
         Ok(Components {
             orchestrators,
             starters,
+            entities,
+            entity_routes: RwLock::new(HashMap::new()),
             activities: ActivitySandbox::new(max_activity_memory, cache)?,
             orchestration_routes: RwLock::new(HashMap::new()),
             orchestrators_by_digest: RwLock::new(HashMap::new()),
@@ -92,6 +99,47 @@ impl Components {
             routes.insert(name.clone(), digest.clone());
         }
         Ok((digest, names))
+    }
+
+    /// Loads an entity component and routes every entity name it exports to it (refusing a
+    /// name another component already serves).
+    pub async fn add_entity(
+        &self,
+        what: &str,
+        bytes: &[u8],
+    ) -> Result<(Digest, Vec<String>), LoadError> {
+        let digest = digest_of(bytes);
+        let loaded = Arc::new(self.entities.load(what, bytes).await?);
+        let names = loaded.names.clone();
+        let mut routes = write(&self.entity_routes);
+        for name in &names {
+            if let Some((other, _)) = routes.get(name)
+                && *other != digest
+            {
+                return Err(LoadError::DuplicateName {
+                    name: "entity",
+                    item: name.clone(),
+                    first: other.to_string(),
+                    second: what.to_owned(),
+                });
+            }
+        }
+        for name in &names {
+            routes.insert(name.clone(), (digest.clone(), Arc::clone(&loaded)));
+        }
+        Ok((digest, names))
+    }
+
+    /// The component serving entity `name` (lower-cased).
+    pub fn entity_route(&self, name: &str) -> Option<(Digest, Arc<LoadedEntity>)> {
+        read(&self.entity_routes).get(name).cloned()
+    }
+
+    /// Every entity name served, sorted.
+    pub fn entity_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.entity_routes).keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Loads an activity component with its grant and routes every name it exports to it.

@@ -433,7 +433,25 @@ fn components_routes_and_listing(b: &Backend) {
         batches.push(create_with(&inst));
     }
     batches.push(create_with(&instance("other", RuntimeStatus::Running)));
+    // An entity's row: listed (and counted) only when entities are asked for.
+    let mut entity = instance("x", RuntimeStatus::Running);
+    entity.instance_id = crate::ids::EntityId::parse("counter", "k")
+        .unwrap()
+        .instance_id();
+    batches.push(create_with(&entity));
     assert!(b.write_all(batches).iter().all(Result::is_ok));
+    let entities = ListQuery {
+        entities: true,
+        limit: 100,
+        ..ListQuery::default()
+    };
+    let found = b.store.list(&entities).unwrap();
+    let found: Vec<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
+    assert_eq!(found, ["@counter@k"]);
+    assert_eq!(
+        b.store.count_by_status(&entities).unwrap(),
+        [(RuntimeStatus::Running, 1)]
+    );
     let ids = |q: ListQuery| -> Vec<String> {
         let found = b.store.list(&q).unwrap();
         found

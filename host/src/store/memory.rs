@@ -172,6 +172,7 @@ fn matches(query: &ListQuery, i: &Instance) -> bool {
             .as_ref()
             .is_none_or(|p| id.starts_with(p.as_str()))
         && query.name.as_ref().is_none_or(|n| &i.name == n)
+        && i.instance_id.is_entity() == query.entities
         && query.after.as_ref().is_none_or(|(created, after)| {
             let key = (i.created_ms, id);
             if query.newest_first {

@@ -341,6 +341,8 @@ pub struct ListQuery {
     pub instance_id_prefix: Option<String>,
     /// Only instances of this orchestration.
     pub name: Option<String>,
+    /// List entities' rows (`@name@key`) instead of orchestrations'.
+    pub entities: bool,
     /// Newest first (then `after` means older than).
     pub newest_first: bool,
     /// Keyset paging: only instances after this (created_ms, instance id) in the order asked.

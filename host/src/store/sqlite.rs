@@ -783,8 +783,9 @@ mod tests;
 /// and its arguments.
 fn list_filter(query: &ListQuery, paged: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
-    let mut sql = String::from("1 = 1");
-    let mut args: Vec<Value> = Vec::new();
+    // Entities' rows (`@name@key`) are listed only when asked for, and then only they are.
+    let mut sql = String::from("(substr(instance_id, 1, 1) = '@') = ?");
+    let mut args: Vec<Value> = vec![Value::Integer(i64::from(query.entities))];
     if paged && !query.statuses.is_empty() {
         let marks = vec!["?"; query.statuses.len()].join(", ");
         sql.push_str(&format!(" AND status IN ({marks})"));

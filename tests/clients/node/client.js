@@ -189,6 +189,23 @@ async function main() {
     const payload = c.createHttpManagementPayload(approvalId);
     check("createHttpManagementPayload", payload.statusQueryGetUri.includes(approvalId), payload.statusQueryGetUri);
 
+    // Entities: signalEntity + readEntityState, on the seed app's Counter.
+    const counterKey = `${run}-counter`;
+    const counter = new df.EntityId("Counter", counterKey);
+    await c.signalEntity(counter, "add", 5);
+    await c.signalEntity(counter, "add", 2);
+    let state;
+    for (const deadline = Date.now() + 30000; Date.now() < deadline; await sleep(20)) {
+        state = await c.readEntityState(counter);
+        if (state.entityExists && state.entityState === 7) break;
+    }
+    check("signalEntity twice, readEntityState sees both", state.entityExists && state.entityState === 7, state);
+    const none = await c.readEntityState(new df.EntityId("Counter", `${run}-never`));
+    check("readEntityState of an entity without state", none.entityExists === false, none);
+    const badName = await expectReject(c.signalEntity(new df.EntityId("NoSuchEntity", "k"), "add", 1));
+    check("signalEntity to an unknown entity is refused", badName !== null && badName.includes("404"), badName);
+    summary.entities = { [counterKey]: 7 };
+
     console.log(JSON.stringify({ summary }));
 }
 

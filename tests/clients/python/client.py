@@ -17,7 +17,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from azure.durable_functions import DurableOrchestrationClient, OrchestrationRuntimeStatus
+from azure.durable_functions import DurableOrchestrationClient, EntityId, OrchestrationRuntimeStatus
 
 BASE = os.environ["DURABLE_URL"]
 RPC = os.environ["DURABLE_RPC_URL"]
@@ -198,6 +198,24 @@ async def main():
           by_filter.instances_deleted)
     summary["purged"].append(doomed_id)
     summary["completed"].remove(seed_id)
+
+    # Entities: signal_entity + read_entity_state, on the seed app's Counter. (This client sends
+    # the input JSON-encoded twice: 5 arrives as "5", which Counter's add takes.)
+    counter_key = f"{RUN}-counter"
+    counter = EntityId("Counter", counter_key)
+    await client.signal_entity(counter, "add", 5)
+    await client.signal_entity(counter, "add", 2)
+    deadline = time.time() + 30
+    state = await client.read_entity_state(counter)
+    while not (state.entity_exists and state.entity_state == 7) and time.time() < deadline:
+        await asyncio.sleep(0.02)
+        state = await client.read_entity_state(counter)
+    check("signal_entity twice, read_entity_state sees both",
+          state.entity_exists and state.entity_state == 7, [state.entity_exists, state.entity_state])
+    none = await client.read_entity_state(EntityId("Counter", f"{RUN}-never"))
+    check("read_entity_state of an entity without state", not none.entity_exists,
+          none.entity_exists)
+    summary["entities"] = {counter_key: 7}
 
     print(json.dumps({"summary": summary}), flush=True)
     # The client keeps one aiohttp session for the process (a Functions worker's lifetime).

@@ -20,6 +20,30 @@ durable_sdk::orchestrations! {
     "parentOfCall" => parent_of_call,
     "burnPerTurn" => burn_per_turn,
     "childThenContinue" => child_then_continue,
+    "entityOps" => entity_ops,
+}
+
+/// Runs entity operations in order (input: a list of `{"name","key","op","input","signal"}`):
+/// signals go one-way, calls are awaited; returns the calls' answers, or fails with the first
+/// failed call's message. With `"then": "continue"` on the last item's object, the
+/// orchestration instead continues as new (on `null`) right after its signals.
+pub fn entity_ops(ctx: &Context) -> Result<Json, Error> {
+    let ops: Json = ctx.input()?;
+    let mut answers = Vec::new();
+    for op in ops.as_array().cloned().unwrap_or_default() {
+        let field = |k: &str| op[k].as_str().unwrap_or_default().to_owned();
+        let entity = durable_sdk::EntityId::new(field("name"), field("key"));
+        if op["signal"].as_bool().unwrap_or(false) {
+            ctx.signal_entity(&entity, &field("op"), &op["input"])?;
+        } else {
+            answers.push(ctx.call_entity::<_, Json>(&entity, &field("op"), &op["input"])?);
+        }
+        if op["then"] == "continue" {
+            ctx.continue_as_new(&Json::Null)?;
+            return Ok(Json::Null);
+        }
+    }
+    Ok(Json::Array(answers))
 }
 
 /// Asks the host for something over its limits (`{"what": .., "len": ..}`): a name of `len`

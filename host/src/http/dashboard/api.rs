@@ -244,6 +244,15 @@ fn decision_json(task_id: TaskId, decision: &Decision) -> Value {
             "taskId": task_id.0, "kind": "subOrchestration", "name": name,
             "instanceId": instance_id, "input": parse_json(Some(input)),
         }),
+        Decision::EntityOperation {
+            entity,
+            operation,
+            input,
+            call,
+        } => json!({
+            "taskId": task_id.0, "kind": if *call { "entityCall" } else { "entitySignal" },
+            "name": format!("{entity}.{operation}"), "input": parse_json(input.as_deref()),
+        }),
     }
 }
 

@@ -303,12 +303,19 @@ pub(super) use instance_columns;
 /// The WHERE clause of a list or count: `$1` statuses (empty: all), `$2`/`$3` the creation
 /// window, `$4` an id prefix, `$5` an orchestration name.
 macro_rules! list_filter {
-    () => {
-        "(cardinality($1::text[]) = 0 OR status = ANY($1)) \
-         AND ($2::int8 IS NULL OR created_ms >= $2) \
-         AND ($3::int8 IS NULL OR created_ms <= $3) \
-         AND ($4::text IS NULL OR left(instance_id, char_length($4)) = $4) \
-         AND ($5::text IS NULL OR name = $5)"
+    // `$entities`: the parameter saying whether entities' rows (`@name@key`) are listed, or
+    // orchestrations'.
+    ($entities:literal) => {
+        concat!(
+            "(cardinality($1::text[]) = 0 OR status = ANY($1)) \
+             AND ($2::int8 IS NULL OR created_ms >= $2) \
+             AND ($3::int8 IS NULL OR created_ms <= $3) \
+             AND ($4::text IS NULL OR left(instance_id, char_length($4)) = $4) \
+             AND ($5::text IS NULL OR name = $5) \
+             AND (left(instance_id, 1) = '@') = ",
+            $entities,
+            "::bool"
+        )
     };
 }
 
@@ -477,7 +484,7 @@ impl Store for PostgresStore {
                 "SELECT ",
                 instance_columns!(),
                 " FROM instances WHERE ",
-                list_filter!(),
+                list_filter!("$9"),
                 " AND ($6::int8 IS NULL OR (created_ms, instance_id) < ($6, $7::text)) \
                  ORDER BY created_ms DESC, instance_id DESC LIMIT $8"
             )
@@ -486,7 +493,7 @@ impl Store for PostgresStore {
                 "SELECT ",
                 instance_columns!(),
                 " FROM instances WHERE ",
-                list_filter!(),
+                list_filter!("$9"),
                 " AND ($6::int8 IS NULL OR (created_ms, instance_id) > ($6, $7::text)) \
                  ORDER BY created_ms, instance_id LIMIT $8"
             )
@@ -501,8 +508,16 @@ impl Store for PostgresStore {
         let prefix = query.instance_id_prefix.as_deref();
         let name = query.name.as_deref();
         let rows = self.read(async |c| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-                &statuses, &from, &to, &prefix, &name, &after_ms, &after_id, &limit,
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+                &statuses,
+                &from,
+                &to,
+                &prefix,
+                &name,
+                &after_ms,
+                &after_id,
+                &limit,
+                &query.entities,
             ];
             c.query(sql, &params).await
         })?;
@@ -512,7 +527,7 @@ impl Store for PostgresStore {
     fn count_by_status(&self, query: &ListQuery) -> Result<Vec<(RuntimeStatus, u64)>, StoreError> {
         const SQL: &str = concat!(
             "SELECT status, count(*) FROM instances WHERE ",
-            list_filter!(),
+            list_filter!("$6"),
             " GROUP BY status ORDER BY status"
         );
         let none: Vec<&str> = Vec::new();
@@ -520,8 +535,8 @@ impl Store for PostgresStore {
         let prefix = query.instance_id_prefix.as_deref();
         let name = query.name.as_deref();
         let rows = self.read(async |c| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                [&none, &from, &to, &prefix, &name];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&none, &from, &to, &prefix, &name, &query.entities];
             c.query(SQL, &params).await
         })?;
         rows.iter()

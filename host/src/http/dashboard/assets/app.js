@@ -498,7 +498,15 @@ function timelineRows(history, now) {
       case 'SubOrchestrationInstanceCreated':
         open.set(e.TaskScheduledId, rows.push({ kind: 'sub', name: e.FunctionName, child: e.InstanceId, task: e.TaskScheduledId, seq: e.EventId, start: t, end: null, outcome: 'pending' }) - 1);
         break;
+      case 'EntityOperationCalled':
+        open.set(e.TaskScheduledId, rows.push({ kind: 'entity', name: `${e.Entity} ${e.Operation}`, task: e.TaskScheduledId, seq: e.EventId, start: t, end: null, outcome: 'pending' }) - 1);
+        break;
+      case 'EntityOperationSignaled':
+        // One-way: sent with this turn's commit, nothing comes back.
+        rows.push({ kind: 'entity', name: `signal ${e.Entity} ${e.Operation}`, task: e.TaskScheduledId, seq: e.EventId, start: t, end: t, outcome: 'completed' });
+        break;
       case 'TaskCompleted': case 'TaskFailed': case 'TimerFired':
+      case 'EntityOperationCompleted': case 'EntityOperationFailed':
       case 'SubOrchestrationInstanceCompleted': case 'SubOrchestrationInstanceFailed': {
         const i = open.get(e.TaskScheduledId);
         if (i === undefined) break;
@@ -745,6 +753,7 @@ async function drawReplay(body) {
 function describeTask(t) {
   if (t.kind === 'timer') return `timer until ${when(t.fireAt)}`;
   if (t.kind === 'subOrchestration') return `sub-orchestration ${t.name} (${t.instanceId})`;
+  if (t.kind === 'entityCall' || t.kind === 'entitySignal') return `${t.kind === 'entityCall' ? 'call' : 'signal'} ${t.name}(${JSON.stringify(t.input)})`;
   return `activity ${t.name}(${JSON.stringify(t.input)})`;
 }
 
