@@ -40,9 +40,10 @@ pub fn durable_bin() -> PathBuf {
     bin
 }
 
-/// A guest component built by `make build`.
+/// A guest component built by `make build` (in `DURABLE_GUESTS` if set: another build's
+/// guests, for A/B runs with `DURABLE_BIN`).
 pub fn guest(name: &str) -> PathBuf {
-    let path = root().join("target/guests").join(format!("{name}.wasm"));
+    let path = guest_dir().join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: run `make build` first",
@@ -58,9 +59,7 @@ pub fn seed_config(extra: &str) -> String {
 [[orchestrators]]
 component = "{orch}"
 
-[[entities]]
-component = "{ents}"
-
+{ents}
 [[activities]]
 component = "{acts}"
 
@@ -72,8 +71,27 @@ auth_level = "function"
 "#,
         orch = guest("orchestrator").display(),
         acts = guest("activities").display(),
-        ents = guest("entities").display(),
+        ents = entities_block(),
     )
+}
+
+/// The seed's `[[entities]]` (left out for another build's guests that have none: an A/B run
+/// against a binary older than entities).
+fn entities_block() -> String {
+    let old_guests = std::env::var_os("DURABLE_GUESTS").is_some();
+    if old_guests && !guest_dir().join("entities.wasm").exists() {
+        return String::new();
+    }
+    format!(
+        "[[entities]]\ncomponent = \"{}\"\n",
+        guest("entities").display()
+    )
+}
+
+fn guest_dir() -> PathBuf {
+    std::env::var_os("DURABLE_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/guests"))
 }
 
 /// The build cache JS-app hosts share in a test run (built apps and compiled components), so an

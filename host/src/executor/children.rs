@@ -42,6 +42,16 @@ fn failed_children(history: &[Event], voided: &[u64]) -> Vec<(TaskId, InstanceId
         .collect()
 }
 
+fn is_entity_event(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::EntityOperationCalled { .. }
+            | EventKind::EntityOperationSignaled { .. }
+            | EventKind::EntityOperationCompleted { .. }
+            | EventKind::EntityOperationFailed { .. }
+    )
+}
+
 impl Executor {
     /// Rewinds a failed instance (Durable Functions' rewind): records `ExecutionRewound`, which
     /// voids the failures the instance ended on (see [`crate::engine::rewind_voids`]), sets it
@@ -72,6 +82,14 @@ impl Executor {
             .await?;
             // Only a failed execution's history ends in ExecutionFailed; the store checks the
             // status again in the rewind's own transaction.
+            // An entity operation is sent once and its answer is not kept for a failed caller:
+            // replaying the failed turn again could send twice or wait for an answer forever.
+            if history.iter().any(|e| is_entity_event(&e.kind)) {
+                return Err(StoreError::NotRewindable {
+                    instance: id.to_string(),
+                    reason: "it called or signalled durable entities (their operations are not re-run or re-sent); restart it instead".to_owned(),
+                });
+            }
             let voided = match crate::engine::rewind_voids(&history) {
                 Some(voided) => voided,
                 None if parent.is_none() => return Err(StoreError::NotFailed(id.to_string())),
@@ -103,7 +121,12 @@ impl Executor {
             });
             rewound.push(instance);
         }
-        self.store.write(ops).await?;
+        let written = self.store.write(ops).await;
+        // Failed rows kept for status reads are stale now (or, if the write failed, may be).
+        for instance in &rewound {
+            self.finished.forget(&instance.instance_id);
+        }
+        written?;
         tracing::info!(instance = %instance_id, children = rewound.len() - 1, "rewound; re-running its failed steps");
         // Children first: their actors are live before the parent asks for them.
         for mut instance in rewound.into_iter().rev() {

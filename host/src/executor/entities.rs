@@ -31,6 +31,16 @@ pub enum EntityError {
     Store(#[from] StoreError),
 }
 
+/// The id of a message an operation sends (`what`: "answer", "signal:0", ...): fixed-length
+/// and the same every time the operation's batch runs, so a chain of entities signalling one
+/// another does not grow ids.
+fn derived_id(msg_id: &str, what: &str) -> String {
+    let name = format!("{msg_id}:{what}");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
+        .simple()
+        .to_string()
+}
+
 /// A message to deliver once the batch that queues it has committed.
 pub(super) type Delivery = (InstanceId, InboxMessage);
 
@@ -175,7 +185,8 @@ pub(super) struct EntityActor {
     instance: Instance,
     tx: Inbox,
     rx: Receiver,
-    /// Messages taken so far (the inbox read and the channel may both hand one over).
+    /// The ids of the messages the first inbox read took, until the channel's copy (if any)
+    /// shows up: the only way a message reaches this actor twice with an embedded store.
     seen: HashSet<String>,
     queue: VecDeque<Inbound>,
 }
@@ -203,9 +214,21 @@ impl EntityActor {
             tracing::error!("not an entity's id: {id}");
             return Ok(());
         };
-        let inbox = store::read(&self.executor.store, move |s| s.inbox(&id)).await?;
+        // The row as it is now that this actor owns the entity (the one it was started from may
+        // predate an earlier actor's last commit), and the queue.
+        let (row, inbox) = store::read(&self.executor.store, move |s| {
+            Ok((s.instance(&id)?, s.inbox(&id)?))
+        })
+        .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        self.instance = row;
         for message in inbox {
-            self.take(message.into());
+            let inbound = Inbound::from(message);
+            // A message read here may also arrive on the channel (delivered after the claim).
+            self.seen.extend(inbound.msg_id.clone());
+            self.queue.push_back(inbound);
         }
         loop {
             while let Ok(more) = self.rx.try_recv() {
@@ -224,10 +247,12 @@ impl EntityActor {
         }
     }
 
+    /// Queues what arrived on the channel unless the inbox read already had it.
     fn take(&mut self, inbound: Inbound) {
         match &inbound.msg_id {
-            Some(id) if self.seen.insert(id.clone()) => self.queue.push_back(inbound),
-            _ => {}
+            Some(id) if self.seen.remove(id) => {}
+            Some(_) => self.queue.push_back(inbound),
+            None => {}
         }
     }
 
@@ -246,30 +271,28 @@ impl EntityActor {
         }
     }
 
+    /// With a shared store, other hosts' wake-ups may hand over copies of messages already
+    /// taken: only those still in the inbox run.
+    async fn still_queued(&self, mut batch: Vec<Inbound>) -> Result<Vec<Inbound>, ActorError> {
+        if !self.executor.shared {
+            return Ok(batch);
+        }
+        let id = self.instance.instance_id.clone();
+        let inbox = store::read(&self.executor.store, move |s| s.inbox(&id)).await?;
+        let queued: HashSet<String> = inbox.into_iter().map(|m| m.msg_id).collect();
+        batch.retain(|m| m.msg_id.as_ref().is_some_and(|id| queued.contains(id)));
+        Ok(batch)
+    }
+
     /// Runs a batch of operations and commits their effects in one transaction.
     async fn process(&mut self, entity: &EntityId, batch: Vec<Inbound>) -> Result<(), ActorError> {
-        let mut consumed = Vec::with_capacity(batch.len());
-        let mut requests = Vec::with_capacity(batch.len());
-        for inbound in batch {
-            let msg_id = inbound.msg_id.unwrap_or_default();
-            consumed.push(msg_id.clone());
-            match inbound.event {
-                EventKind::EntityRequest {
-                    operation,
-                    input,
-                    caller,
-                } => requests.push(Request {
-                    msg_id,
-                    call: OperationCall { operation, input },
-                    caller,
-                }),
-                other => tracing::warn!(
-                    "entities take only operations; dropped a {} message",
-                    other.type_name()
-                ),
-            }
-        }
+        let batch = self.still_queued(batch).await?;
+        let (mut consumed, requests) = requests_of(batch);
         let results = self.run_operations(entity, &requests).await;
+        // Operations the component could not be instantiated for stay queued for a later try.
+        let ran = results.len();
+        let unrun = requests.len() - ran;
+        consumed.extend(requests[..ran].iter().map(|r| r.msg_id.clone()));
         let mut state = self.instance.custom_status.clone();
         let mut ops = Vec::new();
         let mut deliveries = Vec::new();
@@ -316,6 +339,11 @@ impl EntityActor {
             // Read back from the store: an instance that had the id already keeps its own.
             let executor = Arc::clone(&self.executor);
             tokio::spawn(async move { executor.resume(id).await });
+        }
+        if unrun > 0 {
+            // Paused: the entity resumes from its inbox a moment later.
+            let why = format!("{unrun} operation(s) wait: the entity could not be instantiated");
+            return Err(ActorError::Sandbox(why));
         }
         Ok(())
     }
@@ -364,7 +392,7 @@ impl EntityActor {
             },
         };
         let message = InboxMessage {
-            msg_id: format!("{}:answer", request.msg_id),
+            msg_id: derived_id(&request.msg_id, "answer"),
             execution_id: Some(crate::ids::ExecutionId::from_trusted(
                 caller.execution_id.clone(),
             )),
@@ -391,7 +419,7 @@ impl EntityActor {
     ) {
         for (i, signal) in effect.signals.into_iter().enumerate() {
             let message = InboxMessage {
-                msg_id: format!("{}:signal:{i}", request.msg_id),
+                msg_id: derived_id(&request.msg_id, &format!("signal:{i}")),
                 execution_id: None,
                 event: EventKind::EntityRequest {
                     operation: signal.operation,
@@ -426,6 +454,33 @@ impl EntityActor {
     }
 }
 
+/// The operations in `batch`, and the ids of the other messages (dropped: entities take only
+/// operations).
+fn requests_of(batch: Vec<Inbound>) -> (Vec<String>, Vec<Request>) {
+    let mut dropped = Vec::new();
+    let mut requests = Vec::with_capacity(batch.len());
+    for inbound in batch {
+        let msg_id = inbound.msg_id.unwrap_or_default();
+        match inbound.event {
+            EventKind::EntityRequest {
+                operation,
+                input,
+                caller,
+            } => requests.push(Request {
+                msg_id,
+                call: OperationCall { operation, input },
+                caller,
+            }),
+            other => {
+                let kind = other.type_name();
+                tracing::warn!("entities take only operations; dropped a {kind} message");
+                dropped.push(msg_id);
+            }
+        }
+    }
+    (dropped, requests)
+}
+
 /// An operation may start only orchestrations this host knows, under valid ids.
 fn check_starts(executor: &Executor, effect: &OperationEffect) -> Result<(), Failure> {
     for start in &effect.starts {
@@ -444,4 +499,26 @@ fn check_starts(executor: &Executor, effect: &OperationEffect) -> Result<(), Fai
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_sent_messages_are_stable_and_do_not_grow_along_a_chain() {
+        let first = derived_id("order-1:exec:3", "signal:0");
+        assert_eq!(
+            first,
+            derived_id("order-1:exec:3", "signal:0"),
+            "stable on a re-run"
+        );
+        assert_ne!(first, derived_id("order-1:exec:3", "signal:1"));
+        assert_ne!(first, derived_id("order-1:exec:3", "answer"));
+        let mut id = first.clone();
+        for _ in 0..100 {
+            id = derived_id(&id, "signal:0");
+        }
+        assert_eq!(id.len(), first.len());
+    }
 }

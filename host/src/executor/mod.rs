@@ -24,6 +24,7 @@ mod children;
 mod cluster;
 mod entities;
 mod error;
+mod finished;
 mod instance;
 mod live;
 mod mailbox;
@@ -135,6 +136,8 @@ pub struct Executor {
     cluster_events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<store::ClusterEvent>>>,
     /// Which instance versions this host runs, and the version new ones get.
     versioning: Versioning,
+    /// Finished instances' rows for status reads (not with a shared store).
+    finished: finished::FinishedRows,
 }
 
 /// How the executor behaves.
@@ -187,6 +190,7 @@ impl Executor {
             MAX_CONCURRENT_ACTIVITIES as usize,
         ));
         let events = store.cluster_events();
+        let shared = events.is_some();
         let executor = Arc::new(Executor {
             store,
             hot_slots: Semaphore::new(hot),
@@ -200,9 +204,10 @@ impl Executor {
             idle_evict: options.idle_evict,
             max_queued: options.max_queued,
             queued: std::sync::atomic::AtomicUsize::new(0),
-            shared: events.is_some(),
+            shared,
             cluster_events: Mutex::new(events),
             versioning: options.versioning,
+            finished: finished::FinishedRows::new(!shared),
         });
         tokio::spawn(timers.run(Arc::downgrade(&executor)));
         executor
@@ -338,6 +343,8 @@ impl Executor {
                 started: started.clone(),
             }])
             .await;
+        // It may have replaced a finished instance under the id.
+        self.finished.forget(&id);
         if let Err(e) = created {
             if let Some((tx, _)) = &claim
                 && self.live.release(&id, tx)
@@ -362,6 +369,26 @@ impl Executor {
         id: &InstanceId,
         timeout: Duration,
     ) -> Result<bool, StoreError> {
+        let rx = self.finish_waiter(id);
+        let waited = self.wait_finished_on(id, timeout, rx).await;
+        self.drop_closed_waiters(id);
+        waited
+    }
+
+    /// Waits up to `max` for `id` to finish (woken by its end's commit; no store read): the
+    /// status API holds a running instance's answer this long, so clients polling it in a
+    /// tight loop cost the host one request per hold instead of one per poll. True if it
+    /// finished meanwhile (with a shared store, only if it finished on this host).
+    pub async fn hold_until_finished(&self, id: &InstanceId, max: Duration) -> bool {
+        let rx = self.finish_waiter(id);
+        let finished = matches!(tokio::time::timeout(max, rx).await, Ok(Ok(())));
+        if !finished {
+            self.drop_closed_waiters(id);
+        }
+        finished
+    }
+
+    fn finish_waiter(&self, id: &InstanceId) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         self.finish_waiters
             .lock()
@@ -369,6 +396,30 @@ impl Executor {
             .entry(id.clone())
             .or_default()
             .push(tx);
+        rx
+    }
+
+    /// Waiters that gave up (timed out) leave no sender behind for an instance that may run
+    /// for months.
+    fn drop_closed_waiters(&self, id: &InstanceId) {
+        let mut waiters = self
+            .finish_waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+
+    async fn wait_finished_on(
+        &self,
+        id: &InstanceId,
+        timeout: Duration,
+        rx: oneshot::Receiver<()>,
+    ) -> Result<bool, StoreError> {
         // Registered before looking, so a finish in between is not missed.
         let deadline = tokio::time::Instant::now() + timeout;
         let mut rx = std::pin::pin!(rx);
@@ -560,11 +611,30 @@ impl Executor {
                 required,
             })
             .collect();
-        self.store.write(ops).await?;
+        let written = self.store.write(ops).await;
+        for id in &ids {
+            self.finished.forget(id);
+        }
+        written?;
         for id in &ids {
             self.timers.cancel_instance(id);
         }
         Ok(())
+    }
+
+    /// An instance's row for a status read: a finished one from memory when kept there,
+    /// otherwise read from the store (and kept if finished).
+    pub async fn instance_row(&self, id: &InstanceId) -> Result<Option<Arc<Instance>>, StoreError> {
+        if let Some(row) = self.finished.get(id) {
+            return Ok(Some(row));
+        }
+        let generation = self.finished.generation();
+        let lookup = id.clone();
+        let row = store::read(&self.store, move |s| s.instance(&lookup)).await?;
+        if let Some(row) = &row {
+            self.finished.keep(row, generation);
+        }
+        Ok(row.map(Arc::new))
     }
 
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable

@@ -206,6 +206,9 @@ pub async fn rewind(
         Err(StoreError::NotFailed(_)) => Err(ApiError::PreconditionFailed(format!(
             "only failed instances can be rewound; '{id}' has not failed"
         ))),
+        Err(e @ StoreError::NotRewindable { .. }) => {
+            Err(ApiError::PreconditionFailed(e.to_string()))
+        }
         Err(e) => Err(e.into()),
     }
 }

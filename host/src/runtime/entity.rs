@@ -11,6 +11,7 @@ use super::bindings::entity::{Entity, EntityPre};
 use super::error::LoadError;
 use super::orchestrator::{MemoryCap, OrchestratorLimits};
 use crate::engine::Failure;
+use crate::engine::limits::{check_name, check_payload};
 use crate::ids::EntityId;
 
 /// The one interface an entity may import (it holds types only).
@@ -161,7 +162,9 @@ impl EntitySandbox {
 
     /// Runs `calls` on entity `entity`, one after another, starting from `state`: each sees the
     /// state the last successful one left. One result per call; an effect `check` refuses
-    /// fails its operation (what it asks for cannot be done).
+    /// fails its operation (what it asks for cannot be done). If the component cannot be
+    /// instantiated (the host is out of memory or address space: nothing the operation did), the
+    /// results stop there: the calls left are for a later try.
     pub async fn run(
         &self,
         code: &LoadedEntity,
@@ -180,9 +183,8 @@ impl EntitySandbox {
                     match code.pre.instantiate_async(&mut store).await {
                         Ok(instance) => (store, instance),
                         Err(e) => {
-                            let why = format!("instantiating the entity failed: {e:#}");
-                            results.push(Err(Failure::new(why)));
-                            continue;
+                            tracing::warn!("instantiating the entity failed: {e:#}");
+                            return results;
                         }
                     }
                 }
@@ -230,8 +232,21 @@ fn effect_of(
     call: &OperationCall,
     result: OperationResult,
 ) -> Result<OperationEffect, Failure> {
+    let op = &call.operation;
+    let too_big = |e: crate::engine::limits::LimitError| Failure::new(e.to_string());
+    let what = format!("the state operation '{op}' of entity {entity} leaves");
+    if let Some(state) = &result.state {
+        check_payload(&what, state).map_err(too_big)?;
+    }
+    let what = format!("the output of operation '{op}' of entity {entity}");
+    check_payload(&what, &result.output).map_err(too_big)?;
     let mut signals = Vec::with_capacity(result.signals.len());
     for s in result.signals {
+        if let Some(input) = &s.input {
+            let what = format!("the input of a signal from operation '{op}' of entity {entity}");
+            check_payload(&what, input).map_err(too_big)?;
+        }
+        check_name("operation name", &s.operation).map_err(too_big)?;
         let target = EntityId::parse(&s.name, &s.key).map_err(|e| {
             Failure::new(format!(
                 "operation '{}' of entity {entity} signals '@{}@{}': {e}",
@@ -244,15 +259,16 @@ fn effect_of(
             input: s.input,
         });
     }
-    let starts = result
-        .starts
-        .into_iter()
-        .map(|s| StartOut {
+    let mut starts = Vec::with_capacity(result.starts.len());
+    for s in result.starts {
+        let what = format!("the input of an orchestration started by operation '{op}'");
+        check_payload(&what, &s.input).map_err(too_big)?;
+        starts.push(StartOut {
             name: s.name,
             instance_id: s.instance_id,
             input: s.input,
-        })
-        .collect();
+        });
+    }
     Ok(OperationEffect {
         state: result.state,
         output: result.output,

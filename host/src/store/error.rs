@@ -13,6 +13,9 @@ pub enum StoreError {
     NotFinished(String),
     #[error("instance '{0}' has not failed")]
     NotFailed(String),
+    /// A rewind that cannot be done safely (the reason says why).
+    #[error("instance '{instance}' cannot be rewound: {reason}")]
+    NotRewindable { instance: String, reason: String },
     #[error("history conflict for instance '{instance}': event {seq} already exists")]
     HistoryConflict { instance: String, seq: u64 },
     #[error("instance '{instance}' has moved on from execution {execution}")]
