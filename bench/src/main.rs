@@ -3,7 +3,7 @@
 //! instance and per-step cost. Prints a table and writes `target/bench/results.json`.
 //!
 //! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
-//! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only] [--status-only]` (or `make bench`, `make
+//! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only] [--status-only] [--big]` (or `make bench`, `make
 //! bench BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config;
 //! `DURABLE_BENCH_PG_HOSTS=one` leaves out the three-host PostgreSQL row.
 //! The PostgreSQL row runs the seed on a local throw-away server (`pgtest`, durable settings:
@@ -14,6 +14,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod big;
 
 use anyhow::{Context, Result, anyhow, bail};
 use e2e::{KEY, Server, seed_config};
@@ -550,6 +552,11 @@ fn main() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&js)?);
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--big") {
+        let r = big::run()?;
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
     if std::env::args().any(|a| a == "--status-only") {
         let r = status_only(tp_n)?;
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -598,6 +605,11 @@ fn main() -> Result<()> {
     let js = js_seed(lat_n, tp_n, conc)?;
     let pg = postgres_seed(lat_n, tp_n, conc)?;
     let pg3 = postgres_hosts(3, lat_n, tp_n, conc)?;
+    // The big-database phases take many minutes: full mode only, and only when asked.
+    let big = match (short, std::env::var_os("DURABLE_BENCH_BIG")) {
+        (false, Some(_)) => big::run()?,
+        _ => Value::Null,
+    };
 
     let results = json!({
         "mode": if short { "short" } else { "full" },
@@ -612,6 +624,7 @@ fn main() -> Result<()> {
         "js_seed": js,
         "postgres_seed": pg,
         "postgres_3_hosts": pg3,
+        "big": big,
     });
     print_table(&results);
     let out = e2e::root().join("target/bench");

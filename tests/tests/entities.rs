@@ -53,6 +53,18 @@ fn wait_state(server: &Server, name: &str, key: &str, wanted: &Value) -> Value {
     panic!("{name}/{key} is {last}, not {wanted}\n{}", server.stderr());
 }
 
+/// Operations queued for an entity, read from the data directory's database.
+fn queued(data: &std::path::Path, entity: &str) -> i64 {
+    rusqlite::Connection::open(data.join("durable.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM inbox WHERE instance_id = ?1",
+            [entity],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn start(server: &Server, name: &str, input: &Value) -> String {
     let path = Server::keyed(&format!("/api/orchestrators/{name}"));
     let r = server
@@ -434,14 +446,7 @@ fn entity_state_survives_kill_9_and_acknowledged_signals_are_applied_once() {
         c.join().unwrap();
     }
     let (acked, sent) = (acked.load(Ordering::SeqCst), sent.load(Ordering::SeqCst));
-    let stored: i64 = rusqlite::Connection::open(data.join("durable.sqlite"))
-        .unwrap()
-        .query_row(
-            "SELECT count(*) FROM inbox WHERE instance_id = '@counter@k9'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored = queued(&data, "@counter@k9");
 
     let server = Server::start_with(&config, &data).unwrap();
     // Every acknowledged add is applied exactly once; a request cut off by the kill may or may
@@ -454,14 +459,7 @@ fn entity_state_survives_kill_9_and_acknowledged_signals_are_applied_once() {
             .unwrap()
             .as_u64()
             .unwrap();
-        let left: i64 = rusqlite::Connection::open(data.join("durable.sqlite"))
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM inbox WHERE instance_id = '@counter@k9'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let left = queued(&data, "@counter@k9");
         if left == 0 && value >= 1000 + acked {
             break;
         }

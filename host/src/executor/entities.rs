@@ -257,18 +257,9 @@ impl EntityActor {
     }
 
     async fn next_inbound(&mut self) -> Result<Option<Inbound>, ActorError> {
-        let closed = || ActorError::Internal("the entity's channel was closed".to_owned());
-        let Some(idle) = self.executor.idle_limit(true) else {
-            return self.rx.recv().await.map(Some).ok_or_else(closed);
-        };
-        match tokio::time::timeout(idle, self.rx.recv()).await {
-            Ok(message) => message.map(Some).ok_or_else(closed),
-            Err(_) => {
-                let id = &self.instance.instance_id;
-                let live = &self.executor.live;
-                Ok(live.leave_if_idle(id, &self.tx, &mut self.rx))
-            }
-        }
+        let id = &self.instance.instance_id;
+        let channel = (&self.tx, &mut self.rx);
+        self.executor.next_inbound(id, channel, true).await
     }
 
     /// With a shared store, other hosts' wake-ups may hand over copies of messages already

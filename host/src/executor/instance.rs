@@ -358,18 +358,9 @@ impl InstanceActor {
     /// The next inbound message; `None` when the instance was idle for the executor's idle
     /// limit with nothing in flight that only memory holds, and has left the live registry.
     async fn next_inbound(&mut self, may_evict: bool) -> Result<Option<Inbound>, ActorError> {
-        let closed = || ActorError::Internal("the instance's channel was closed".to_owned());
-        let Some(idle) = self.executor.idle_limit(may_evict) else {
-            return self.rx.recv().await.map(Some).ok_or_else(closed);
-        };
-        match tokio::time::timeout(idle, self.rx.recv()).await {
-            Ok(message) => message.map(Some).ok_or_else(closed),
-            Err(_) => {
-                let id = &self.instance.instance_id;
-                let live = &self.executor.live;
-                Ok(live.leave_if_idle(id, &self.tx, &mut self.rx))
-            }
-        }
+        let id = &self.instance.instance_id;
+        let channel = (&self.tx, &mut self.rx);
+        self.executor.next_inbound(id, channel, may_evict).await
     }
 
     async fn finish_execution(&mut self, run: Run, result: RunResult) -> Result<Next, ActorError> {

@@ -270,6 +270,24 @@ impl Executor {
         })
     }
 
+    /// The next message on an actor's channel; `None` when it was idle for the idle limit (with
+    /// `may_evict`) and has left the live registry.
+    async fn next_inbound(
+        &self,
+        id: &InstanceId,
+        (tx, rx): (&live::Inbox, &mut live::Receiver),
+        may_evict: bool,
+    ) -> Result<Option<Inbound>, error::ActorError> {
+        let closed = || error::ActorError::Internal(format!("the channel of {id} was closed"));
+        let Some(idle) = self.idle_limit(may_evict) else {
+            return rx.recv().await.map(Some).ok_or_else(closed);
+        };
+        match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(message) => message.map(Some).ok_or_else(closed),
+            Err(_) => Ok(self.live.leave_if_idle(id, tx, rx)),
+        }
+    }
+
     /// A slot in memory for one run (see `hot_slots`).
     async fn hot_slot(&self) -> Result<SemaphorePermit<'_>, error::ActorError> {
         self.queued.fetch_add(1, Ordering::Relaxed);

@@ -103,16 +103,7 @@ async fn list_page(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let top = match params.get("top") {
-        None => DEFAULT_TOP,
-        Some(t) => t
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_TOP).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("top must be an integer from 1 to {MAX_TOP}"))
-            })?,
-    };
+    let top = params.top(DEFAULT_TOP, MAX_TOP)?;
     let fetch_state = params.flag("fetchState", false)?;
     let from = params.time("lastOperationTimeFrom")?;
     let to = params.time("lastOperationTimeTo")?;

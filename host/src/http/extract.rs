@@ -48,6 +48,19 @@ impl Params {
         }
     }
 
+    /// `top`: a page size from 1 to `max` (`default` if absent).
+    pub fn top(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        let Some(t) = self.get("top") else {
+            return Ok(default);
+        };
+        t.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("top must be an integer from 1 to {max}, not '{t}'"))
+            })
+    }
+
     /// An ISO 8601 / RFC 3339 time (or a bare date) as ms since the epoch.
     pub fn time(&self, name: &str) -> Result<Option<u64>, ApiError> {
         let Some(text) = self.get(name) else {

@@ -71,18 +71,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let top = match params.get("top") {
-        None => DEFAULT_TOP,
-        Some(t) => t
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_TOP).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "top must be an integer from 1 to {MAX_TOP}, not '{t}'"
-                ))
-            })?,
-    };
+    let top = params.top(DEFAULT_TOP, MAX_TOP)?;
     let after = match headers.get(CONTINUATION).and_then(|v| v.to_str().ok()) {
         Some(token) if !token.is_empty() && token != "null" => Some(decode_token(token)?),
         _ => None,

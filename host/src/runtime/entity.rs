@@ -3,7 +3,7 @@
 //! one entity's operations one after another on one instance, the state threaded through.
 //! A trap ends that instance: the operation fails and the next one gets a fresh instance.
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
 use super::bindings::entity::exports::durable::engine::entities::OperationResult;
@@ -105,15 +105,7 @@ impl EntitySandbox {
 
     /// Compiles and checks a component: it may import nothing and must export `entities`.
     pub async fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedEntity, LoadError> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
-            what: what.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
-        let imports: Vec<String> = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
+        let (component, imports) = super::sandbox::compile_with_imports(&self.engine, what, bytes)?;
         // Only `types` (shared type definitions, no functions) may be imported.
         let bad: Vec<String> = imports
             .into_iter()

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use tokio::sync::{mpsc, oneshot};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{CallHook, Engine, Store};
 
 use super::bindings::orchestrator::durable::engine::{context, types};
@@ -345,15 +345,7 @@ impl OrchestratorSandbox {
     /// Compiles and checks a component: only our context may be imported, and it must export the
     /// `orchestrations` interface. `what` names the component in messages.
     pub async fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedOrchestrator, LoadError> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
-            what: what.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
-        let imports: Vec<String> = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
+        let (component, imports) = super::sandbox::compile_with_imports(&self.engine, what, bytes)?;
         check_orchestrator_imports(&imports).map_err(|message| LoadError::ForbiddenImports {
             what: what.to_owned(),
             message,

@@ -56,6 +56,26 @@ fn advice(import: &str) -> &'static str {
     }
 }
 
+/// Compiles a component and lists what it imports; `what` names it in the error.
+pub fn compile_with_imports(
+    engine: &wasmtime::Engine,
+    what: &str,
+    bytes: &[u8],
+) -> Result<(wasmtime::component::Component, Vec<String>), super::LoadError> {
+    let component = wasmtime::component::Component::new(engine, bytes).map_err(|e| {
+        super::LoadError::Invalid {
+            what: what.to_owned(),
+            reason: format!("{e:#}"),
+        }
+    })?;
+    let imports = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    Ok((component, imports))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

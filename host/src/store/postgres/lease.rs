@@ -85,10 +85,12 @@ impl LeaseOptions {
     }
 }
 
-/// How often the owner looks for work that a lost notification would have announced.
-pub(super) const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How often the owner looks for work that a lost notification would have announced. A start
+/// committed by a host that was handing the instance's partition over is announced before its
+/// new owner counts the partition as held, so this bounds how long such an instance waits.
+pub(super) const POLL_EVERY: Duration = Duration::from_millis(500);
 /// Work older than this is picked up by the poll (younger work is still being notified).
-const POLL_AGE_MS: i64 = 1000;
+const POLL_AGE_MS: i64 = 500;
 
 /// The leases this host holds, shared by the lease task (which changes them), the writer (which
 /// fences with them) and the executor (which runs the instances of valid ones).
