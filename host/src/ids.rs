@@ -118,12 +118,18 @@ impl EntityId {
 
     /// Checks a name and key; the name is lower-cased (entity names ignore case).
     pub fn parse(name: &str, key: &str) -> Result<Self, InvalidEntityId> {
-        check_part("name", name, Self::MAX_NAME_LEN)?;
+        let name = Self::parse_name(name)?;
         check_part("key", key, Self::MAX_KEY_LEN)?;
         Ok(EntityId {
-            name: name.to_lowercase(),
+            name,
             key: key.to_owned(),
         })
+    }
+
+    /// Checks an entity name alone (listing one name's entities); lower-cased.
+    pub fn parse_name(name: &str) -> Result<String, InvalidEntityId> {
+        check_part("name", name, Self::MAX_NAME_LEN)?;
+        Ok(name.to_lowercase())
     }
 
     /// The entity an instance id (`@name@key`) addresses, if it is an entity's.

@@ -71,11 +71,6 @@ impl Executor {
         Ok(())
     }
 
-    /// The entity names this host serves.
-    pub fn entity_is_registered(&self, name: &str) -> bool {
-        self.runtime.entity(name).is_some()
-    }
-
     /// Ops that create `entity`'s row if it has none yet and queue `message` for it.
     fn queue_for_entity(&self, entity: &EntityId, message: InboxMessage, ops: &mut Vec<Op>) {
         let name = format!("@{}", entity.name());

@@ -30,6 +30,7 @@ mod live;
 mod mailbox;
 mod timers;
 mod versioning;
+mod waiters;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -380,101 +381,6 @@ impl Executor {
         Ok(instance)
     }
 
-    /// Waits until the instance is finished or `timeout` passes; true if it finished. Event
-    /// driven: woken by the commit of the instance's end, no polling.
-    pub async fn wait_finished(
-        &self,
-        id: &InstanceId,
-        timeout: Duration,
-    ) -> Result<bool, StoreError> {
-        let rx = self.finish_waiter(id);
-        let waited = self.wait_finished_on(id, timeout, rx).await;
-        self.drop_closed_waiters(id);
-        waited
-    }
-
-    /// Waits up to `max` for `id` to finish (woken by its end's commit; no store read): the
-    /// status API holds a running instance's answer this long, so clients polling it in a
-    /// tight loop cost the host one request per hold instead of one per poll. True if it
-    /// finished meanwhile (with a shared store, only if it finished on this host).
-    pub async fn hold_until_finished(&self, id: &InstanceId, max: Duration) -> bool {
-        let rx = self.finish_waiter(id);
-        let finished = matches!(tokio::time::timeout(max, rx).await, Ok(Ok(())));
-        if !finished {
-            self.drop_closed_waiters(id);
-        }
-        finished
-    }
-
-    fn finish_waiter(&self, id: &InstanceId) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        self.finish_waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(id.clone())
-            .or_default()
-            .push(tx);
-        rx
-    }
-
-    /// Waiters that gave up (timed out) leave no sender behind for an instance that may run
-    /// for months.
-    fn drop_closed_waiters(&self, id: &InstanceId) {
-        let mut waiters = self
-            .finish_waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(list) = waiters.get_mut(id) {
-            list.retain(|tx| !tx.is_closed());
-            if list.is_empty() {
-                waiters.remove(id);
-            }
-        }
-    }
-
-    async fn wait_finished_on(
-        &self,
-        id: &InstanceId,
-        timeout: Duration,
-        rx: oneshot::Receiver<()>,
-    ) -> Result<bool, StoreError> {
-        // Registered before looking, so a finish in between is not missed.
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut rx = std::pin::pin!(rx);
-        loop {
-            let lookup = id.clone();
-            let finished = store::read(&self.store, move |s| s.instance(&lookup))
-                .await?
-                .is_some_and(|i| i.status.is_terminal());
-            if finished {
-                return Ok(true);
-            }
-            // With a shared store the instance may run (or move) to another host, which
-            // announces its end; look again now and then in case the announcement was lost.
-            let look_again = match self.shared {
-                false => deadline,
-                true => deadline.min(tokio::time::Instant::now() + REMOTE_FINISH_CHECK),
-            };
-            match tokio::time::timeout_at(look_again, &mut rx).await {
-                Ok(woken) => return Ok(woken.is_ok()),
-                Err(_) if look_again >= deadline => return Ok(false),
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// Wakes everyone waiting for `id` to finish.
-    fn notify_finished(&self, id: &InstanceId) {
-        let waiters = self
-            .finish_waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-        for w in waiters.into_iter().flatten() {
-            let _ = w.send(());
-        }
-    }
-
     fn new_instance(
         &self,
         name: &str,
@@ -640,21 +546,6 @@ impl Executor {
         Ok(())
     }
 
-    /// An instance's row for a status read: a finished one from memory when kept there,
-    /// otherwise read from the store (and kept if finished).
-    pub async fn instance_row(&self, id: &InstanceId) -> Result<Option<Arc<Instance>>, StoreError> {
-        if let Some(row) = self.finished.get(id) {
-            return Ok(Some(row));
-        }
-        let generation = self.finished.generation();
-        let lookup = id.clone();
-        let row = store::read(&self.store, move |s| s.instance(&lookup)).await?;
-        if let Some(row) = &row {
-            self.finished.keep(row, generation);
-        }
-        Ok(row.map(Arc::new))
-    }
-
     /// Hands `inbound` to the instance's actor if it is live. Otherwise it is dropped: durable
     /// messages are re-read from the inbox, and results and timers are re-derived from the
     /// history, when the instance resumes.
@@ -725,20 +616,19 @@ impl Executor {
         outcome: Result<(), error::ActorError>,
         handover: bool,
     ) {
-        let this = self;
         match outcome {
             // Started or rewound while this actor was finishing: run what the store has now.
-            Ok(()) if handover => this.resume(id).await,
+            Ok(()) if handover => self.resume(id).await,
             Ok(()) => {}
             Err(error::ActorError::Store(StoreError::Fenced { partition })) => {
                 tracing::info!(instance = %id, partition, "instance moved to another host with its partition");
                 tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                this.resume(id).await;
+                self.resume(id).await;
             }
             Err(why) if why.should_resume() || handover => {
                 tracing::warn!(instance = %id, "instance paused after an infrastructure error, resuming in {RESUME_AFTER_ERROR:?}: {why}");
                 tokio::time::sleep(RESUME_AFTER_ERROR).await;
-                this.resume(id).await;
+                self.resume(id).await;
             }
             Err(why) => {
                 tracing::error!(instance = %id, "instance stopped after an error that retrying cannot fix; it resumes when the host restarts: {why}");

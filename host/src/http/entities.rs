@@ -83,8 +83,9 @@ pub async fn list_named(
     headers: HeaderMap,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    let probe = entity_id(&name, "k")?;
-    list_page(state, Some(probe.name().to_owned()), headers, raw).await
+    let name = EntityId::parse_name(&name)
+        .map_err(|e| ApiError::BadRequest(format!("invalid entity id: {e}")))?;
+    list_page(state, Some(name), headers, raw).await
 }
 
 /// `GET .../entities`: every entity, a page at a time.

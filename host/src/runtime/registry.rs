@@ -135,13 +135,6 @@ impl Components {
         read(&self.entity_routes).get(name).cloned()
     }
 
-    /// Every entity name served, sorted.
-    pub fn entity_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = read(&self.entity_routes).keys().cloned().collect();
-        names.sort();
-        names
-    }
-
     /// Loads an activity component with its grant and routes every name it exports to it.
     pub async fn add_activity(
         &self,
