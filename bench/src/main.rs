@@ -3,7 +3,7 @@
 //! instance and per-step cost. Prints a table and writes `target/bench/results.json`.
 //!
 //! Durability is never relaxed: the host runs as shipped (WAL, `synchronous=FULL`, 202 after
-//! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only] [--status-only] [--big]` (or `make bench`, `make
+//! commit). Usage: `durable-bench [--short] [--js-only] [--pg-only] [--status-only] [--tp-only] [--big]` (or `make bench`, `make
 //! bench BENCH_ARGS=--short`); `DURABLE_BENCH_JS_CONFIG` runs the JS rows on another config;
 //! `DURABLE_BENCH_PG_HOSTS=one` leaves out the three-host PostgreSQL row.
 //! The PostgreSQL row runs the seed on a local throw-away server (`pgtest`, durable settings:
@@ -450,6 +450,16 @@ fn main() -> Result<()> {
     }
     if std::env::args().any(|a| a == "--status-only") {
         let r = status::status_only(tp_n)?;
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--tp-only") {
+        // The headline alone, for A/B runs: one-at-a-time latency and saturation throughput.
+        let dir = tempfile::tempdir()?;
+        let server = Server::start(dir.path(), &seed_config(""))?;
+        let latency = latency_serial(&server, lat_n)?;
+        let tp = throughput(&server, tp_n, conc)?;
+        let r = json!({ "latency_serial": latency, "throughput": tp });
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }

@@ -7,6 +7,11 @@ use clap::Parser;
 use durable::cli::{Cli, Command, run_client_command};
 use durable::server::{ServeOptions, serve};
 
+/// mimalloc instead of glibc's malloc: per-thread heaps, no arena lock shared by the tokio
+/// workers and the store's writer (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Errors are printed as their message chain alone (no backtrace, even with `RUST_BACKTRACE`
 /// set): what failed at start is the user's to fix, not a bug report.
 fn main() -> ExitCode {
