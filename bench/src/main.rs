@@ -459,7 +459,8 @@ fn main() -> Result<()> {
         let server = Server::start(dir.path(), &seed_config(""))?;
         let latency = latency_serial(&server, lat_n)?;
         let tp = throughput(&server, tp_n, conc)?;
-        let r = json!({ "latency_serial": latency, "throughput": tp });
+        let control = fsync_control(dir.path())?;
+        let r = json!({ "latency_serial": latency, "throughput": tp, "fsync_control": control });
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
@@ -502,6 +503,7 @@ fn main() -> Result<()> {
     let polled = status::closed_loop(&server, tp_n, 64, true)?;
     eprintln!("{susp_n} instances suspended on an event...");
     let memory = suspended_memory(&server, susp_n)?;
+    let control = fsync_control(dir.path())?;
     drop(server);
     let js = js_seed(lat_n, tp_n, conc)?;
     let pg = postgres_seed(lat_n, tp_n, conc)?;
@@ -522,6 +524,7 @@ fn main() -> Result<()> {
         "polling_64": polled,
         "per_step": step_results,
         "suspended_memory": memory,
+        "fsync_control": control,
         "js_seed": js,
         "postgres_seed": pg,
         "postgres_3_hosts": pg3,
@@ -713,6 +716,23 @@ fn print_statements(cluster: &pgtest::Cluster) -> Result<()> {
     Ok(())
 }
 
+/// The machine's control figure: bare SQLite commits per second (WAL, `synchronous=FULL`, one
+/// small row per transaction, one connection) on the disk the host's data sits on, so figures
+/// from machines with different fsync costs can be set side by side.
+fn fsync_control(dir: &std::path::Path) -> Result<Value> {
+    let conn = rusqlite::Connection::open(dir.join("fsync-control.sqlite"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")?;
+    let n = 1_000;
+    let start = Instant::now();
+    for i in 0..n {
+        conn.execute("INSERT INTO t (id, v) VALUES (?1, 'x')", [i])?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(json!({ "commits_per_sec": n as f64 / secs, "us_per_commit": secs * 1e6 / n as f64 }))
+}
+
 fn print_table(r: &Value) {
     let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
     println!("| metric | value |");
@@ -723,6 +743,10 @@ fn print_table(r: &Value) {
         f(&tp["completed_per_sec"])
     );
     println!("| accepted starts/s | {} |", f(&tp["accepted_per_sec"]));
+    println!(
+        "| control: bare SQLite commits/s on this disk (WAL, synchronous=FULL) | {} |",
+        f(&r["fsync_control"]["commits_per_sec"])
+    );
     println!(
         "| latency one at a time p50 / p99 (ms) | {} / {} |",
         f(&r["latency_serial"]["p50_ms"]),

@@ -4,9 +4,10 @@
 //! Only finished rows are kept: they change only when the instance is purged, rewound or
 //! replaced by a new instance under its id, and each of those goes through the executor, which
 //! [`FinishedRows::forget`]s the id after its commit and before it answers. A row read from the
-//! store is kept only if no such change happened while it was read ([`FinishedRows::generation`]
-//! before the read, checked in [`FinishedRows::keep`]), so a read that raced a purge cannot put the
-//! purged row back. With a store other hosts share, other hosts change rows too: no cache then.
+//! store (or committed by the instance's end) is kept only if no such change of that id
+//! happened meanwhile ([`FinishedRows::generation`] before the read or commit, checked in
+//! [`FinishedRows::keep`] against the latest forgets), so a read that raced a purge cannot put
+//! the purged row back. With a store other hosts share, other hosts change rows too: no cache then.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,11 +19,34 @@ use crate::store::Instance;
 /// Rows kept at most (the oldest kept goes first).
 const CAPACITY: usize = 10_000;
 
+/// The latest forgets remembered (generation and id), so a row read while other instances'
+/// rows were forgotten can still be kept; beyond these, any forget refuses it.
+const FORGETS: usize = 1_024;
+
 #[derive(Default)]
 struct Rows {
     by_id: HashMap<InstanceId, Arc<Instance>>,
     /// Insertion order, for eviction (ids forgotten meanwhile are skipped).
     order: VecDeque<InstanceId>,
+    /// The latest forgets: the generation each made, and its id.
+    forgets: VecDeque<(u64, InstanceId)>,
+}
+
+impl Rows {
+    /// Whether `id` may have been forgotten after `generation` (the current one is `now`).
+    fn forgotten_since(&self, id: &InstanceId, generation: u64, now: u64) -> bool {
+        if now == generation {
+            return false;
+        }
+        match self.forgets.front() {
+            // Every forget after `generation` is still recorded: was one of them `id`'s?
+            Some((oldest, _)) if *oldest <= generation + 1 => self
+                .forgets
+                .iter()
+                .any(|(g, forgotten)| *g > generation && forgotten == id),
+            _ => true,
+        }
+    }
 }
 
 /// See the module's docs.
@@ -66,7 +90,8 @@ impl FinishedRows {
         }
         let mut rows = self.lock();
         // Checked under the lock `forget` bumps it under: no forget slips in between.
-        if self.generation.load(Ordering::Acquire) != generation {
+        let now = self.generation.load(Ordering::Acquire);
+        if rows.forgotten_since(&row.instance_id, generation, now) {
             return;
         }
         let id = row.instance_id.clone();
@@ -91,11 +116,15 @@ impl FinishedRows {
             return;
         }
         let mut rows = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         rows.by_id.remove(id);
+        rows.forgets.push_back((generation, id.clone()));
+        if rows.forgets.len() > FORGETS {
+            rows.forgets.pop_front();
+        }
         if rows.order.len() > 2 * CAPACITY {
             // Forgotten ids left in the order queue: rebuild it from what is kept.
-            let Rows { by_id, order } = &mut *rows;
+            let Rows { by_id, order, .. } = &mut *rows;
             order.retain(|id| by_id.contains_key(id));
         }
     }
@@ -143,6 +172,20 @@ mod tests {
         // A purge commits between someone's read and their keep: the stale row stays out.
         let g = rows.generation();
         rows.forget(&done.instance_id);
+        rows.keep(&done, g);
+        assert!(rows.get(&done.instance_id).is_none());
+
+        // Other instances' forgets meanwhile (starts reuse ids all the time) do not stop it...
+        let g = rows.generation();
+        rows.forget(&InstanceId::parse("other").unwrap());
+        rows.keep(&done, g);
+        assert!(rows.get(&done.instance_id).is_some());
+        // ...unless more of them came than are remembered.
+        let g = rows.generation();
+        rows.forget(&done.instance_id);
+        for i in 0..FORGETS {
+            rows.forget(&InstanceId::parse(&format!("o{i}")).unwrap());
+        }
         rows.keep(&done, g);
         assert!(rows.get(&done.instance_id).is_none());
     }

@@ -125,6 +125,12 @@ impl InstanceActor {
         queued: Vec<Inbound>,
     ) -> Result<Next, ActorError> {
         let store = &self.executor.store;
+        // Resuming instances read their state a few at a time (after a restart, thousands
+        // resume at once): the store's readers stay free for the API meanwhile.
+        let reading = match history.is_none() || read_inbox {
+            true => self.executor.resuming.acquire().await.ok(),
+            false => None,
+        };
         let id = self.instance.instance_id.clone();
         let history = match history {
             Some(h) => h,
@@ -135,6 +141,7 @@ impl InstanceActor {
             true => store::read(store, move |s| s.inbox(&id)).await?,
             false => Vec::new(),
         };
+        drop(reading);
         let next_seq = history.len() as u64;
         let (id, execution) = (&self.instance.instance_id, &self.instance.execution_id);
         let exec = match Execution::from_history(id.as_str(), execution.as_str(), history) {
@@ -288,6 +295,10 @@ impl InstanceActor {
                 true => RuntimeStatus::Suspended,
                 false => RuntimeStatus::Running,
             };
+            if let Some(custom) = &turn.custom_status {
+                // Kept in step with the row, which the end's row in memory is built from.
+                self.instance.custom_status = custom.clone();
+            }
             let update = InstanceUpdate {
                 status: Some(status),
                 output: None,
@@ -495,13 +506,23 @@ impl InstanceActor {
         output: String,
         custom_status: Option<Option<String>>,
     ) -> Result<(), ActorError> {
+        let mut row = self.instance.clone();
+        row.status = status;
+        row.output = Some(output.clone());
+        if let Some(custom) = &custom_status {
+            row.custom_status = custom.clone();
+        }
+        row.updated_ms = self.executor.now_ms();
         let update = InstanceUpdate {
             status: Some(status),
             output: Some(output.clone()),
             custom_status,
-            updated_ms: self.executor.now_ms(),
+            updated_ms: row.updated_ms,
             orchestrator_digest: None,
         };
+        // Read before the write: a purge or rewind committed after ours forgets the row, and
+        // one that forgot it before we keep it bumps this, so the stale row is not kept.
+        let generation = self.executor.finished.generation();
         let mut ops = Vec::new();
         let sends = self
             .executor
@@ -517,6 +538,8 @@ impl InstanceActor {
             });
         }
         self.executor.write_then_deliver(ops, sends).await?;
+        // The row as committed, for the status reads and waiters the end wakes.
+        self.executor.finished.keep(&row, generation);
         self.executor.ended(&self.instance.instance_id, status);
         if let Some((parent, message)) = notify {
             self.executor.deliver(&parent, message.into());

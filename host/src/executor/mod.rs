@@ -95,6 +95,10 @@ impl From<InboxMessage> for Inbound {
 /// (besides being woken when it finishes there).
 const REMOTE_FINISH_CHECK: Duration = Duration::from_secs(1);
 
+/// Resuming actors that read their history and inbox at once: enough to keep the readers busy,
+/// few enough that an API read queued behind them waits for a handful, not for thousands.
+const RESUMING_AT_ONCE: usize = 4;
+
 /// Idle limit used instead of the configured one when the hot set is near capacity.
 const PRESSURE_IDLE: Duration = Duration::from_millis(50);
 
@@ -122,6 +126,8 @@ pub struct Executor {
     /// One permit per orchestration held in memory (the orchestrator pool's slots): instances
     /// beyond it wait for a slot instead of failing to instantiate.
     hot_slots: Semaphore,
+    /// Actors reading a resuming instance's history and inbox at once (see `run_execution`).
+    resuming: Semaphore,
     /// Callers waiting for an instance to finish (the starters' `?timeout=`).
     finish_waiters: Mutex<HashMap<InstanceId, Vec<oneshot::Sender<()>>>>,
     pub counters: Arc<Counters>,
@@ -195,6 +201,7 @@ impl Executor {
         let executor = Arc::new(Executor {
             store,
             hot_slots: Semaphore::new(hot),
+            resuming: Semaphore::new(RESUMING_AT_ONCE),
             runtime,
             clock,
             timers: Arc::clone(&timers),

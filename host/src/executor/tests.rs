@@ -211,3 +211,58 @@ async fn a_second_actor_is_never_started_on_a_live_instance() {
         "the live actor hands over when it ends"
     );
 }
+
+/// The row an instance's end keeps in memory (answering status reads and the starters' waits
+/// without a store read) is the row the store has: the custom status an earlier turn set, the
+/// input and execution of a continue-as-new, a failure's message, a sub-orchestration's parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_an_end_keeps_in_memory_is_the_stored_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let executor = seed_executor(dir.path(), ExecutorOptions::default()).await;
+    let order = r#"{"orderId":"A-1","customerId":"c"}"#;
+    let cases = [
+        ("orderProcessingOrchestrator", order.to_owned()),
+        (
+            "monitor",
+            r#"{"round":0,"target":2,"intervalMs":1}"#.to_owned(),
+        ),
+        ("orderBatch", format!("[{order}]")),
+        ("approvalWorkflow", r#"{"timeoutMs":1}"#.to_owned()),
+    ];
+    let mut ids = Vec::new();
+    for (name, input) in cases {
+        ids.push(executor.start(name, None, input).await.unwrap().instance_id);
+    }
+    // The batch's child, which tells its parent as it ends.
+    let batch = row(&executor, &ids[2]).await.execution_id;
+    let child = crate::ids::default_child_id(&ids[2], batch.as_str(), crate::ids::TaskId(0));
+    ids.push(InstanceId::parse(&child).unwrap());
+    // One that ends on an event, with the custom status its last turn set.
+    let approved = executor.start("approvalWorkflow", None, "{}".into()).await;
+    let approved = approved.unwrap().instance_id;
+    until("waiting", async || {
+        waiting(&row(&executor, &approved).await)
+    })
+    .await;
+    let by = r#"{"by":"ann"}"#.to_owned();
+    executor
+        .raise_event(&approved, "Approval", by)
+        .await
+        .unwrap();
+    ids.push(approved);
+    for id in &ids {
+        let stored = finished(&executor, id).await;
+        let kept = executor.finished.get(id).expect("the end kept its row");
+        assert_eq!(*kept, stored, "{}", stored.name);
+    }
+    let custom = |i: usize| {
+        executor
+            .finished
+            .get(&ids[i])
+            .unwrap()
+            .custom_status
+            .clone()
+    };
+    assert_eq!(custom(1).as_deref(), Some(r#"{"round":1}"#));
+    assert_eq!(custom(5).as_deref(), Some(r#""approved""#));
+}

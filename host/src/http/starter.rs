@@ -129,13 +129,9 @@ async fn start(
             .executor
             .wait_finished(&instance.instance_id, timeout)
             .await?
+        && let Some(done) = state.executor.instance_row(&instance.instance_id).await?
     {
-        let lookup = instance.instance_id.clone();
-        if let Some(done) =
-            crate::store::read(state.executor.store(), move |s| s.instance(&lookup)).await?
-        {
-            return Ok(finished_response(&done));
-        }
+        return Ok(finished_response(&done));
     }
     tracing::info!(instance = %instance.instance_id, orchestration = name, "started orchestration");
     let body = check_status_body(
