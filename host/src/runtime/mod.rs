@@ -137,11 +137,10 @@ pub(crate) fn pool(slots: u32, max_memory: usize) -> wasmtime::PoolingAllocation
         .total_tables(slots * 4)
         .total_stacks(slots)
         .max_memory_size(max_memory)
-        .decommit_batch_size(32)
-        // Tables are reset with memset and stay mapped: a table page given back with madvise
-        // came back as the shared zero page, and its first write (lazy table init) cost a
-        // copy-on-write fault and a TLB shootdown on every core.
-        .table_keep_resident(64 << 10);
+        .decommit_batch_size(32);
+    // Not `table_keep_resident` here: it saved a copy-on-write fault per orchestrator
+    // instantiation but kept each used slot's table pages resident after eviction (+10 KiB per
+    // suspended instance). Activity slots, reused at once, keep theirs (see `activity.rs`).
     pool
 }
 

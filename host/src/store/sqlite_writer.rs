@@ -166,15 +166,22 @@ fn apply_job(conn: &Connection, ops: &[Op], limits: &Limits) -> Result<(), Store
     }
     #[cfg(not(test))]
     let _ = limits;
-    conn.execute_batch("SAVEPOINT job")?;
+    // Prepared once (the statement cache): parsing these per job showed in profiles.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let result = ops.iter().try_for_each(|op| apply_op(conn, op));
+    if conn.is_autocommit() {
+        // SQLite abandoned the transaction: nothing to release.
+        return result;
+    }
     let end = match &result {
-        Ok(()) => "RELEASE job",
-        Err(_) => "ROLLBACK TO job; RELEASE job",
+        Ok(()) => conn
+            .prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([])),
+        Err(_) => conn
+            .execute_batch("ROLLBACK TO job; RELEASE job")
+            .map(|()| 0),
     };
-    if !conn.is_autocommit()
-        && let Err(e) = conn.execute_batch(end)
-    {
+    if let Err(e) = end {
         // The job cannot be kept apart from the others: abandon the whole transaction, so
         // that `attempt` applies the other jobs again without it.
         let _ = conn.execute_batch("ROLLBACK");
