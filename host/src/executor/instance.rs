@@ -56,9 +56,10 @@ struct Run {
     /// Inbox messages handed to the guest, to delete with the commit that records them.
     consumed: Vec<String>,
     next_seq: u64,
-    /// Whether the row already shows the instance running: a first turn that only waits (on
-    /// an event, say) records nothing else, yet must not leave it Pending.
-    running_recorded: bool,
+    /// The status the row shows: a first turn that only waits (on an event, say) records
+    /// nothing else, yet must not leave it Pending; turns that keep it write no status (in
+    /// SQLite, a status written again rewrites its index entry, a page per turn).
+    recorded: RuntimeStatus,
 }
 
 /// The owner of one live instance (see the module's docs).
@@ -217,7 +218,7 @@ impl InstanceActor {
             pending: None,
             consumed: Vec::new(),
             next_seq,
-            running_recorded: instance.status != RuntimeStatus::Pending,
+            recorded: instance.status,
         }
     }
 
@@ -285,22 +286,23 @@ impl InstanceActor {
             .filter_map(|e| decision_of(&e.kind))
             .collect();
         let consumed = std::mem::take(&mut run.consumed);
+        let status = match run.mailbox.suspended() {
+            true => RuntimeStatus::Suspended,
+            false => RuntimeStatus::Running,
+        };
+        let changed = (status != run.recorded).then_some(status);
         if !turn.events.is_empty()
             || turn.custom_status.is_some()
             || !consumed.is_empty()
-            || !run.running_recorded
+            || changed.is_some()
         {
-            run.running_recorded = true;
-            let status = match run.mailbox.suspended() {
-                true => RuntimeStatus::Suspended,
-                false => RuntimeStatus::Running,
-            };
+            run.recorded = status;
             if let Some(custom) = &turn.custom_status {
                 // Kept in step with the row, which the end's row in memory is built from.
                 self.instance.custom_status = custom.clone();
             }
             let update = InstanceUpdate {
-                status: Some(status),
+                status: changed,
                 output: None,
                 custom_status: turn.custom_status,
                 updated_ms: self.executor.now_ms(),

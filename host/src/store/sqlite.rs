@@ -515,26 +515,37 @@ fn update_instance(
         Some(value) => (true, value.clone()),
         None => (false, None),
     };
-    let changed = conn
-        .prepare_cached(
+    // Without a new status, a statement that does not name the column: naming it (even to
+    // write the same value) rewrites the status index's entry, one more page per turn.
+    let sql = match update.status {
+        Some(_) => {
             "UPDATE instances SET
-                 status = COALESCE(?2, status),
+                 status = ?2,
                  output = COALESCE(?3, output),
                  custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
                  updated_ms = ?6,
                  orchestrator_digest = COALESCE(?7, orchestrator_digest)
-             WHERE instance_id = ?1 AND execution_id = ?8",
-        )?
-        .execute(params![
-            id.as_str(),
-            update.status,
-            update.output,
-            set_custom,
-            custom,
-            update.updated_ms as i64,
-            update.orchestrator_digest,
-            execution.as_str(),
-        ])?;
+             WHERE instance_id = ?1 AND execution_id = ?8"
+        }
+        None => {
+            "UPDATE instances SET
+                 output = COALESCE(?3, output),
+                 custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
+                 updated_ms = ?6,
+                 orchestrator_digest = COALESCE(?7, orchestrator_digest)
+             WHERE instance_id = ?1 AND execution_id = ?8 AND ?2 IS NULL" // (?2: the same parameters)
+        }
+    };
+    let changed = conn.prepare_cached(sql)?.execute(params![
+        id.as_str(),
+        update.status,
+        update.output,
+        set_custom,
+        custom,
+        update.updated_ms as i64,
+        update.orchestrator_digest,
+        execution.as_str(),
+    ])?;
     if changed == 0 {
         return Err(missing_or_stale(conn, id, execution));
     }
