@@ -319,7 +319,12 @@ impl OrchestratorSandbox {
             // copying ~400 KiB into fresh pages (jsapp::segments merges it into a few
             // segments) costs far less. Rust orchestrators' images are small (~20 KiB): their
             // benchmark row does not move. BENCHMARKS.md has the measurements.
-            .memory_init_cow(false);
+            .memory_init_cow(false)
+            // Tables are filled at instantiation. Filled lazily, each first indirect call read
+            // a table page (mapping the shared zero page) and then wrote it: a copy-on-write
+            // fault with a TLB shootdown, ~3% of host CPU at saturation. Writing them at once
+            // faults fresh pages only, and an orchestrator is instantiated once per run.
+            .table_lazy_init(false);
         super::use_compile_cache(&mut config, cache)?;
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
