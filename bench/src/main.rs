@@ -9,68 +9,19 @@
 //! The PostgreSQL row runs the seed on a local throw-away server (`pgtest`, durable settings:
 //! `fsync` and `synchronous_commit` on), sharing the machine's cores with the host.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod big;
+mod clients;
+mod report;
 mod status;
+
+use clients::{Conn, run_clients};
+use report::{fsync_control, print_table};
 
 use anyhow::{Context, Result, anyhow, bail};
 use e2e::{KEY, Server, seed_config};
 use serde_json::{Value, json};
-
-/// A keep-alive HTTP/1.1 connection.
-struct Conn {
-    addr: String,
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn connect(addr: &str) -> Result<Conn> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            addr: addr.to_owned(),
-            reader: BufReader::new(stream),
-        })
-    }
-
-    fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        self.reader.get_mut().write_all(req.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse()?;
-            }
-        }
-        let mut buf = vec![0u8; length];
-        self.reader.read_exact(&mut buf)?;
-        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
-    }
-}
 
 fn order(i: usize) -> String {
     json!({"orderId": format!("O-{i}"), "customerId": "C-1", "items": [{"sku": "SKU-1", "qty": 1}]})
@@ -258,30 +209,15 @@ fn throughput_on(servers: &[&Server], n: usize, concurrency: usize) -> Result<Va
     let commits = || sum(&|s| metric(s, "durable_store_commits_total"));
     let cpu = || sum(&|s| cpu_seconds(s.pid()));
     let (baseline, commits0, cpu0) = (completed()?, commits()?, cpu()?);
-    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let clients: Vec<_> = (0..concurrency)
-        .map(|c| {
-            let addr = servers[c % servers.len()].addr.clone();
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || -> Result<()> {
-                let mut conn = Conn::connect(&addr)?;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok(());
-                    }
-                    let (status, body) = conn.request("POST", &seed_path(false), &order(i))?;
-                    if status != 202 {
-                        bail!("start answered {status}: {body}");
-                    }
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().map_err(|_| anyhow!("client panicked"))??;
-    }
+    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+    run_clients(&addrs, n, concurrency, |conn, i| {
+        let (status, body) = conn.request("POST", &seed_path(false), &order(i))?;
+        if status != 202 {
+            bail!("start answered {status}: {body}");
+        }
+        Ok(None)
+    })?;
     let accepted = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -312,37 +248,23 @@ fn throughput_on(servers: &[&Server], n: usize, concurrency: usize) -> Result<Va
 /// omission), each request waiting for its orchestration to complete.
 fn open_loop(server: &Server, rate: f64, secs: f64) -> Result<Value> {
     let total = (rate * secs) as usize;
-    let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now() + Duration::from_millis(100);
-    let workers: Vec<_> = (0..64)
-        .map(|_| {
-            let addr = server.addr.clone();
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || -> Result<Vec<f64>> {
-                let mut conn = Conn::connect(&addr)?;
-                let mut out = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        return Ok(out);
-                    }
-                    let due = t0 + Duration::from_secs_f64(i as f64 / rate);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let (status, body) = conn.request("POST", &seed_path(true), &order(i))?;
-                    if status != 200 {
-                        bail!("order {i}: {status} {body}");
-                    }
-                    out.push(millis(Instant::now().saturating_duration_since(due)));
-                }
-            })
-        })
-        .collect();
-    let mut samples = Vec::new();
-    for w in workers {
-        samples.extend(w.join().map_err(|_| anyhow!("worker panicked"))??);
-    }
+    let mut samples = run_clients(
+        std::slice::from_ref(&server.addr),
+        total,
+        64,
+        move |conn, i| {
+            let due = t0 + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (status, body) = conn.request("POST", &seed_path(true), &order(i))?;
+            if status != 200 {
+                bail!("order {i}: {status} {body}");
+            }
+            Ok(Some(millis(Instant::now().saturating_duration_since(due))))
+        },
+    )?;
     samples.sort_by(f64::total_cmp);
     Ok(
         json!({"rate_per_sec": rate, "n": total, "p50_ms": percentile(&samples, 0.5),
@@ -353,28 +275,14 @@ fn open_loop(server: &Server, rate: f64, secs: f64) -> Result<Value> {
 /// Resident memory per instance suspended on an external event.
 fn suspended_memory(server: &Server, n: usize) -> Result<Value> {
     let rss0 = rss_bytes(server.pid())?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..16)
-        .map(|_| {
-            let addr = server.addr.clone();
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || -> Result<()> {
-                let mut conn = Conn::connect(&addr)?;
-                let path = format!("/api/orchestrators/approvalWorkflow?code={KEY}");
-                while next.fetch_add(1, Ordering::Relaxed) < n {
-                    let (status, body) =
-                        conn.request("POST", &path, r#"{"timeoutMs": 86400000}"#)?;
-                    if status != 202 {
-                        bail!("start answered {status}: {body}");
-                    }
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().map_err(|_| anyhow!("client panicked"))??;
-    }
+    let path = format!("/api/orchestrators/approvalWorkflow?code={KEY}");
+    run_clients(std::slice::from_ref(&server.addr), n, 16, move |conn, _| {
+        let (status, body) = conn.request("POST", &path, r#"{"timeoutMs": 86400000}"#)?;
+        if status != 202 {
+            bail!("start answered {status}: {body}");
+        }
+        Ok(None)
+    })?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let conn = rusqlite::Connection::open(server.data_dir.join("durable.sqlite"))?;
@@ -714,146 +622,4 @@ fn print_statements(cluster: &pgtest::Cluster) -> Result<()> {
                FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15";
     eprintln!("statements by time:\n{}", cluster.psql("durable", top)?);
     Ok(())
-}
-
-/// The machine's control figure: bare SQLite commits per second (WAL, `synchronous=FULL`, one
-/// small row per transaction, one connection) on the disk the host's data sits on, so figures
-/// from machines with different fsync costs can be set side by side.
-fn fsync_control(dir: &std::path::Path) -> Result<Value> {
-    let conn = rusqlite::Connection::open(dir.join("fsync-control.sqlite"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")?;
-    let n = 1_000;
-    let start = Instant::now();
-    for i in 0..n {
-        conn.execute("INSERT INTO t (id, v) VALUES (?1, 'x')", [i])?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    Ok(json!({ "commits_per_sec": n as f64 / secs, "us_per_commit": secs * 1e6 / n as f64 }))
-}
-
-fn print_table(r: &Value) {
-    let f = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.2}"));
-    println!("| metric | value |");
-    println!("| --- | --- |");
-    let tp = &r["throughput"];
-    println!(
-        "| completed orchestrations/s (saturation) | {} |",
-        f(&tp["completed_per_sec"])
-    );
-    println!("| accepted starts/s | {} |", f(&tp["accepted_per_sec"]));
-    println!(
-        "| control: bare SQLite commits/s on this disk (WAL, synchronous=FULL) | {} |",
-        f(&r["fsync_control"]["commits_per_sec"])
-    );
-    println!(
-        "| latency one at a time p50 / p99 (ms) | {} / {} |",
-        f(&r["latency_serial"]["p50_ms"]),
-        f(&r["latency_serial"]["p99_ms"])
-    );
-    let ol = &r["open_loop_50pct"];
-    println!(
-        "| latency at 50% load ({} /s) p50 / p99 (ms) | {} / {} |",
-        f(&ol["rate_per_sec"]),
-        f(&ol["p50_ms"]),
-        f(&ol["p99_ms"])
-    );
-    println!(
-        "| host CPU per activity (µs) | {} |",
-        f(&tp["host_cpu_us_per_activity"])
-    );
-    println!(
-        "| host CPU per orchestration (µs) | {} |",
-        f(&tp["host_cpu_us_per_orchestration"])
-    );
-    println!(
-        "| fsyncs per orchestration | {} |",
-        f(&tp["fsyncs_per_orchestration"])
-    );
-    println!(
-        "| status GETs/s of a finished instance (16 clients) / host CPU per GET (µs) | {} / {} |",
-        f(&r["status_reads"]["gets_per_sec"]),
-        f(&r["status_reads"]["host_cpu_us_per_get"])
-    );
-    println!(
-        "| orchestrations/s, 64 clients one at a time: waiting (?timeout=) / polling status every 0.5 ms | {} / {} |",
-        f(&r["waiting_64"]["completed_per_sec"]),
-        f(&r["polling_64"]["completed_per_sec"])
-    );
-    let m = &r["suspended_memory"];
-    println!(
-        "| memory per suspended instance, after idle eviction (KiB) | {} |",
-        f(&m["kib_per_instance"])
-    );
-    println!(
-        "| memory per suspended instance, all just reached the wait (KiB) | {} |",
-        f(&m["kib_per_instance_all_waiting"])
-    );
-    if let Some(steps) = r["per_step"].as_array() {
-        for s in steps {
-            println!(
-                "| per-step cost, {}-step sequence (µs) | {} |",
-                s["steps"],
-                f(&s["us_per_step"])
-            );
-        }
-    }
-    let js = &r["js_seed"];
-    println!(
-        "| JS seed (examples/seed-js): completed orchestrations/s (saturation) | {} |",
-        f(&js["throughput"]["completed_per_sec"])
-    );
-    println!(
-        "| JS seed: latency one at a time p50 / p99 (ms) | {} / {} |",
-        f(&js["latency_serial"]["p50_ms"]),
-        f(&js["latency_serial"]["p99_ms"])
-    );
-    println!(
-        "| JS seed: host CPU per orchestration (µs) | {} |",
-        f(&js["throughput"]["host_cpu_us_per_orchestration"])
-    );
-    println!(
-        "| JS seed: host start, app cached (ms) | {} |",
-        f(&js["start_ms"])
-    );
-    let pg = &r["postgres_seed"];
-    println!(
-        "| PostgreSQL store: completed orchestrations/s (saturation) | {} |",
-        f(&pg["throughput"]["completed_per_sec"])
-    );
-    println!(
-        "| PostgreSQL store: latency one at a time p50 / p99 (ms) | {} / {} |",
-        f(&pg["latency_serial"]["p50_ms"]),
-        f(&pg["latency_serial"]["p99_ms"])
-    );
-    println!(
-        "| PostgreSQL store: host CPU per orchestration (µs) | {} |",
-        f(&pg["throughput"]["host_cpu_us_per_orchestration"])
-    );
-    println!(
-        "| PostgreSQL store: database CPU per orchestration (µs) | {} |",
-        f(&pg["db_cpu_us_per_orchestration"])
-    );
-    println!(
-        "| PostgreSQL store: commits / database transactions per orchestration | {} / {} |",
-        f(&pg["throughput"]["fsyncs_per_orchestration"]),
-        f(&pg["db_transactions_per_orchestration"])
-    );
-    let pg3 = &r["postgres_3_hosts"];
-    println!(
-        "| PostgreSQL store, 3 hosts on these cores: completed orchestrations/s (saturation) | {} |",
-        f(&pg3["throughput"]["completed_per_sec"])
-    );
-    println!(
-        "| PostgreSQL store, 3 hosts: host CPU per orchestration, all hosts (µs) | {} |",
-        f(&pg3["throughput"]["host_cpu_us_per_orchestration"])
-    );
-    let wake = &pg3["wake"];
-    println!(
-        "| PostgreSQL store, 3 hosts: started where it runs / elsewhere, p50 (ms); per NOTIFY | {} / {}; {} |",
-        f(&wake["local_p50_ms"]),
-        f(&wake["remote_p50_ms"]),
-        f(&wake["per_notification_p50_ms"])
-    );
 }

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use e2e::{KEY, Server, seed_config};
 use serde_json::{Value, json};
 
-use super::{Conn, cpu_seconds, order, percentile, seed_path};
+use super::{Conn, cpu_seconds, order, percentile, run_clients, seed_path};
 
 /// Status reads of one finished instance, from `conc` keep-alive clients for `secs` (a
 /// dashboard or clients polling an instance that is done): GETs/s, latency, host CPU per GET.
@@ -60,45 +60,35 @@ pub fn status_reads(server: &Server, conc: usize, secs: f64) -> Result<Value> {
 /// does) if `poll`, else in the start request itself (`?timeout=`, the wait-for-completion
 /// figure the polling one is compared with).
 pub fn closed_loop(server: &Server, n: usize, concurrency: usize, poll: bool) -> Result<Value> {
-    let next = Arc::new(AtomicUsize::new(0));
     let polls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&polls);
     let start = Instant::now();
-    let clients: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (addr, next, polls) = (server.addr.clone(), Arc::clone(&next), Arc::clone(&polls));
-            std::thread::spawn(move || -> Result<()> {
-                let mut conn = Conn::connect(&addr)?;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok(());
-                    }
-                    let (status, body) = conn.request("POST", &seed_path(!poll), &order(i))?;
-                    if !poll && status == 200 {
-                        continue;
-                    }
-                    if status != 202 {
-                        bail!("start answered {status}: {body}");
-                    }
-                    let started: Value = serde_json::from_str(&body)?;
-                    let id = started["id"].as_str().unwrap_or_default();
-                    let path = format!("/runtime/webhooks/durabletask/instances/{id}?code={KEY}");
-                    loop {
-                        polls.fetch_add(1, Ordering::Relaxed);
-                        let (status, body) = conn.request("GET", &path, "")?;
-                        match status {
-                            200 => break,
-                            202 => std::thread::sleep(Duration::from_micros(500)),
-                            _ => bail!("status answered {status}: {body}"),
-                        }
-                    }
+    run_clients(
+        std::slice::from_ref(&server.addr),
+        n,
+        concurrency,
+        move |conn, i| {
+            let (status, body) = conn.request("POST", &seed_path(!poll), &order(i))?;
+            if !poll && status == 200 {
+                return Ok(None);
+            }
+            if status != 202 {
+                bail!("start answered {status}: {body}");
+            }
+            let started: Value = serde_json::from_str(&body)?;
+            let id = started["id"].as_str().unwrap_or_default();
+            let path = format!("/runtime/webhooks/durabletask/instances/{id}?code={KEY}");
+            loop {
+                counted.fetch_add(1, Ordering::Relaxed);
+                let (status, body) = conn.request("GET", &path, "")?;
+                match status {
+                    200 => return Ok(None),
+                    202 => std::thread::sleep(Duration::from_micros(500)),
+                    _ => bail!("status answered {status}: {body}"),
                 }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().map_err(|_| anyhow!("client panicked"))??;
-    }
+            }
+        },
+    )?;
     let elapsed = start.elapsed().as_secs_f64();
     Ok(json!({
         "n": n, "concurrency": concurrency,

@@ -297,10 +297,6 @@ impl InstanceActor {
             || changed.is_some()
         {
             run.recorded = status;
-            if let Some(custom) = &turn.custom_status {
-                // Kept in step with the row, which the end's row in memory is built from.
-                self.instance.custom_status = custom.clone();
-            }
             let update = InstanceUpdate {
                 status: changed,
                 output: None,
@@ -308,6 +304,8 @@ impl InstanceActor {
                 updated_ms: self.executor.now_ms(),
                 orchestrator_digest: None,
             };
+            // Kept in step with the row, which the end's row in memory is built from.
+            update.apply_to(&mut self.instance);
             let mut ops = Vec::new();
             let sends = self
                 .executor
@@ -508,20 +506,15 @@ impl InstanceActor {
         output: String,
         custom_status: Option<Option<String>>,
     ) -> Result<(), ActorError> {
-        let mut row = self.instance.clone();
-        row.status = status;
-        row.output = Some(output.clone());
-        if let Some(custom) = &custom_status {
-            row.custom_status = custom.clone();
-        }
-        row.updated_ms = self.executor.now_ms();
         let update = InstanceUpdate {
             status: Some(status),
             output: Some(output.clone()),
             custom_status,
-            updated_ms: row.updated_ms,
+            updated_ms: self.executor.now_ms(),
             orchestrator_digest: None,
         };
+        let mut row = self.instance.clone();
+        update.apply_to(&mut row);
         // Read before the write: a purge or rewind committed after ours forgets the row, and
         // one that forgot it before we keep it bumps this, so the stale row is not kept.
         let generation = self.executor.finished.generation();

@@ -353,20 +353,7 @@ impl Tables {
         consumed: &[String],
         update: &InstanceUpdate,
     ) -> Result<(), StoreError> {
-        let row = self.current(id, execution)?;
-        if let Some(status) = update.status {
-            row.status = status;
-        }
-        if let Some(output) = &update.output {
-            row.output = Some(output.clone());
-        }
-        if let Some(custom) = &update.custom_status {
-            row.custom_status = custom.clone();
-        }
-        if let Some(digest) = &update.orchestrator_digest {
-            row.orchestrator_digest = digest.clone();
-        }
-        row.updated_ms = update.updated_ms;
+        update.apply_to(self.current(id, execution)?);
         // As SQLite: the inbox goes with the turn that ends the instance.
         let terminal = update.status.is_some_and(RuntimeStatus::is_terminal);
         for event in events {

@@ -212,6 +212,25 @@ pub struct InstanceUpdate {
     pub orchestrator_digest: Option<Digest>,
 }
 
+impl InstanceUpdate {
+    /// The row as this update leaves it (the rule every store applies, and the executor's copy).
+    pub fn apply_to(&self, row: &mut Instance) {
+        if let Some(status) = self.status {
+            row.status = status;
+        }
+        if let Some(output) = &self.output {
+            row.output = Some(output.clone());
+        }
+        if let Some(custom) = &self.custom_status {
+            row.custom_status = custom.clone();
+        }
+        if let Some(digest) = &self.orchestrator_digest {
+            row.orchestrator_digest = digest.clone();
+        }
+        row.updated_ms = self.updated_ms;
+    }
+}
+
 /// Resolves once the batch it was given for is durably committed (or failed).
 pub struct CommitTicket(tokio::sync::oneshot::Receiver<Result<(), StoreError>>);
 

@@ -359,41 +359,32 @@ fn update_instance(
     execution: &ExecutionId,
     update: &InstanceUpdate,
 ) -> Result<(), StoreError> {
-    let (set_custom, custom) = match &update.custom_status {
-        Some(value) => (true, value.clone()),
-        None => (false, None),
-    };
-    // Without a new status, a statement that does not name the column: naming it (even to
-    // write the same value) rewrites the status index's entry, one more page per turn.
-    let sql = match update.status {
-        Some(_) => {
-            "UPDATE instances SET
-                 status = ?2,
-                 output = COALESCE(?3, output),
-                 custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
-                 updated_ms = ?6,
-                 orchestrator_digest = COALESCE(?7, orchestrator_digest)
-             WHERE instance_id = ?1 AND execution_id = ?8"
-        }
-        None => {
-            "UPDATE instances SET
-                 output = COALESCE(?3, output),
-                 custom_status = CASE WHEN ?4 THEN ?5 ELSE custom_status END,
-                 updated_ms = ?6,
-                 orchestrator_digest = COALESCE(?7, orchestrator_digest)
-             WHERE instance_id = ?1 AND execution_id = ?8 AND ?2 IS NULL" // (?2: the same parameters)
-        }
-    };
-    let changed = conn.prepare_cached(sql)?.execute(params![
-        id.as_str(),
-        update.status,
-        update.output,
-        set_custom,
-        custom,
-        update.updated_ms as i64,
-        update.orchestrator_digest,
-        execution.as_str(),
-    ])?;
+    // Only the columns the update carries are named: naming one, even to write the value it
+    // holds, rewrites its index entries (the status index: one more page per turn).
+    let updated_ms = update.updated_ms as i64;
+    let mut sql = String::from("UPDATE instances SET updated_ms = ?");
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&updated_ms];
+    if let Some(status) = &update.status {
+        sql.push_str(", status = ?");
+        values.push(status);
+    }
+    if let Some(output) = &update.output {
+        sql.push_str(", output = ?");
+        values.push(output);
+    }
+    if let Some(custom) = &update.custom_status {
+        sql.push_str(", custom_status = ?");
+        values.push(custom);
+    }
+    if let Some(digest) = &update.orchestrator_digest {
+        sql.push_str(", orchestrator_digest = ?");
+        values.push(digest);
+    }
+    sql.push_str(" WHERE instance_id = ? AND execution_id = ?");
+    let (id_text, execution_text) = (id.as_str(), execution.as_str());
+    values.push(&id_text);
+    values.push(&execution_text);
+    let changed = conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     if changed == 0 {
         return Err(missing_or_stale(conn, id, execution));
     }

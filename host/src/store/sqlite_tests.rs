@@ -86,6 +86,39 @@ fn a_transaction_abandoned_mid_batch_reports_every_job_truthfully() {
 }
 
 #[test]
+fn a_job_that_fails_in_a_shared_transaction_is_undone_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_fault(dir.path(), "none");
+    let results = rt().block_on(async {
+        let hold = store.write(create("hold"));
+        // The writer is holding "hold" alone; these three queue up and share one transaction.
+        std::thread::sleep(Duration::from_millis(50));
+        let first = store.write(create("a0"));
+        // Its first op succeeds, its second conflicts with the job before it.
+        let mut ops = create("a1");
+        ops.extend(create("a0"));
+        let second = store.write(ops);
+        let third = store.write(create("a2"));
+        hold.await.unwrap();
+        [first.await, second.await, third.await]
+    });
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::InstanceExists(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    let stored = |id: &str| store.instance(&InstanceId::parse(id).unwrap()).unwrap();
+    assert!(stored("a0").is_some() && stored("a2").is_some());
+    assert!(
+        stored("a1").is_none(),
+        "the failed job's first op was undone"
+    );
+    assert_eq!(store.stats().commits, 2, "{:?}", store.stats());
+}
+
+#[test]
 fn a_large_job_gets_a_transaction_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_fault(dir.path(), "none");

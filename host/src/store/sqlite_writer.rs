@@ -1,6 +1,7 @@
 //! The store's writer thread: cuts the queued jobs into batches (by operations and payload
-//! bytes) and applies each batch in one transaction, every job under its own savepoint, telling
-//! each job its true outcome even when SQLite abandons the whole transaction.
+//! bytes) and applies each batch in one transaction, telling each job its true outcome even
+//! when SQLite abandons the whole transaction. A batch is first applied as it is; only if one
+//! of its jobs fails is it applied again with every job under its own savepoint.
 
 #[cfg(test)]
 use std::sync::Arc;
@@ -103,6 +104,9 @@ fn apply_batch(
     jobs: &[Job],
     limits: &Limits,
 ) -> Vec<Result<(), StoreError>> {
+    if let Some(result) = attempt_whole(conn, jobs, limits) {
+        return jobs.iter().map(|_| result.clone()).collect();
+    }
     let mut results: Vec<Result<(), StoreError>> = jobs.iter().map(|_| Ok(())).collect();
     let mut pending: Vec<usize> = (0..jobs.len()).collect();
     while !pending.is_empty() {
@@ -121,6 +125,56 @@ fn apply_batch(
         }
     }
     results
+}
+
+/// The common case first: every job of the batch in one transaction, without savepoints
+/// (each costs two statements and a copy of every page it touches). `Some` is every job's
+/// outcome: all were committed, or the transaction could not be begun or committed (nothing was
+/// stored). `None` when a job failed: the transaction is rolled back, nothing of it was stored,
+/// and the batch must be applied again job by job.
+fn attempt_whole(
+    conn: &Connection,
+    jobs: &[Job],
+    limits: &Limits,
+) -> Option<Result<(), StoreError>> {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return Some(Err(e.into()));
+    }
+    let applied = jobs.iter().try_for_each(|job| {
+        fault(conn, &job.ops, limits)?;
+        job.ops.iter().try_for_each(|op| apply_op(conn, op))
+    });
+    if applied.is_err() {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return None;
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Some(Ok(())),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Some(Err(e.into()))
+        }
+    }
+}
+
+/// Test-only fault injection (see [`FaultHook`]): as SQLite does on `SQLITE_FULL`, the whole
+/// transaction is rolled back and the job fails.
+fn fault(conn: &Connection, ops: &[Op], limits: &Limits) -> Result<(), StoreError> {
+    #[cfg(test)]
+    if limits.fault.as_ref().is_some_and(|hook| (hook.0)(ops)) {
+        conn.execute_batch("ROLLBACK")?;
+        return Err(StoreError::DiskFull("injected fault".into()));
+    }
+    #[cfg(not(test))]
+    let _ = (conn, ops, limits);
+    Ok(())
 }
 
 /// One transaction over the jobs at `pending`, recording each job's own outcome in `results`.
@@ -159,13 +213,7 @@ fn attempt(
 
 /// One job inside the open transaction, atomically: under a savepoint, undone on error.
 fn apply_job(conn: &Connection, ops: &[Op], limits: &Limits) -> Result<(), StoreError> {
-    #[cfg(test)]
-    if limits.fault.as_ref().is_some_and(|hook| (hook.0)(ops)) {
-        conn.execute_batch("ROLLBACK")?;
-        return Err(StoreError::DiskFull("injected fault".into()));
-    }
-    #[cfg(not(test))]
-    let _ = limits;
+    fault(conn, ops, limits)?;
     // Prepared once (the statement cache): parsing these per job showed in profiles.
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let result = ops.iter().try_for_each(|op| apply_op(conn, op));

@@ -312,19 +312,7 @@ impl Batch<'_> {
         update: &InstanceUpdate,
     ) -> Result<(), StoreError> {
         let mut row = self.current(id, execution)?.clone();
-        if let Some(status) = update.status {
-            row.status = status;
-        }
-        if let Some(output) = &update.output {
-            row.output = Some(output.clone());
-        }
-        if let Some(custom) = &update.custom_status {
-            row.custom_status = custom.clone();
-        }
-        if let Some(digest) = &update.orchestrator_digest {
-            row.orchestrator_digest = digest.clone();
-        }
-        row.updated_ms = update.updated_ms;
+        update.apply_to(&mut row);
         for event in events {
             self.add_event(id, execution, event)?;
         }
