@@ -407,8 +407,7 @@ fn main() -> Result<()> {
     eprintln!("status reads of a finished instance (16 clients)...");
     let reads = status::status_reads(&server, 16, if short { 2.0 } else { 5.0 })?;
     eprintln!("throughput with 64 clients polling status every 0.5 ms ({tp_n} orders)...");
-    let waited = status::closed_loop(&server, tp_n, 64, false)?;
-    let polled = status::closed_loop(&server, tp_n, 64, true)?;
+    let (waited, polled, _) = status::polling_vs_waiting(tp_n)?;
     eprintln!("{susp_n} instances suspended on an event...");
     let memory = suspended_memory(&server, susp_n)?;
     let control = fsync_control(dir.path())?;

@@ -209,7 +209,10 @@ impl DurableClient for RequestClient {
 
     fn check_status_payload(&self, instance_id: &str, _request_url: &str) -> String {
         match InstanceId::parse(instance_id) {
-            Ok(id) => check_status_body(&self.base, &id, self.key.as_deref()).to_string(),
+            Ok(id) => {
+                let body = check_status_body(&self.base, &id, self.key.as_deref());
+                serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+            }
             Err(_) => "{}".into(),
         }
     }

@@ -12,13 +12,10 @@ use crate::store::Instance;
 
 /// 202 with a check-status body, `Location` (its status URI) and `Retry-After: 10`, as Durable
 /// Functions' `createCheckStatusResponse` answers.
-pub fn accepted(body: serde_json::Value) -> Response {
-    let location = body["statusQueryGetUri"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+pub fn accepted(body: CheckStatus) -> Response {
+    let location = HeaderValue::from_str(&body.status_query_get_uri);
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    if let Ok(value) = location {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
@@ -97,21 +94,37 @@ pub fn status_uri(base: &str, id: &InstanceId, key: Option<&str>) -> String {
     format!("{}?{}", instance_uri(base, id), common_query(key))
 }
 
-/// Durable Functions' `createCheckStatusResponse` body.
-pub fn check_status_body(base: &str, id: &InstanceId, key: Option<&str>) -> Value {
+/// Durable Functions' `createCheckStatusResponse` body, serialised as it is (one is built for
+/// every instance started without waiting).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckStatus {
+    id: InstanceId,
+    status_query_get_uri: String,
+    send_event_post_uri: String,
+    terminate_post_uri: String,
+    rewind_post_uri: String,
+    purge_history_delete_uri: String,
+    restart_post_uri: String,
+    suspend_post_uri: String,
+    resume_post_uri: String,
+}
+
+/// The check-status body of instance `id`, its URIs under `base` with `key`.
+pub fn check_status_body(base: &str, id: &InstanceId, key: Option<&str>) -> CheckStatus {
     let uri = instance_uri(base, id);
     let q = common_query(key);
-    json!({
-        "id": id,
-        "statusQueryGetUri": format!("{uri}?{q}"),
-        "sendEventPostUri": format!("{uri}/raiseEvent/{{eventName}}?{q}"),
-        "terminatePostUri": format!("{uri}/terminate?reason={{text}}&{q}"),
-        "rewindPostUri": format!("{uri}/rewind?reason={{text}}&{q}"),
-        "purgeHistoryDeleteUri": format!("{uri}?{q}"),
-        "restartPostUri": format!("{uri}/restart?{q}"),
-        "suspendPostUri": format!("{uri}/suspend?reason={{text}}&{q}"),
-        "resumePostUri": format!("{uri}/resume?reason={{text}}&{q}"),
-    })
+    CheckStatus {
+        id: id.clone(),
+        status_query_get_uri: format!("{uri}?{q}"),
+        send_event_post_uri: format!("{uri}/raiseEvent/{{eventName}}?{q}"),
+        terminate_post_uri: format!("{uri}/terminate?reason={{text}}&{q}"),
+        rewind_post_uri: format!("{uri}/rewind?reason={{text}}&{q}"),
+        purge_history_delete_uri: format!("{uri}?{q}"),
+        restart_post_uri: format!("{uri}/restart?{q}"),
+        suspend_post_uri: format!("{uri}/suspend?reason={{text}}&{q}"),
+        resume_post_uri: format!("{uri}/resume?reason={{text}}&{q}"),
+    }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -135,6 +148,7 @@ mod tests {
     fn check_status_body_has_durable_functions_fields() {
         let id = InstanceId::parse("abc 1").unwrap();
         let body = check_status_body("http://h:1/runtime/webhooks/durabletask", &id, Some("k"));
+        let body = serde_json::to_value(&body).unwrap();
         for field in [
             "id",
             "statusQueryGetUri",
