@@ -137,11 +137,8 @@ fn attempt_whole(
     jobs: &[Job],
     limits: &Limits,
 ) -> Option<Result<(), StoreError>> {
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return Some(Err(e.into()));
+    if let Err(e) = begin(conn) {
+        return Some(Err(e));
     }
     let applied = jobs.iter().try_for_each(|job| {
         fault(conn, &job.ops, limits)?;
@@ -153,15 +150,26 @@ fn attempt_whole(
         }
         return None;
     }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => Some(Ok(())),
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Some(Err(e.into()))
-        }
+    Some(commit(conn))
+}
+
+/// Opens the batch's transaction.
+fn begin(conn: &Connection) -> Result<(), StoreError> {
+    if !conn.is_autocommit() {
+        // Left over from a COMMIT and ROLLBACK that both failed: start clean.
+        let _ = conn.execute_batch("ROLLBACK");
     }
+    Ok(conn.execute_batch("BEGIN IMMEDIATE")?)
+}
+
+/// Commits the batch's transaction; if that fails, nothing of it is stored.
+fn commit(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("COMMIT").map_err(|e| {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        e.into()
+    })
 }
 
 /// Test-only fault injection (see [`FaultHook`]): as SQLite does on `SQLITE_FULL`, the whole
@@ -185,12 +193,8 @@ fn attempt(
     results: &mut [Result<(), StoreError>],
     limits: &Limits,
 ) -> Attempt {
-    if !conn.is_autocommit() {
-        // Left over from a COMMIT and ROLLBACK that both failed: start clean.
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return Attempt::Failed(e.into());
+    if let Err(e) = begin(conn) {
+        return Attempt::Failed(e);
     }
     for &i in pending {
         match apply_job(conn, &jobs[i].ops, limits) {
@@ -200,14 +204,9 @@ fn attempt(
             Err(error) => results[i] = Err(error),
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match commit(conn) {
         Ok(()) => Attempt::Committed,
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Attempt::Failed(e.into())
-        }
+        Err(e) => Attempt::Failed(e),
     }
 }
 
